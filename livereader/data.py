@@ -1,0 +1,134 @@
+"""Training and evaluation grids made with ``qrcode``, the held-out split, and foreign codes.
+
+The cache of all 10^6 six-digit level-H grids lives outside the repository (``$LIVEREADER_CACHE`` or
+``~/.cache/livereader``) as packed bits: one file with the mask that ``qrcode`` chooses itself (as real encoders
+do) and one seeded random given mask per number (masks that other encoders choose), ~56 MB each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livereader.symbol import SIZE, encode, read_format
+
+NUMBERS = 10**6
+_CHUNK = 10_000
+CACHE_VERSION = 2
+
+
+def is_held_out(payload: str) -> bool:
+    """True for the ~5.1% of payloads that no training set may contain (``../shared/FACTS.md``)."""
+    return hashlib.sha256(payload.encode()).digest()[0] < 13
+
+
+def held_out_numbers() -> np.ndarray:
+    """The sorted six-digit numbers (as ints) whose payload ``"%06d" % n`` is held out."""
+    return np.array([n for n in range(NUMBERS) if is_held_out("%06d" % n)], dtype=np.int64)
+
+
+def pack(grids: np.ndarray) -> np.ndarray:
+    """(N, 21, 21) 0/1 grids -> (N, 56) uint8 packed bits."""
+    return np.packbits(grids.reshape(len(grids), SIZE * SIZE).astype(np.uint8), axis=1)
+
+
+def unpack(packed: np.ndarray) -> np.ndarray:
+    """(N, 56) uint8 packed bits -> (N, 21, 21) uint8 grids."""
+    return np.unpackbits(packed, axis=1, count=SIZE * SIZE).reshape(len(packed), SIZE, SIZE)
+
+
+@dataclass(frozen=True)
+class GridSet:
+    """Six-digit level-H grids for ``numbers``: ``packed[i]`` is the grid of ``"%06d" % numbers[i]``."""
+
+    numbers: np.ndarray  # (N,) int64
+    packed: np.ndarray  # (N, 56) uint8
+    masks: np.ndarray  # (N,) uint8
+
+
+_MASK_SEED = 12345  # seeds the given masks: one random mask per number, the same in every cache
+
+
+def _encode_chunk(args: tuple[np.ndarray, bool]) -> tuple[np.ndarray, np.ndarray]:
+    numbers, given_masks = args
+    grids = np.empty((len(numbers), SIZE, SIZE), dtype=np.uint8)
+    masks = np.empty(len(numbers), dtype=np.uint8)
+    for i, n in enumerate(numbers):
+        mask = int(np.random.default_rng([_MASK_SEED, int(n)]).integers(8)) if given_masks else None
+        grids[i] = encode("%06d" % n, "H", mask)
+        masks[i] = read_format(grids[i]).mask
+    return pack(grids), masks
+
+
+def encode_numbers(numbers: np.ndarray, given_masks: bool, workers: int | None = None, progress: bool = False,
+                   desc: str = "grids") -> GridSet:
+    """Six-digit level-H grids of ``numbers`` made by qrcode in ``workers`` processes.
+
+    ``given_masks=False``: the mask that qrcode picks; ``True``: a random mask per number, fixed by its value.
+    """
+    from tqdm import tqdm
+
+    jobs = [(numbers[i : i + _CHUNK], given_masks) for i in range(0, len(numbers), _CHUNK)]
+    packed, masks = [], []
+    with ProcessPoolExecutor(max_workers=min(workers or os.cpu_count() or 1, len(jobs) or 1)) as pool:
+        for chunk_packed, chunk_masks in tqdm(pool.map(_encode_chunk, jobs), total=len(jobs), desc=desc,
+                                              disable=not progress):
+            packed.append(chunk_packed)
+            masks.append(chunk_masks)
+    empty = np.zeros((0, 56), np.uint8)
+    return GridSet(np.asarray(numbers, dtype=np.int64), np.concatenate(packed or [empty]),
+                   np.concatenate(masks or [np.zeros(0, np.uint8)]))
+
+
+def cache_dir() -> Path:
+    """Where generated grids are cached: ``$LIVEREADER_CACHE``, else ``~/.cache/livereader``."""
+    if os.environ.get("LIVEREADER_CACHE"):
+        return Path(os.environ["LIVEREADER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livereader"
+
+
+def six_digit_grids(given_masks: bool, workers: int | None = None, progress: bool = True) -> GridSet:
+    """All 10^6 six-digit level-H grids (``numbers[i] == i``), from the cache or generated once and cached."""
+    name = f"grids6H-{'given' if given_masks else 'chosen'}-v{CACHE_VERSION}.npz"
+    path = cache_dir() / name
+    if path.exists():
+        with np.load(path) as stored:
+            return GridSet(np.arange(NUMBERS, dtype=np.int64), stored["packed"], stored["masks"])
+    result = encode_numbers(np.arange(NUMBERS), given_masks, workers, progress, desc=name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npz")
+    np.savez(partial, packed=result.packed, masks=result.masks)
+    partial.replace(path)
+    return result
+
+
+def foreign_codes(count: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """``count`` version-1 codes a six-digit level-H reader must reject, and their payloads.
+
+    A mix of text, numbers of 1-5 and 7-17 digits at level H, and numbers of any length (6 digits included) and
+    text at levels L, M and Q; the mask is qrcode's choice.
+    """
+    rng = np.random.default_rng(seed)
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 :/.-"))
+    payloads, grids = [], []
+    while len(grids) < count:
+        kind = rng.integers(3)
+        level = "H" if kind < 2 else str(rng.choice(["L", "M", "Q"]))
+        if kind == 0:
+            length = int(rng.choice([*range(1, 6), *range(7, 18)]))
+            payload = "".join(rng.choice(list("0123456789"), length))
+        elif kind == 1 or rng.random() < 0.5:
+            payload = "".join(rng.choice(alphabet, int(rng.integers(1, 8))))
+        else:
+            payload = "".join(rng.choice(list("0123456789"), int(rng.integers(1, 35))))
+        try:
+            grids.append(encode(payload, level))
+        except ValueError:
+            continue
+        payloads.append(payload)
+    return payloads, np.stack(grids)

@@ -1,0 +1,214 @@
+"""Evaluation of a model file on held-out numbers only (``livereader-train --eval MODEL``).
+
+Figures: whole-number accuracy on clean grids; read rate and wrong reads with k random wrong modules anywhere
+in the symbol (also with the CNN's own candidates alone, without expansion); reported numbers on foreign
+version-1 codes; expected calibration error; CNN grids per second and ``decode_grid`` latency; zxing-cpp on
+the same flipped grids when it is installed (else the figures measured in ``../shared/FACTS.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from livereader.data import NUMBERS, GridSet, cache_dir, encode_numbers, foreign_codes, held_out_numbers, unpack
+from livereader.reader import Model, decode_grid, judge
+from livereader.verify import Evidence, VerifyOptions, evaluate
+
+FLIPS = (0, 4, 8, 12, 16, 20, 24)
+# zxing-cpp 3.1.1 from ../shared/FACTS.md, for when it is not installed. Those grids had their k wrong modules
+# in the data modules only, which is easier than here (anywhere, finder and format modules included).
+ZXING_FACTS = {0: 1.0, 4: 1.0, 8: 1.0, 12: 0.48, 16: 0.04, 20: 0.0, 24: 0.0}
+SIZES = {"full": {"clean": None, "flips": 2000, "foreign": 5000, "calibration": 10000},
+         "quick": {"clean": 300, "flips": 100, "foreign": 200, "calibration": 300}}
+
+
+def collect_evidence(log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray, options: VerifyOptions,
+                     batch: int = 4096) -> list[Evidence]:
+    """Verification evidence for each grid, the CNN run in batches."""
+    evidence = []
+    for start in range(0, len(grids), batch):
+        chunk = grids[start : start + batch].astype(np.float32)
+        evidence.extend(evaluate(g, lp, options) for g, lp in zip(chunk, log_probs(chunk)))
+    return evidence
+
+
+def held_out_grids(count: int | None, seed: int) -> GridSet:
+    """Held-out numbers (all of them when ``count`` is None) with the mask qrcode chooses."""
+    numbers = held_out_numbers()
+    if count is not None:
+        numbers = np.sort(np.random.default_rng(seed).choice(numbers, count, replace=False))
+    cached = cache_dir() / "grids6H-chosen-v2.npz"
+    if cached.exists():
+        with np.load(cached) as stored:
+            return GridSet(numbers, stored["packed"][numbers], stored["masks"][numbers])
+    return encode_numbers(numbers, given_masks=False, progress=count is None, desc="held-out grids")
+
+
+def _rates(reads: list, truth: np.ndarray) -> dict:
+    texts = np.array([r.text if r.text is not None else "" for r in reads])
+    wanted = np.array(["%06d" % n for n in truth])
+    read = texts != ""
+    return {"grids": len(reads), "read": float((texts == wanted).mean()), "wrong": int((read & (texts != wanted)).sum())}
+
+
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error with equal-width confidence bins."""
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def zxing_rates(grids: np.ndarray, truth: np.ndarray) -> dict | None:
+    """zxing-cpp's read rate on the same grids, None if it is not installed.
+
+    Its best of two tries: pure mode on the grid at 1 px per module (its strongest setting for exactly sampled
+    symbols), then normal detection at 4 px per module with a 4-module quiet zone.
+    """
+    try:
+        import zxingcpp
+    except ImportError:
+        return None
+    read = wrong = 0
+    for grid, number in zip(grids, truth):
+        image = (1 - np.pad(grid, 1)).astype(np.uint8) * 255
+        results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, is_pure=True)
+        if not results:
+            image = np.kron(np.pad(1 - grid, 4, constant_values=1), np.ones((4, 4))).astype(np.uint8) * 255
+            results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        if results:
+            read += results[0].text == "%06d" % number
+            wrong += results[0].text != "%06d" % number
+    return {"grids": len(grids), "read": read / len(grids), "wrong": wrong}
+
+
+def _speed(model: Model, grids: np.ndarray) -> dict:
+    import torch
+
+    batch = torch.from_numpy(np.resize(grids, (4096, 21, 21)).astype(np.float32))[:, None]
+    with torch.inference_mode():
+        model.module(batch)
+        started, count = time.perf_counter(), 0
+        while time.perf_counter() - started < 3:
+            model.module(batch)
+            count += len(batch)
+        rate = count / (time.perf_counter() - started)
+    latencies = []
+    for grid in grids[:500]:
+        started = time.perf_counter()
+        decode_grid(grid, model)
+        latencies.append(time.perf_counter() - started)
+    return {"cnn_grids_per_s": round(rate), "decode_grid_median_ms": round(1e3 * float(np.median(latencies)), 3),
+            "threads": torch.get_num_threads()}
+
+
+def run(model: Model, size: str, seed: int, zxing: bool, plot: str | None = None) -> dict:
+    """Measure every figure of the module docstring; ``size`` is "full" or "quick"."""
+    import torch
+
+    from livereader.augment import CALIBRATION_AUGMENT, augment, flip_modules
+
+    sizes, options = SIZES[size], VerifyOptions()
+    cnn_only = replace(options, expand=0, expand_pairs=0)
+    figures: dict = {"verify_options": options.to_dict()}
+    held_out = held_out_grids(sizes["clean"], seed)
+    clean = unpack(held_out.packed)
+    evidence = collect_evidence(model.log_probs, clean, options)
+    figures["clean"] = _rates([judge(e, model, options) for e in evidence], held_out.numbers)
+
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    figures["flips"] = {}
+    for k in FLIPS:
+        rows = rng.choice(len(held_out.numbers), sizes["flips"], replace=len(held_out.numbers) < sizes["flips"])
+        counts = torch.full((len(rows),), k)
+        grids = flip_modules(torch.from_numpy(clean[rows]), counts, gen).numpy()
+        truth = held_out.numbers[rows]
+        entry = _rates([judge(e, model, options) for e in collect_evidence(model.log_probs, grids, options)], truth)
+        entry["cnn_only"] = _rates([judge(e, model, cnn_only) for e in collect_evidence(model.log_probs, grids, cnn_only)],
+                                   truth)
+        measured = zxing_rates(grids, truth) if zxing else None
+        entry["zxing"] = measured or {"read": ZXING_FACTS[k], "source": "../shared/FACTS.md (data modules only)"}
+        figures["flips"][str(k)] = entry
+
+    payloads, foreign = foreign_codes(sizes["foreign"], seed=seed + 7)
+    reads = [judge(e, model, options) for e in collect_evidence(model.log_probs, foreign, options)]
+    figures["foreign"] = {"codes": len(payloads), "reported_numbers": sum(r.text is not None for r in reads)}
+
+    rows = rng.choice(len(held_out.numbers), sizes["calibration"], replace=len(held_out.numbers) < sizes["calibration"])
+    soft = augment(torch.from_numpy(clean[rows]), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
+    evidence = collect_evidence(model.log_probs, soft, options)
+    confidence = np.array([model.calibration.confidence(e) for e in evidence])
+    correct = np.array([e.number for e in evidence]) == held_out.numbers[rows]
+    reads = np.array([judge(e, model, options).text is not None for e in evidence])
+    figures["calibration"] = {
+        "grids": len(rows), "ece_best_candidate": round(calibration_error(confidence, correct), 4),
+        "ece_reads": round(calibration_error(confidence[reads], correct[reads]), 4) if reads.any() else None,
+        "read": float(reads.mean()), "wrong": int((reads & ~correct).sum()),
+    }
+    figures["speed"] = _speed(model, clean)
+    if plot:
+        write_plot(figures, plot)
+    return figures
+
+
+def print_report(figures: dict) -> None:
+    clean = figures["clean"]
+    print(f"clean held-out grids: {clean['read']:.4%} exact ({clean['grids']} grids, {clean['wrong']} wrong reads)")
+    print("k wrong modules   read     wrong  cnn-only read  zxing-cpp read")
+    for k, entry in figures["flips"].items():
+        zx = entry["zxing"]
+        source = "" if "source" in zx else f" ({zx['wrong']} wrong)"
+        print(f"k={k:>2} ({entry['grids']} grids) {entry['read']:8.2%} {entry['wrong']:6d} "
+              f"{entry['cnn_only']['read']:12.2%}   {zx['read']:7.2%}{source or ' (FACTS.md, data modules only)'}")
+    foreign = figures["foreign"]
+    print(f"foreign version-1 codes: {foreign['reported_numbers']} numbers reported of {foreign['codes']}")
+    cal = figures["calibration"]
+    print(f"calibration ({cal['grids']} augmented held-out grids): ECE {cal['ece_best_candidate']:.2%} "
+          f"(best candidate), {cal['ece_reads'] if cal['ece_reads'] is None else format(cal['ece_reads'], '.2%')} "
+          f"(reads); read {cal['read']:.2%}, {cal['wrong']} wrong")
+    speed = figures["speed"]
+    print(f"speed: CNN {speed['cnn_grids_per_s']} grids/s batched ({speed['threads']} threads); "
+          f"decode_grid median {speed['decode_grid_median_ms']:.3f} ms")
+
+
+def write_plot(figures: dict, path: str) -> None:
+    """Read rate against k wrong modules for livereader, its CNN alone and zxing-cpp, drawn with OpenCV."""
+    import cv2
+
+    width, height, left, top, right, bottom = 720, 440, 70, 40, 30, 60
+    image = np.full((height, width, 3), 255, np.uint8)
+    ks = [int(k) for k in figures["flips"]]
+
+    def point(k: float, rate: float) -> tuple[int, int]:
+        x = left + (width - left - right) * k / max(ks)
+        return int(x), int(top + (height - top - bottom) * (1 - rate))
+
+    for rate in np.linspace(0, 1, 6):
+        cv2.line(image, point(0, rate), point(max(ks), rate), (225, 225, 225), 1)
+        cv2.putText(image, f"{rate:.0%}", (8, point(0, rate)[1] + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    for k in ks:
+        cv2.putText(image, str(k), (point(k, 0)[0] - 8, height - bottom + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 0, 0), 1)
+    cv2.putText(image, "wrong modules k (of 441)", (width // 2 - 90, height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                (0, 0, 0), 1)
+    series = [("livereader", (200, 80, 0), [e["read"] for e in figures["flips"].values()]),
+              ("CNN candidates only", (0, 160, 0), [e["cnn_only"]["read"] for e in figures["flips"].values()]),
+              ("zxing-cpp", (0, 0, 200), [e["zxing"]["read"] for e in figures["flips"].values()])]
+    for row, (name, colour, rates) in enumerate(series):
+        points = np.array([point(k, r) for k, r in zip(ks, rates)], np.int32)
+        cv2.polylines(image, [points], False, colour, 2, cv2.LINE_AA)
+        for p in points:
+            cv2.circle(image, tuple(int(v) for v in p), 4, colour, -1, cv2.LINE_AA)
+        cv2.putText(image, name, (left + 10, top + 18 + 20 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
+    cv2.putText(image, "read rate of 6-digit version-1-H grids (held-out numbers)", (left, 25),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
+    if not cv2.imwrite(path, image):
+        raise OSError(f"cannot write plot: {path}")

@@ -1,0 +1,84 @@
+"""The shipped model: round trips, foreign codes, wrong modules, bad input, TorchScript export."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from livereader import GridRead, ModelError, decode_grid, load_model, read_grids
+from livereader.data import foreign_codes
+from livereader.model import GridReader, ModelConfig
+from livereader.train import export
+
+
+def test_import_loads_no_model_and_no_torch():
+    code = "import sys, livereader; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_held_out_round_trip(model, held_out):
+    numbers, grids = held_out
+    reads = read_grids(grids, model)
+    assert [r.text for r in reads] == ["%06d" % n for n in numbers]
+    assert all(0.5 <= r.confidence <= 1 for r in reads)
+
+
+def test_decode_grid_api(model, held_out):
+    numbers, grids = held_out
+    read = decode_grid(grids[0])  # the shipped default model
+    assert isinstance(read, GridRead) and read.text == "%06d" % numbers[0]
+
+
+def test_foreign_codes_are_rejected(model):
+    payloads, grids = foreign_codes(300, seed=5)
+    reads = read_grids(grids, model)
+    reported = [(p, r.text) for p, r in zip(payloads, reads) if r.text is not None]
+    assert reported == []
+
+
+def test_wrong_modules_never_give_a_wrong_number(model, held_out):
+    numbers, grids = held_out
+    rng = np.random.default_rng(3)
+    damaged = grids.copy()
+    for grid in damaged:
+        rows, cols = np.unravel_index(rng.choice(441, 12, replace=False), (21, 21))
+        grid[rows, cols] ^= 1
+    texts = [r.text for r in read_grids(damaged, model)]
+    truth = ["%06d" % n for n in numbers]
+    assert sum(t == w for t, w in zip(texts, truth)) >= 0.95 * len(truth)
+    assert all(t is None or t == w for t, w in zip(texts, truth))
+
+
+def test_random_and_blank_grids_give_no_read(model):
+    rng = np.random.default_rng(4)
+    grids = np.concatenate([rng.random((50, 21, 21)), np.zeros((1, 21, 21)), np.ones((1, 21, 21))])
+    assert all(r.text is None for r in read_grids(grids, model))
+
+
+def test_bad_grids_raise_value_error(model):
+    with pytest.raises(ValueError, match="21x21"):
+        decode_grid(np.zeros((20, 21)), model)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        decode_grid(np.full((21, 21), 2.0), model)
+
+
+def test_missing_and_corrupt_model_files(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a model")
+    with pytest.raises(ModelError) as error:
+        load_model(corrupt)
+    assert "not a livereader model file" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_torchscript_equals_eager(tmp_path):
+    torch.manual_seed(0)
+    eager = GridReader(ModelConfig()).eval()
+    path = tmp_path / "m.pt"
+    export(eager, path, {"config": ModelConfig().to_dict(), "calibration": {"weights": [0, 0, 0, 0], "bias": 0}})
+    x = torch.rand(64, 1, 21, 21)
+    with torch.inference_mode():
+        assert torch.allclose(load_model(path).module(x), eager(x), atol=1e-5)

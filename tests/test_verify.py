@@ -1,0 +1,63 @@
+import numpy as np
+
+from livereader.symbol import DATA_REGION, encode
+from livereader.verify import (MIN_DISTANCE, VerifyOptions, _group_tables, bits_number, candidates, encode_data,
+                               evaluate, number_bits, verified)
+
+
+def test_encoder_equals_qrcode_for_every_mask():
+    rng = np.random.default_rng(1)
+    for mask in range(8):
+        numbers = rng.integers(0, 10**6, 25)
+        expected = np.stack([encode("%06d" % n, "H", mask)[DATA_REGION] for n in numbers])
+        assert (encode_data(numbers, mask) == expected).all()
+
+
+def test_minimum_distance_between_codes():
+    # Two numbers' data modules differ by high[p] ^ low[q] for the XOR (p, q) of their 10-bit groups.
+    high, low = _group_tables()
+    weights = [(high[p][None] ^ low).sum(1) for p in range(1024)]
+    weights[0] = weights[0][1:]  # p = q = 0 is the same number
+    assert min(int(w.min()) for w in weights) == MIN_DISTANCE
+
+
+def test_bits_round_trip_and_invalid_groups():
+    numbers = np.array([0, 1, 999999, 123456, 500250])
+    assert (bits_number(number_bits(numbers)) == numbers).all()
+    too_big = number_bits(np.array([0]))
+    too_big[0, :10] = 1  # high group 1023
+    assert bits_number(too_big)[0] == -1
+
+
+def _confident(number: int) -> np.ndarray:
+    log_probs = np.full((6, 10), np.log(1e-4))
+    for i, d in enumerate("%06d" % number):
+        log_probs[i, int(d)] = 0.0
+    return log_probs
+
+
+def test_expansion_finds_a_number_one_data_bit_away():
+    truth, misread = 123456, 123456 ^ 4  # low group's bit 2 read wrong
+    pool = candidates(_confident(misread), VerifyOptions())
+    assert truth in pool
+    assert truth not in candidates(_confident(misread), VerifyOptions(expand=0, expand_pairs=0))
+
+
+def test_wrong_candidate_is_rejected_and_right_one_accepted():
+    grid = encode("654321", "H", 2).astype(np.float32)
+    options = VerifyOptions(expand=0, expand_pairs=0, candidates=1)
+    assert verified(evaluate(grid, _confident(654321), options), options)
+    wrong = evaluate(grid, _confident(654320), options)
+    assert wrong.distance >= MIN_DISTANCE and not verified(wrong, options)
+
+
+def test_other_levels_are_never_verified():
+    grid = encode("654321", "M").astype(np.float32)
+    evidence = evaluate(grid, _confident(654321), VerifyOptions())
+    assert evidence.number == -1 and not verified(evidence, VerifyOptions())
+
+
+def test_soft_low_contrast_grid_is_normalized():
+    grid = 0.35 + 0.3 * encode("000777", "H", 6).astype(np.float32)
+    evidence = evaluate(grid, _confident(777), VerifyOptions())
+    assert evidence.number == 777 and evidence.distance < 1
