@@ -8,7 +8,6 @@ Grids follow the convention of :mod:`livereader.symbol` (1 = dark); output value
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 
 from livereader.symbol import SIZE
 
-PIXELS = 4  # render resolution, pixels per module
+PIXELS = 3  # render resolution, pixels per module
 QUIET = 2  # modules of light margin rendered around the symbol
 
 
@@ -50,13 +49,13 @@ def _render(grids: torch.Tensor, config: AugmentConfig, gen: torch.Generator) ->
     b = len(grids)
     image = F.pad(grids, (QUIET, QUIET, QUIET, QUIET)).repeat_interleave(PIXELS, 1).repeat_interleave(PIXELS, 2)
     sigma = _uniform(b, 0.05, config.max_blur, gen) * PIXELS  # (B,) pixels
-    radius = math.ceil(3 * config.max_blur * PIXELS)
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (taps[None] / sigma[:, None]) ** 2)
-    kernel = kernel / kernel.sum(1, keepdim=True)  # (B, taps)
-    # One convolution group per grid, so each grid gets its own blur.
-    image = F.conv2d(image[None], kernel[:, None, :, None], padding=(radius, 0), groups=b)
-    image = F.conv2d(image, kernel[:, None, None, :], padding=(0, radius), groups=b)[0]  # (B, H, W)
+    # Separable blur as two batched products with one Gaussian matrix per grid: a grouped convolution with
+    # a kernel per grid was 3x slower on CPU.
+    pixels = torch.arange(image.shape[1])
+    weights = torch.exp(-0.5 * (pixels[None, :].float() / sigma[:, None]) ** 2)  # (B, H) by distance
+    kernel = weights[:, (pixels[:, None] - pixels[None, :]).abs()]  # (B, H, H)
+    kernel = kernel / kernel.sum(2, keepdim=True)  # rows sum to 1
+    image = kernel @ image @ kernel.transpose(1, 2)  # (B, H, W)
     span = SIZE + 2 * QUIET
     angle = torch.deg2rad(_uniform(b, -config.max_rotation, config.max_rotation, gen))
     scale = (SIZE / span) * (1 + _uniform(b, -config.max_scale, config.max_scale, gen))

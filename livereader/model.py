@@ -1,14 +1,18 @@
 """The CNN that reads a 21x21 grid: the whole network in one file.
 
 Input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized).
-Output: ``(B, 10 * digits + 8)`` logits: ``digits`` groups of 10 digit logits (most significant first), then
-8 logits for the data mask (an auxiliary head that the network also uses itself).
+Output: ``(B, 10 * digits + 8 + 10 * groups)``: the digits' log probabilities (10 each, most significant
+first), 8 logits for the data mask (an auxiliary head the network also uses itself), and the logits of the 10
+bits of each 3-digit group (``groups = digits // 3``, least significant bit first; see :func:`split_logits`).
 
 Why this shape (see ``../shared/FACTS.md``): the data mask is a global property of the symbol, fixed by the
 15 format bits beside the finder patterns, so a purely local CNN cannot unmask a module. A small format head
 reads the 30 format modules, and its soft mask estimate is XORed into the grid; a 3x3 convolution sees raw and
 unmasked modules side by side (blur and misregistration are local) and a 1x1 convolution squeezes its features;
-a fully connected layer reads the digits from where their modules are, which global pooling would throw away.
+a fully connected layer reads the 20 data bits from where their modules are, which global pooling would throw
+away. The symbol stores each 3-digit group as a 10-bit binary number, so the bits are what the network reads;
+a fixed layer turns the bits' probabilities into each group's distribution over 0-999 and the digits'
+marginals. (Reading digits directly left the last digit of each group, ``value % 10`` of the bits, 55% right.)
 One 3x3 layer, not two: the fully connected layer already combines neighbours, and a second 3x3 layer cost 35%
 of the batched speed on 2 CPU cores.
 """
@@ -23,6 +27,7 @@ from torch import nn
 from livereader.symbol import FORMAT_POSITIONS, SIZE, mask_patterns
 
 MASKS = 8
+GROUP_BITS = 10
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,11 @@ class ModelConfig:
 class GridReader(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
+        if config.digits % 3:
+            raise ValueError("digits must be a multiple of 3 (groups of three digits)")
         self.config = config
+        self.groups = config.digits // 3
+        self.register_buffer("value_bits", value_bits(), persistent=False)
         format_index = torch.from_numpy(FORMAT_POSITIONS[..., 0] * SIZE + FORMAT_POSITIONS[..., 1]).flatten()
         self.register_buffer("format_index", format_index, persistent=False)  # (30,)
         self.register_buffer("masks", torch.from_numpy(mask_patterns()).float(), persistent=False)  # (8, 21, 21)
@@ -52,7 +61,7 @@ class GridReader(nn.Module):
         self.reader = nn.Sequential(
             nn.Flatten(),
             nn.Linear(config.squeeze * SIZE * SIZE, config.hidden), nn.ReLU(),
-            nn.Linear(config.hidden, 10 * config.digits),
+            nn.Linear(config.hidden, GROUP_BITS * self.groups),
         )
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
@@ -61,10 +70,28 @@ class GridReader(nn.Module):
         mask = torch.einsum("bk,khw->bhw", mask_weights, self.masks).unsqueeze(1)  # (B, 1, 21, 21)
         unmasked = grid + mask - 2 * grid * mask  # soft XOR
         features = self.features(torch.cat([grid, unmasked], dim=1))  # (B, squeeze, 21, 21)
-        digit_logits = self.reader(features)  # (B, 10 * digits)
-        return torch.cat([digit_logits, mask_logits], dim=1)  # (B, 10 * digits + 8)
+        bit_logits = self.reader(features).reshape(-1, self.groups, 10)  # (B, G, 10), LSB first
+        cube = group_log_probs(bit_logits, self.value_bits).exp().reshape(-1, self.groups, 10, 10, 10)
+        digits = torch.stack([cube.sum(dim=(3, 4)), cube.sum(dim=(2, 4)), cube.sum(dim=(2, 3))], dim=2)
+        digits = digits.clamp_min(1e-30).log()  # (B, G, 3, 10): hundreds, tens, ones of each group
+        return torch.cat([digits.flatten(1), mask_logits, bit_logits.flatten(1)], dim=1)
 
 
-def split_logits(logits: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 10 * digits + 8) -> digit logits (B, digits, 10) and mask logits (B, 8)."""
-    return logits[:, : 10 * digits].reshape(-1, digits, 10), logits[:, 10 * digits :]
+def value_bits() -> torch.Tensor:
+    """(1000, 10) float: the bits of each group value 0-999, least significant first."""
+    return ((torch.arange(1000)[:, None] >> torch.arange(GROUP_BITS)) & 1).float()
+
+
+def group_log_probs(bit_logits: torch.Tensor, value_bits: torch.Tensor) -> torch.Tensor:
+    """(..., 10) independent bit logits -> (..., 1000) log probabilities of the group values 0-999.
+
+    log P(v) = sum_i [b_i(v) log s(x_i) + (1 - b_i(v)) log s(-x_i)] = b(v) . x + const, as
+    log s(x) - log s(-x) = x; normalizing over 0-999 drops the constant and the values 1000-1023.
+    """
+    return torch.log_softmax(bit_logits @ value_bits.T, dim=-1)
+
+
+def split_logits(output: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Model output -> digit log probs (B, digits, 10), mask logits (B, 8), bit logits (B, digits // 3, 10)."""
+    digit_part, rest = output[:, : 10 * digits], output[:, 10 * digits :]
+    return digit_part.reshape(-1, digits, 10), rest[:, :MASKS], rest[:, MASKS:].reshape(-1, digits // 3, 10)

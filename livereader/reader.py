@@ -46,14 +46,15 @@ class Model:
     calibration: Calibration
     metadata: dict
 
-    def log_probs(self, grids: np.ndarray) -> np.ndarray:
-        """(N, 21, 21) grids -> (N, digits, 10) digit log probabilities."""
+    def group_log_probs(self, grids: np.ndarray) -> np.ndarray:
+        """(N, 21, 21) grids -> (N, digits // 3, 1000) log probabilities of each 3-digit group's value."""
         import torch
 
+        from livereader.model import group_log_probs, split_logits, value_bits
+
         with torch.inference_mode():
-            logits = self.module(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None])
-            digit_logits = logits[:, : 10 * self.digits].reshape(-1, self.digits, 10)
-            return torch.log_softmax(digit_logits, dim=2).numpy()
+            output = self.module(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None])
+            return group_log_probs(split_logits(output, self.digits)[2], value_bits()).numpy()
 
 
 def default_model_path() -> Path:
@@ -107,11 +108,12 @@ def judge(evidence: Evidence, model: Model, options: VerifyOptions) -> GridRead:
     return GridRead(None, confidence)
 
 
-def read_grids(grids: np.ndarray, model: Model | None = None, options: VerifyOptions = VerifyOptions()) -> list[GridRead]:
+def read_grids(grids: np.ndarray, model: Model | None = None,
+               options: VerifyOptions = VerifyOptions()) -> list[GridRead]:
     """Read a batch of grids (N, 21, 21) with one CNN call; see :func:`decode_grid`."""
     model = model or _default_model()
     grids = np.stack([check_grid(g) for g in grids]) if len(grids) else np.zeros((0, SIZE, SIZE), np.float32)
-    log_probs = model.log_probs(grids) if len(grids) else []
+    log_probs = model.group_log_probs(grids) if len(grids) else []
     return [judge(evaluate(g, lp, options), model, options) for g, lp in zip(grids, log_probs)]
 
 

@@ -28,7 +28,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval", metavar="MODEL", help="evaluate a model file and exit (no training)")
     parser.add_argument("--name", default="default", help="model name: writes OUT_DIR/NAME.pt and NAME.json")
     parser.add_argument("--out-dir", default="models", help="where the model and its card go (default: models)")
-    parser.add_argument("--steps", type=int, default=12000, help="training steps (default: 12000)")
+    parser.add_argument("--steps", type=int, default=10000, help="training steps (default: 10000)")
     parser.add_argument("--batch", type=int, default=512, help="grids per step (default: 512)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -37,7 +37,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     parser.add_argument("--workers", type=int, default=None, help="processes for grid generation")
     parser.add_argument("--checkpoint", help="checkpoint file (default: in the cache folder)")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default: 1000)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     parser.add_argument("--eval-size", choices=["full", "quick"], default="full",
                         help="evaluation size for the card or --eval (quick: a smoke check)")
     parser.add_argument("--plot", help="with --eval: where to write the read-rate plot (PNG)")
@@ -57,18 +58,13 @@ def training_data(numbers: int, workers: int | None) -> tuple[GridSet, GridSet]:
     return encode_numbers(train, False, workers), encode_numbers(train, True, workers)
 
 
-def digit_labels(numbers: np.ndarray) -> np.ndarray:
-    """(N,) numbers -> (N, 6) digits, most significant first."""
-    return (numbers[:, None] // 10 ** np.arange(5, -1, -1)) % 10
-
-
 def sample_batch(sets: tuple[GridSet, GridSet], batch: int, rng: np.random.Generator):
-    """A batch of clean grids with their digit and mask labels; 60% qrcode's masks, 40% given masks."""
+    """A batch of clean grids with their numbers and masks; 60% qrcode's masks, 40% given masks."""
     from_given = rng.random(batch) < 0.4
     rows = rng.integers(len(sets[0].numbers), size=batch)
     packed = np.where(from_given[:, None], sets[1].packed[rows], sets[0].packed[rows])
     masks = np.where(from_given, sets[1].masks[rows], sets[0].masks[rows])
-    return unpack(packed), digit_labels(sets[0].numbers[rows]), masks
+    return unpack(packed), sets[0].numbers[rows], masks
 
 
 def export(model, path: Path, metadata: dict) -> None:
@@ -96,7 +92,7 @@ def train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from livereader import evaluate
-    from livereader.model import GridReader, split_logits
+    from livereader.model import GridReader, group_log_probs, split_logits
     from livereader.reader import load_model
     from livereader.verify import VerifyOptions, fit_calibration
 
@@ -122,11 +118,13 @@ def train(args: argparse.Namespace) -> int:
         gen.set_state(state["gen"])
     progress = tqdm(total=args.steps, initial=step, desc="training", disable=None)
     while step < args.steps:
-        grids, digits, masks = sample_batch(sets, args.batch, rng)
+        grids, numbers, masks = sample_batch(sets, args.batch, rng)
+        groups = torch.from_numpy(np.stack([numbers // 1000, numbers % 1000], axis=1)).to(device)  # (B, 2)
         x = augment(torch.from_numpy(grids), augment_config, gen).to(device)
-        digit_logits, mask_logits = split_logits(model(x), config.digits)
-        loss = torch.nn.functional.cross_entropy(digit_logits.reshape(-1, 10),
-                                                 torch.from_numpy(digits).reshape(-1).to(device))
+        _, mask_logits, bit_logits = split_logits(model(x), config.digits)
+        # Negative log likelihood of each group's value under the bits' probabilities (see model.py).
+        loss = torch.nn.functional.nll_loss(group_log_probs(bit_logits, model.value_bits).reshape(-1, 1000),
+                                            groups.reshape(-1))
         loss = loss + 0.2 * torch.nn.functional.cross_entropy(mask_logits, torch.from_numpy(masks).long().to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -136,7 +134,7 @@ def train(args: argparse.Namespace) -> int:
         progress.update(1)
         if step % 50 == 0:
             progress.set_postfix(loss=f"{loss.item():.4f}")
-        if step % 1000 == 0 or step == args.steps:
+        if step % args.checkpoint_every == 0 or step == args.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "step": step, "config": config.to_dict(),
@@ -148,17 +146,16 @@ def train(args: argparse.Namespace) -> int:
     model.eval().cpu()
     options = VerifyOptions()
     size = 20_000 if args.eval_size == "full" else 600
-    grids, digits, _ = sample_batch(sets, size, rng)
-    truth = (digits * 10 ** np.arange(5, -1, -1)).sum(1)
+    grids, truth, _ = sample_batch(sets, size, rng)
     soft = augment(torch.from_numpy(grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
     _, foreign = foreign_codes(size // 10, seed=args.seed + 1)
 
-    def log_probs(batch: np.ndarray) -> np.ndarray:
+    def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = model(torch.from_numpy(batch.astype(np.float32))[:, None])
-            return torch.log_softmax(split_logits(logits, config.digits)[0], dim=2).numpy()
+            bit_logits = split_logits(model(torch.from_numpy(batch.astype(np.float32))[:, None]), config.digits)[2]
+            return group_log_probs(bit_logits, model.value_bits).numpy()
 
-    evidence = evaluate.collect_evidence(log_probs, np.concatenate([soft, foreign]), options)
+    evidence = evaluate.collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), options)
     correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])
     calibration = fit_calibration(np.stack([e.features() for e in evidence]), correct)
 
@@ -172,7 +169,7 @@ def train(args: argparse.Namespace) -> int:
     }
     export(model, out, metadata)
     loaded = load_model(out)
-    figures = evaluate.run(loaded, args.eval_size, seed=args.seed + 2, zxing=False)
+    figures = evaluate.run(loaded, args.eval_size, seed=args.seed + 2)
     card = {
         **metadata,
         "command": command, "seed": args.seed, "device": args.device,
@@ -201,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             from livereader import evaluate
             from livereader.reader import load_model
 
-            figures = evaluate.run(load_model(args.eval), args.eval_size, seed=1, zxing=True, plot=args.plot)
+            figures = evaluate.run(load_model(args.eval), args.eval_size, seed=1, plot=args.plot)
             evaluate.print_report(figures)
             return 0
         return train(args)

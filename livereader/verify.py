@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from itertools import combinations
+from typing import Iterator
 
 import numpy as np
 
@@ -28,9 +30,10 @@ MIN_DISTANCE = 50  # measured over all 2^20 bit patterns (tests/test_verify.py r
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    candidates: int = 32  # best numbers taken from the CNN's digit probabilities
+    candidates: int = 32  # best numbers under the CNN's two group distributions
     expand: int = 3  # of those, how many are expanded by every single-bit change of their 20 data bits
     expand_pairs: int = 1  # of those, how many are expanded by every two-bit change too
+    expand_triples: int = 1  # of those, how many are expanded by every three-bit change too
     max_distance: float = 18.0  # data modules (of 208) the accepted candidate may disagree with
     min_gap: float = 10.0  # how much closer than every other candidate the accepted one must be
     max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
@@ -99,6 +102,12 @@ def encode_data(numbers: np.ndarray, mask: int) -> np.ndarray:
     return tables[0][numbers // 1000] ^ tables[1][numbers % 1000] ^ codebook()[0][mask]
 
 
+def _median(values: np.ndarray) -> float:
+    """Median by partial sort (np.median's wrapper costs more than the work on ~100 values)."""
+    middle = len(values) // 2
+    return float(np.partition(values, middle)[middle])
+
+
 def normalize(grid: np.ndarray) -> np.ndarray:
     """Stretch a soft grid so that its function patterns' dark and light modules read 1 and 0.
 
@@ -106,61 +115,70 @@ def normalize(grid: np.ndarray) -> np.ndarray:
     """
     known = fixed_modules()
     values = grid[FIXED_REGION]
-    dark, light = np.median(values[known == 1]), np.median(values[known == 0])
+    dark, light = _median(values[known == 1]), _median(values[known == 0])
     if dark - light < 0.2:
         return grid
     return np.clip((grid - light) / (dark - light), 0.0, 1.0)
 
 
-def _top_numbers(log_probs: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` most probable numbers under independent digits: (numbers, their log probabilities)."""
-    numbers, scores = np.zeros(1, dtype=np.int64), np.zeros(1)
-    for digit in log_probs:  # most significant first
-        total = (scores[:, None] + digit[None, :]).ravel()
-        keep = np.argsort(-total)[:count]
-        numbers = (numbers[:, None] * 10 + np.arange(10)[None, :]).ravel()[keep]
-        scores = total[keep]
-    return numbers, scores
+def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first."""
+    high, low = group_log_probs
+    top_high = np.argpartition(-high, count)[:count]
+    top_low = np.argpartition(-low, count)[:count]
+    total = (high[top_high][:, None] + low[top_low][None, :]).ravel()
+    best = np.argsort(-total)[:count]
+    return top_high[best // count] * 1000 + top_low[best % count]
 
 
 @lru_cache(maxsize=None)
-def _bit_changes() -> tuple[np.ndarray, np.ndarray]:
-    """(20, 20) single-bit and (190, 20) two-bit change patterns."""
+def _bit_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(20, 20) single-, (190, 20) two- and (1140, 20) three-bit change patterns."""
     singles = np.eye(BITS, dtype=np.uint8)
-    i, j = np.triu_indices(BITS, 1)
-    return singles, singles[i] ^ singles[j]
+    pairs = np.array(list(combinations(range(BITS), 2)))
+    triples = np.array(list(combinations(range(BITS), 3)))
+    return singles, singles[pairs].sum(1, dtype=np.uint8), singles[triples].sum(1, dtype=np.uint8)
 
 
-def candidates(log_probs: np.ndarray, options: VerifyOptions) -> np.ndarray:
-    """The CNN's best numbers followed by their bit-change neighbours (unique, in that order)."""
-    best, _ = _top_numbers(log_probs, options.candidates)
-    singles, pairs = _bit_changes()
+def candidate_tiers(group_log_probs: np.ndarray, options: VerifyOptions) -> Iterator[np.ndarray]:
+    """The CNN's best numbers, then their one- and two-bit neighbours, then their three-bit neighbours (lazily)."""
+    best = _top_numbers(group_log_probs, options.candidates)
     bits = number_bits(best)
-    near = [bits[: options.expand, None] ^ singles[None], bits[: options.expand_pairs, None] ^ pairs[None]]
-    neighbours = bits_number(np.concatenate([n.reshape(-1, BITS) for n in near]))
-    pool = np.concatenate([best, neighbours[neighbours >= 0]])
-    _, first = np.unique(pool, return_index=True)
-    return pool[np.sort(first)]
+    singles, pairs, triples = _bit_changes()
+
+    def near(patterns: np.ndarray, count: int) -> np.ndarray:
+        numbers = bits_number((bits[:count, None] ^ patterns[None]).reshape(-1, BITS))
+        return numbers[numbers >= 0]
+
+    yield best
+    yield np.concatenate([near(singles, options.expand), near(pairs, options.expand_pairs)])
+    yield near(triples, options.expand_triples)
 
 
-def digit_log_prob(log_probs: np.ndarray, number: int) -> float:
-    """The CNN's log probability of ``number`` (six digits, most significant first)."""
-    digits = [int(d) for d in "%06d" % number]
-    return float(log_probs[np.arange(len(digits)), digits].sum())
+def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptions) -> Evidence:
+    """Measure how well the best of the CNN's expanded candidates explains the grid (see the module docstring).
 
-
-def evaluate(grid: np.ndarray, log_probs: np.ndarray, options: VerifyOptions) -> Evidence:
-    """Measure how well the best of the CNN's expanded candidates explains the grid (see the module docstring)."""
+    ``group_log_probs``: (2, 1000), the CNN's log probabilities of the high and low 3-digit group. Tiers of
+    candidates are tried in order until one comes within ``max_distance``: any other code is then at least
+    ``MIN_DISTANCE - max_distance`` away, so later tiers cannot hold a closer one.
+    """
     grid = normalize(grid)
     fmt = read_format(grid)
     if fmt.level != "H":
         return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
-    pool = candidates(log_probs, options)
-    distances = np.abs(encode_data(pool, fmt.mask) - grid[DATA_REGION]).sum(1)  # (N,) float32
+    observed = grid[DATA_REGION]
+    pool, distances = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    for tier in candidate_tiers(group_log_probs, options):
+        tier = np.setdiff1d(tier, pool)
+        pool = np.concatenate([pool, tier])
+        distances = np.concatenate([distances, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)])
+        if distances.min() <= options.max_distance:
+            break
     order = np.argsort(distances)
     best = int(pool[order[0]])
     gap = float(distances[order[1]] - distances[order[0]]) if len(pool) > 1 else float(MIN_DISTANCE)
-    return Evidence(best, float(distances[order[0]]), gap, digit_log_prob(log_probs, best), fmt)
+    log_prob = float(group_log_probs[0, best // 1000] + group_log_probs[1, best % 1000])
+    return Evidence(best, float(distances[order[0]]), gap, log_prob, fmt)
 
 
 def verified(evidence: Evidence, options: VerifyOptions) -> bool:

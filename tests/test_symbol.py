@@ -1,5 +1,3 @@
-import numpy as np
-
 from livereader.symbol import DATA_REGION, FIXED_REGION, LEVELS, encode, fixed_modules, read_format
 
 

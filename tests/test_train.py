@@ -5,12 +5,17 @@ import json
 import torch
 
 from livereader.reader import load_model
+from livereader import train
 from livereader.train import main
 
 
+def _args(tmp_path, *extra):
+    return ["--numbers", "400", "--steps", "12", "--batch", "32", "--eval-size", "quick", "--workers", "1",
+            "--out-dir", str(tmp_path), "--name", "smoke", "--checkpoint", str(tmp_path / "smoke.ckpt"), *extra]
+
+
 def test_smoke_training_exports_a_loadable_model_with_card(tmp_path):
-    args = ["--numbers", "400", "--steps", "12", "--batch", "32", "--eval-size", "quick", "--workers", "1",
-            "--out-dir", str(tmp_path), "--name", "smoke", "--checkpoint", str(tmp_path / "smoke.ckpt")]
+    args = _args(tmp_path)
     assert main(args) == 0
     model = load_model(tmp_path / "smoke.pt")
     card = json.loads((tmp_path / "smoke.json").read_text())
@@ -18,9 +23,26 @@ def test_smoke_training_exports_a_loadable_model_with_card(tmp_path):
     assert card["seed"] == 0 and card["training"]["steps"] == 12
     assert {"clean", "flips", "foreign", "calibration", "speed"} <= set(card["evaluation"])
     assert 0 < card["parameters"] < 1_000_000 and model.digits == 6
-    # Resuming from the finished checkpoint with more steps continues from step 12 to 14.
-    assert main(args[:2] + ["--steps", "14", "--resume"] + args[4:]) == 0
-    assert torch.load(tmp_path / "smoke.ckpt", weights_only=False)["step"] == 14
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    real_augment = train.augment
+
+    def interrupt_at_step_8(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return real_augment(*args, **kwargs)
+
+    monkeypatch.setattr(train, "augment", interrupt_at_step_8)
+    assert main(_args(tmp_path, "--checkpoint-every", "5")) == 1
+    assert "resume with --resume" in capsys.readouterr().err
+    assert torch.load(tmp_path / "smoke.ckpt", weights_only=False)["step"] == 5
+    monkeypatch.setattr(train, "augment", real_augment)
+    assert main(_args(tmp_path, "--checkpoint-every", "5", "--resume")) == 0
+    assert torch.load(tmp_path / "smoke.ckpt", weights_only=False)["step"] == 12
+    assert load_model(tmp_path / "smoke.pt").digits == 6
 
 
 def test_eval_of_a_missing_model_is_one_line_error(tmp_path, capsys):

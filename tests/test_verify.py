@@ -1,7 +1,7 @@
 import numpy as np
 
 from livereader.symbol import DATA_REGION, encode
-from livereader.verify import (MIN_DISTANCE, VerifyOptions, _group_tables, bits_number, candidates, encode_data,
+from livereader.verify import (MIN_DISTANCE, VerifyOptions, _group_tables, bits_number, candidate_tiers, encode_data,
                                evaluate, number_bits, verified)
 
 
@@ -30,22 +30,26 @@ def test_bits_round_trip_and_invalid_groups():
 
 
 def _confident(number: int) -> np.ndarray:
-    log_probs = np.full((6, 10), np.log(1e-4))
-    for i, d in enumerate("%06d" % number):
-        log_probs[i, int(d)] = 0.0
+    """Group log probabilities of a CNN sure of ``number``."""
+    log_probs = np.full((2, 1000), np.log(1e-6))
+    log_probs[0, number // 1000] = log_probs[1, number % 1000] = 0.0
     return log_probs
 
 
-def test_expansion_finds_a_number_one_data_bit_away():
-    truth, misread = 123456, 123456 ^ 4  # low group's bit 2 read wrong
-    pool = candidates(_confident(misread), VerifyOptions())
-    assert truth in pool
-    assert truth not in candidates(_confident(misread), VerifyOptions(expand=0, expand_pairs=0))
+def test_expansion_finds_numbers_up_to_three_data_bits_away():
+    truth = 123456
+    no_expansion = VerifyOptions(expand=0, expand_pairs=0, expand_triples=0)
+    for flipped in ([2], [2, 13], [0, 9, 17]):
+        bits = number_bits(np.array([truth]))
+        bits[0, flipped] ^= 1
+        misread = int(bits_number(bits)[0])
+        assert truth in np.concatenate(list(candidate_tiers(_confident(misread), VerifyOptions())))
+        assert truth not in np.concatenate(list(candidate_tiers(_confident(misread), no_expansion)))
 
 
 def test_wrong_candidate_is_rejected_and_right_one_accepted():
     grid = encode("654321", "H", 2).astype(np.float32)
-    options = VerifyOptions(expand=0, expand_pairs=0, candidates=1)
+    options = VerifyOptions(expand=0, expand_pairs=0, expand_triples=0, candidates=1)
     assert verified(evaluate(grid, _confident(654321), options), options)
     wrong = evaluate(grid, _confident(654320), options)
     assert wrong.distance >= MIN_DISTANCE and not verified(wrong, options)
