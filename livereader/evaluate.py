@@ -213,7 +213,8 @@ def write_plot(figures: dict, path: str) -> None:
         cv2.polylines(image, [points], False, colour, 2, cv2.LINE_AA)
         for p in points:
             cv2.circle(image, tuple(int(v) for v in p), 4, colour, -1, cv2.LINE_AA)
-        cv2.putText(image, name, (left + 10, top + 18 + 20 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
+        legend = (left + 10, point(0, 0.25)[1] + 20 * row)  # lower left, below every curve at small k
+        cv2.putText(image, name, legend, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
     cv2.putText(image, "read rate of 6-digit version-1-H grids (held-out numbers)", (left, 25),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
     if not cv2.imwrite(path, image):
