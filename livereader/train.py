@@ -160,7 +160,7 @@ def train(args: argparse.Namespace) -> int:
     calibration = fit_calibration(np.stack([e.features() for e in evidence]), correct)
 
     out = Path(args.out_dir) / f"{args.name}.pt"
-    command = "livereader-train " + shlex.join(sys.argv[1:] if args.argv is None else args.argv)
+    command = shlex.join(["livereader-train", *(sys.argv[1:] if args.argv is None else args.argv)])
     metadata = {
         "name": args.name, "config": config.to_dict(),
         "calibration": {"weights": list(calibration.weights), "bias": calibration.bias,
