@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 
 from livereader.data import GridSet, cache_dir, encode_numbers, foreign_codes, held_out_numbers, unpack
-from livereader.reader import Model, decode_grid, judge
-from livereader.verify import Evidence, VerifyOptions, evaluate
+from livereader.reader import Model, collect_evidence, decode_grid, judge
+from livereader.verify import VerifyOptions
 
 FLIPS = (0, 4, 8, 12, 16, 20, 24)
 # zxing-cpp 3.1.1 from ../shared/FACTS.md, for when it is not installed. Those grids had their k wrong modules
@@ -24,16 +23,6 @@ FLIPS = (0, 4, 8, 12, 16, 20, 24)
 ZXING_FACTS = {0: 1.0, 4: 1.0, 8: 1.0, 12: 0.48, 16: 0.04, 20: 0.0, 24: 0.0}
 SIZES = {"full": {"clean": None, "flips": 2000, "foreign": 5000, "calibration": 10000},
          "quick": {"clean": 300, "flips": 100, "foreign": 200, "calibration": 300}}
-
-
-def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
-                     options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
-    """Verification evidence for each grid, the CNN run in batches."""
-    evidence = []
-    for start in range(0, len(grids), batch):
-        chunk = grids[start : start + batch].astype(np.float32)
-        evidence.extend(evaluate(g, lp, options) for g, lp in zip(chunk, group_log_probs(chunk)))
-    return evidence
 
 
 def held_out_grids(count: int | None, seed: int) -> GridSet:

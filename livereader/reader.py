@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from livereader.symbol import SIZE
-from livereader.verify import Calibration, Evidence, VerifyOptions, evaluate, verified
+from livereader.verify import Calibration, Evidence, VerifyOptions, evaluate, upright, verified
 
 METADATA = "livereader.json"
 
@@ -108,13 +109,22 @@ def judge(evidence: Evidence, model: Model, options: VerifyOptions) -> GridRead:
     return GridRead(None, confidence)
 
 
+def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
+                     options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
+    """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches, then verified."""
+    evidence = []
+    for start in range(0, len(grids), batch):
+        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
+        evidence.extend(evaluate(g, lp, options) for g, lp in zip(chunk, group_log_probs(chunk)))
+    return evidence
+
+
 def read_grids(grids: np.ndarray, model: Model | None = None,
                options: VerifyOptions = VerifyOptions()) -> list[GridRead]:
     """Read a batch of grids (N, 21, 21) with one CNN call; see :func:`decode_grid`."""
     model = model or _default_model()
     grids = np.stack([check_grid(g) for g in grids]) if len(grids) else np.zeros((0, SIZE, SIZE), np.float32)
-    log_probs = model.group_log_probs(grids) if len(grids) else []
-    return [judge(evaluate(g, lp, options), model, options) for g, lp in zip(grids, log_probs)]
+    return [judge(e, model, options) for e in collect_evidence(model.group_log_probs, grids, options)]
 
 
 def decode_grid(grid: np.ndarray, model: Model | None = None, options: VerifyOptions = VerifyOptions()) -> GridRead:

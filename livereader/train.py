@@ -93,7 +93,7 @@ def train(args: argparse.Namespace) -> int:
 
     from livereader import evaluate
     from livereader.model import GridReader, group_log_probs, split_logits
-    from livereader.reader import load_model
+    from livereader.reader import collect_evidence, load_model
     from livereader.verify import VerifyOptions, fit_calibration
 
     torch.manual_seed(args.seed)
@@ -155,7 +155,7 @@ def train(args: argparse.Namespace) -> int:
             bit_logits = split_logits(model(torch.from_numpy(batch.astype(np.float32))[:, None]), config.digits)[2]
             return group_log_probs(bit_logits, model.value_bits).numpy()
 
-    evidence = evaluate.collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), options)
+    evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), options)
     correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])
     calibration = fit_calibration(np.stack([e.features() for e in evidence]), correct)
 

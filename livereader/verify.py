@@ -108,14 +108,24 @@ def _median(values: np.ndarray) -> float:
     return float(np.partition(values, middle)[middle])
 
 
+def _levels(grid: np.ndarray) -> tuple[float, float]:
+    """The grid's (dark, light) levels: medians of the modules that are dark, and light, in every symbol."""
+    known, values = fixed_modules(), grid[FIXED_REGION]
+    return _median(values[known == 1]), _median(values[known == 0])
+
+
+def upright(grid: np.ndarray) -> np.ndarray:
+    """The grid, or ``1 - grid`` when its fixed modules say it is inverted (light-on-dark)."""
+    dark, light = _levels(grid)
+    return 1 - grid if dark < light else grid
+
+
 def normalize(grid: np.ndarray) -> np.ndarray:
-    """Stretch a soft grid so that its function patterns' dark and light modules read 1 and 0.
+    """Stretch an upright soft grid so that its function patterns' dark and light modules read 1 and 0.
 
     The finder, separator and timing modules have known values, so they measure the grid's own contrast.
     """
-    known = fixed_modules()
-    values = grid[FIXED_REGION]
-    dark, light = _median(values[known == 1]), _median(values[known == 0])
+    dark, light = _levels(grid)
     if dark - light < 0.2:
         return grid
     return np.clip((grid - light) / (dark - light), 0.0, 1.0)

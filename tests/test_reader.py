@@ -31,6 +31,12 @@ def test_decode_grid_api(model, held_out):
     assert isinstance(read, GridRead) and read.text == "%06d" % numbers[0]
 
 
+def test_inverted_grids_are_read(model, held_out):
+    numbers, grids = held_out
+    reads = read_grids(1 - grids[:50], model)
+    assert [r.text for r in reads] == ["%06d" % n for n in numbers[:50]]
+
+
 def test_foreign_codes_are_rejected(model):
     payloads, grids = foreign_codes(300, seed=5)
     reads = read_grids(grids, model)
