@@ -49,3 +49,17 @@ def test_eval_of_a_missing_model_is_one_line_error(tmp_path, capsys):
     assert main(["--eval", str(tmp_path / "none.pt")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("livereader-train: error: model file not found") and err.count("\n") == 1
+
+
+def test_eval_prints_the_figures_and_writes_the_plot(tmp_path, capsys):
+    import cv2
+
+    from livereader.reader import default_model_path
+
+    plot = tmp_path / "flips.png"
+    assert main(["--eval", str(default_model_path()), "--eval-size", "quick", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "clean held-out grids: 100.0000% exact" in out
+    assert "foreign version-1 codes: 0 numbers reported" in out
+    assert out.count("k=") == 7
+    assert cv2.imread(str(plot)).shape == (440, 720, 3)
