@@ -92,14 +92,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livereader"
 
 
+def cache_path(given_masks: bool) -> Path:
+    """The cache file of all six-digit level-H grids with given masks or with qrcode's own choice."""
+    return cache_dir() / f"grids6H-{'given' if given_masks else 'chosen'}-v{CACHE_VERSION}.npz"
+
+
 def six_digit_grids(given_masks: bool, workers: int | None = None, progress: bool = True) -> GridSet:
     """All 10^6 six-digit level-H grids (``numbers[i] == i``), from the cache or generated once and cached."""
-    name = f"grids6H-{'given' if given_masks else 'chosen'}-v{CACHE_VERSION}.npz"
-    path = cache_dir() / name
+    path = cache_path(given_masks)
     if path.exists():
         with np.load(path) as stored:
             return GridSet(np.arange(NUMBERS, dtype=np.int64), stored["packed"], stored["masks"])
-    result = encode_numbers(np.arange(NUMBERS), given_masks, workers, progress, desc=name)
+    result = encode_numbers(np.arange(NUMBERS), given_masks, workers, progress, desc=path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npz")
     np.savez(partial, packed=result.packed, masks=result.masks)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from livereader.data import GridSet, cache_dir, encode_numbers, foreign_codes, held_out_numbers, unpack
+from livereader.data import GridSet, cache_path, encode_numbers, foreign_codes, held_out_numbers, unpack
 from livereader.reader import Model, collect_evidence, decode_grid, judge
 from livereader.verify import VerifyOptions
 
@@ -30,7 +30,7 @@ def held_out_grids(count: int | None, seed: int) -> GridSet:
     numbers = held_out_numbers()
     if count is not None:
         numbers = np.sort(np.random.default_rng(seed).choice(numbers, count, replace=False))
-    cached = cache_dir() / "grids6H-chosen-v2.npz"
+    cached = cache_path(given_masks=False)
     if cached.exists():
         with np.load(cached) as stored:
             return GridSet(numbers, stored["packed"][numbers], stored["masks"][numbers])

@@ -20,6 +20,7 @@ of the batched speed on 2 CPU cores.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -48,7 +49,7 @@ class GridReader(nn.Module):
             raise ValueError("digits must be a multiple of 3 (groups of three digits)")
         self.config = config
         self.groups = config.digits // 3
-        self.register_buffer("value_bits", value_bits(), persistent=False)
+        self.register_buffer("value_bits", value_bits().clone(), persistent=False)
         format_index = torch.from_numpy(FORMAT_POSITIONS[..., 0] * SIZE + FORMAT_POSITIONS[..., 1]).flatten()
         self.register_buffer("format_index", format_index, persistent=False)  # (30,)
         self.register_buffer("masks", torch.from_numpy(mask_patterns()).float(), persistent=False)  # (8, 21, 21)
@@ -77,8 +78,9 @@ class GridReader(nn.Module):
         return torch.cat([digits.flatten(1), mask_logits, bit_logits.flatten(1)], dim=1)
 
 
+@lru_cache(maxsize=1)
 def value_bits() -> torch.Tensor:
-    """(1000, 10) float: the bits of each group value 0-999, least significant first."""
+    """(1000, 10) float: the bits of each group value 0-999, least significant first (shared: do not modify)."""
     return ((torch.arange(1000)[:, None] >> torch.arange(GROUP_BITS)) & 1).float()
 
 
