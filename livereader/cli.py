@@ -1,8 +1,10 @@
-"""``livereader``: read numbers from version-1 QR codes.
+"""``livereader``: read numbers from version-1 QR codes in camera streams, videos, images and grids.
 
-Sources so far: ``--grid FILE...``, text files that each hold one 21x21 grid, one line per row, with ``1`` or
-``#`` for a dark module and ``0`` or ``.`` for a light one. One JSON line per grid goes to stdout. Exit codes:
-0 ran, 1 error (one line on stderr), 2 usage.
+One capture loop serves every frame source (:mod:`livereader.capture`): each frame goes through
+:func:`livereader.pipeline.read_frame`, its codes are written as JSON lines, drawn (:mod:`livereader.overlay`)
+into a live window and/or an annotated video or image folder. ``--grid FILE...`` reads text grids (one 21x21
+grid per file, one line per row, ``1``/``#`` dark and ``0``/``.`` light) without the vision pipeline.
+Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
 """
 
 from __future__ import annotations
@@ -10,19 +12,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 
+from livereader.capture import DEMO_FRAMES
 from livereader.symbol import SIZE
 
 _DARK, _LIGHT = "1#", "0."
+_WINDOW = "livereader"
+_QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livereader", description="Read numbers from version-1 QR codes.")
-    parser.add_argument("--grid", nargs="+", metavar="FILE", required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
+    source.add_argument("--video", metavar="PATH", help="video file (batch: no window)")
+    source.add_argument("--image", nargs="+", metavar="PATH", help="image files or folders (batch: no window)")
+    source.add_argument("--demo", action="store_true",
+                        help="built-in synthetic scene stream: moving, tilting codes whose numbers change "
+                             f"(endless in a window; {DEMO_FRAMES} frames without one)")
+    source.add_argument("--grid", nargs="+", metavar="FILE",
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
+    parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
+    parser.add_argument("--jsonl", metavar="PATH",
+                        help="write one JSON line per located code per frame to PATH, '-' for stdout "
+                             "(default: stdout when no window shows)")
+    parser.add_argument("--output", metavar="PATH",
+                        help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
+    parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
     parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
     return parser
 
@@ -37,19 +58,149 @@ def read_grid_file(path: Path) -> np.ndarray:
     return np.array([[ch in _DARK for ch in row] for row in rows], dtype=np.uint8)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
-    from livereader.reader import ModelError, load_model, read_grids
+def _error(message: str) -> None:
+    print(f"livereader: error: {message}", file=sys.stderr, flush=True)
+
+
+def _read_grid_files(args: argparse.Namespace, model) -> int:
+    from livereader.reader import read_grids
 
     try:
         grids = [read_grid_file(Path(name)) for name in args.grid]
-        reads = read_grids(np.stack(grids), load_model(args.model))
-    except (ModelError, OSError, ValueError) as error:
-        print(f"livereader: error: {error}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        _error(str(error))
         return 1
-    for name, read in zip(args.grid, reads):
+    for name, read in zip(args.grid, read_grids(np.stack(grids), model)):
         print(json.dumps({"source": name, "text": read.text, "confidence": round(read.confidence, 4)}), flush=True)
     return 0
+
+
+class _Outputs:
+    """Where results go: JSON lines, an annotated video or image folder, a window. Opened lazily, closed once."""
+
+    def __init__(self, args: argparse.Namespace, show: bool):
+        self.show = show
+        self.jsonl_path = args.jsonl or (None if show else "-")
+        self.output = Path(args.output) if args.output else None
+        self.images = bool(args.image)
+        self.jsonl: IO | None = None
+        self.writer = None
+
+    def open(self) -> None:
+        if self.jsonl_path and self.jsonl_path != "-":
+            self.jsonl = open(self.jsonl_path, "w")
+        elif self.jsonl_path == "-":
+            self.jsonl = sys.stdout
+        if self.output and self.images:
+            self.output.mkdir(parents=True, exist_ok=True)
+        elif self.output and self.output.suffix.lower() not in (".mp4", ".avi"):
+            raise OSError(f"--output must end in .mp4 or .avi: {self.output}")
+
+    def write(self, frame, results, annotated) -> None:
+        import cv2
+
+        if self.jsonl:
+            for r in results:
+                line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
+                        "corners": [list(p) for p in r.corners], "status": r.status}
+                self.jsonl.write(json.dumps(line) + "\n")
+            self.jsonl.flush()
+        if self.output and self.images:
+            target = self.output / Path(frame.source).name
+            if not cv2.imwrite(str(target), annotated):
+                raise OSError(f"cannot write {target}")
+        elif self.output:
+            if self.writer is None:
+                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.suffix.lower() == ".mp4" else "MJPG"))
+                height, width = annotated.shape[:2]
+                self.writer = cv2.VideoWriter(str(self.output), fourcc, frame.fps or 30.0, (width, height))
+                if not self.writer.isOpened():
+                    raise OSError(f"cannot write video {self.output}")
+            self.writer.write(annotated)
+
+    def close(self) -> None:
+        if self.jsonl and self.jsonl is not sys.stdout:
+            self.jsonl.close()
+        if self.writer is not None:
+            self.writer.release()
+
+
+def _frames(args: argparse.Namespace, show: bool) -> Iterator:
+    from livereader import capture
+
+    if args.camera is not None:
+        return capture.camera(args.camera)
+    if args.video:
+        return capture.video(args.video)
+    if args.image:
+        return capture.images(args.image)
+    return capture.demo(None if show else capture.DEMO_FRAMES)
+
+
+def run(args: argparse.Namespace, model) -> int:
+    """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
+    import cv2
+    import torch
+
+    from livereader.capture import SourceError, display_available
+    from livereader.grid import GridOptions
+    from livereader.overlay import draw
+    from livereader.pipeline import READ, ReaderOptions, read_frame
+
+    torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
+    options = ReaderOptions(grid=GridOptions(soft=args.soft))
+    show = bool(args.camera is not None or args.demo) and not args.nodisplay
+    if show and not display_available():
+        print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
+        show = False
+    outputs = _Outputs(args, show)
+    status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
+    try:
+        outputs.open()
+        last = time.perf_counter()
+        for frame in _frames(args, show):
+            if frame.image is None:
+                print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
+                      file=sys.stderr)
+                if args.image:
+                    status = 1
+                continue
+            results = read_frame(frame.image, model, options)
+            now = time.perf_counter()
+            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)
+            last = now
+            frames += 1
+            reads += sum(r.status == READ for r in results)
+            annotated = draw(frame.image, results, fps) if (show or outputs.output) else None
+            outputs.write(frame, results, annotated)
+            if show:
+                cv2.imshow(_WINDOW, annotated)
+                if cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                    break
+    except (SourceError, OSError) as error:
+        _error(str(error))
+        status = 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        outputs.close()
+        if show:
+            cv2.destroyAllWindows()
+    elapsed = time.perf_counter() - started
+    print(f"livereader: {frames} frames, {reads} reads, {frames / max(elapsed, 1e-9):.1f} frames/s", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    from livereader.reader import ModelError, load_model
+
+    try:
+        model = load_model(args.model)
+    except ModelError as error:
+        _error(str(error))
+        return 1
+    return _read_grid_files(args, model) if args.grid else run(args, model)
 
 
 if __name__ == "__main__":

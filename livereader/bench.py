@@ -1,0 +1,233 @@
+"""``livereader-bench``: read rate, wrong reads and time per frame on synthetic scenes, next to zxing-cpp and
+OpenCV's QRCodeDetector measured in the same run on the same frames; and on a folder of real photos.
+
+Everything runs on one thread (OpenCV, torch, and zxing-cpp, which is single-threaded). A read counts when
+the reported text equals the truth of the code under the reported position; any other reported text is a
+wrong read (reading a foreign code's own text is not wrong, but it is not one of our reads either).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livereader.scene import CATEGORIES, Scene, scenes
+
+_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livereader-bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=100, help="frames per category at 640x480 (default 100)")
+    parser.add_argument("--hd-frames", type=int, default=30,
+                        help="frames per category at 1280x720, for the time column (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+    parser.add_argument("--categories", nargs="+", choices=list(CATEGORIES), default=list(CATEGORIES),
+                        metavar="NAME", help=f"scene categories (default all: {' '.join(CATEGORIES)})")
+    parser.add_argument("--photos", metavar="DIR", help="also read every image under DIR (e.g. ../shared/realphotos)")
+    parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    return parser
+
+
+def _owner(point: np.ndarray, scene: Scene):
+    """The truth code whose outline (with a module of margin) holds ``point``, or None."""
+    for code in scene.codes:
+        outline = np.array(code.corners, np.float32)
+        if cv2.pointPolygonTest(outline, tuple(map(float, point)), True) > -code.module_px:
+            return code
+    return None
+
+
+def _score(reported: list[tuple[str, np.ndarray]], scene: Scene) -> tuple[int, int]:
+    """(reads of supported codes, wrong reads) for (text, centre) pairs reported on a scene."""
+    reads, wrong = set(), 0
+    for text, centre in reported:
+        owner = _owner(centre, scene)
+        if owner is None or owner.text != text:
+            wrong += 1
+        elif owner.supported:
+            reads.add(owner.text)
+    return len(reads), wrong
+
+
+class _Readers:
+    """The readers compared, each as frame -> [(text, centre)]; zxing-cpp and OpenCV when available."""
+
+    def __init__(self, model_path: str | None):
+        from livereader.grid import GridOptions
+        from livereader.pipeline import ReaderOptions, read_frame
+        from livereader.reader import load_model
+
+        model = load_model(model_path)
+        soft = ReaderOptions(grid=GridOptions(soft=True))
+
+        def ours(frame, options=ReaderOptions()):
+            return [(r.text, np.mean(r.corners, 0)) for r in read_frame(frame, model, options) if r.text]
+
+        self.readers = {"livereader": ours}
+        self.untimed = {"livereader (soft grids)": lambda frame: ours(frame, soft)}
+        try:
+            import zxingcpp
+
+            def zxing(frame):
+                found = zxingcpp.read_barcodes(frame, formats=zxingcpp.BarcodeFormat.QRCode)
+                return [(r.text, _centre(r.position)) for r in found if r.valid]
+
+            self.readers["zxing-cpp"] = zxing
+        except ImportError:
+            print("livereader-bench: zxing-cpp not installed (pip install zxing-cpp): not compared", file=sys.stderr)
+        detector = cv2.QRCodeDetector()
+
+        def opencv(frame):
+            ok, texts, points, _ = detector.detectAndDecodeMulti(frame)
+            return [(t, p.mean(0)) for t, p in zip(texts, points) if t] if ok else []
+
+        self.readers["opencv"] = opencv
+
+
+def _centre(position) -> np.ndarray:
+    corners = [position.top_left, position.top_right, position.bottom_right, position.bottom_left]
+    return np.array([[p.x, p.y] for p in corners], np.float64).mean(0)
+
+
+def run_scenes(readers: _Readers, categories: list[str], frames: int, hd_frames: int, seed: int) -> dict:
+    """Per category and reader: codes, reads, wrong reads, median ms at 640x480 and 1280x720."""
+    figures: dict = {}
+    everyone = {**readers.readers, **readers.untimed}
+    for category in categories:
+        row: dict = defaultdict(lambda: {"reads": 0, "wrong": 0, "ms": [], "ms_hd": []})
+        codes = 0
+        for scene in scenes([category], frames, seed):
+            codes += sum(c.supported for c in scene.codes)
+            for name, reader in everyone.items():
+                start = time.perf_counter()
+                reported = reader(scene.image)
+                row[name]["ms"].append(1000 * (time.perf_counter() - start))
+                reads, wrong = _score(reported, scene)
+                row[name]["reads"] += reads
+                row[name]["wrong"] += wrong
+        for scene in scenes([category], hd_frames, seed, size=(1280, 720)):
+            for name, reader in readers.readers.items():
+                start = time.perf_counter()
+                reader(scene.image)
+                row[name]["ms_hd"].append(1000 * (time.perf_counter() - start))
+        figures[category] = {"codes": codes, "readers": {
+            name: {"read": r["reads"] / max(codes, 1), "wrong": r["wrong"],
+                   "ms": float(np.median(r["ms"])), "ms_hd": float(np.median(r["ms_hd"])) if r["ms_hd"] else None,
+                   "all_ms": r["ms"], "all_ms_hd": r["ms_hd"]}
+            for name, r in row.items()}}
+    return figures
+
+
+def _truth_texts(image: Path, folder: Path) -> set[str] | None:
+    """Truth texts of a photo: its manifest.jsonl entry, or a text file beside it (zxing's blackbox style)."""
+    manifest = folder / "manifest.jsonl"
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            entry = json.loads(line)
+            if folder / entry["path"] == image:
+                return {entry["truth_text"], *(c["text"] for c in entry.get("codes", []))}
+    beside = image.with_suffix(".txt")
+    return {beside.read_text(errors="replace").strip()} if beside.is_file() else None
+
+
+def run_photos(folder: Path, model_path: str | None) -> dict:
+    """Located codes by status, reads, and wrong reads (a number that is not the photo's truth) on a folder."""
+    from livereader.pipeline import read_frame
+    from livereader.reader import load_model
+
+    model = load_model(model_path)
+    counts: dict = defaultdict(int)
+    wrong_files = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in _PHOTO_SUFFIXES):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            counts["unreadable"] += 1
+            continue
+        counts["photos"] += 1
+        truth = _truth_texts(path, folder)
+        results = read_frame(image, model)
+        counts["with a located code"] += bool(results)
+        for result in results:
+            counts[result.status] += 1
+            if result.text and (truth is None or result.text not in truth):
+                counts["wrong"] += 1
+                wrong_files.append(str(path))
+    return {**counts, "wrong_files": wrong_files}
+
+
+def print_scenes(figures: dict) -> None:
+    names = list(next(iter(figures.values()))["readers"])
+    print("read rate % / wrong reads per category (median ms per frame at 640x480, one thread)")
+    print(f"{'category':12s} {'codes':>5s}  " + "  ".join(f"{n:>26s}" for n in names))
+    totals = defaultdict(lambda: [0.0, 0, []])
+    codes = 0
+    for category, entry in figures.items():
+        cells = []
+        codes += entry["codes"]
+        for name in names:
+            r = entry["readers"][name]
+            totals[name][0] += r["read"] * entry["codes"]
+            totals[name][1] += r["wrong"]
+            totals[name][2] += r["all_ms"]
+            cells.append(f"{100 * r['read']:6.1f}% {r['wrong']:3d} wrong {r['ms']:6.2f} ms")
+        print(f"{category:12s} {entry['codes']:5d}  " + "  ".join(f"{c:>26s}" for c in cells))
+    cells = [f"{100 * t[0] / max(codes, 1):6.1f}% {t[1]:3d} wrong {np.median(t[2]):6.2f} ms" for t in totals.values()]
+    print(f"{'overall':12s} {codes:5d}  " + "  ".join(f"{c:>26s}" for c in cells))
+    print("\nspeed, median over all frames, one thread:")
+    for name in names:
+        all_ms = [m for e in figures.values() for m in e["readers"][name]["all_ms"]]
+        all_hd = [m for e in figures.values() for m in e["readers"][name]["all_ms_hd"]]
+        line = f"  {name:24s} 640x480: {np.median(all_ms):6.2f} ms ({1000 / np.median(all_ms):6.0f} frames/s)"
+        if all_hd:
+            line += f"   1280x720: {np.median(all_hd):6.2f} ms ({1000 / np.median(all_hd):6.0f} frames/s)"
+        print(line)
+    if "zxing-cpp" in names:
+        ours = np.median([m for e in figures.values() for m in e["readers"]["livereader"]["all_ms"]])
+        theirs = np.median([m for e in figures.values() for m in e["readers"]["zxing-cpp"]["all_ms"]])
+        print(f"  livereader / zxing-cpp time at 640x480: {ours / theirs:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    import torch
+
+    from livereader.reader import ModelError
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    if args.photos and not Path(args.photos).is_dir():
+        print(f"livereader-bench: error: not a folder: {args.photos}", file=sys.stderr)
+        return 1
+    try:
+        readers = _Readers(args.model)
+        figures = {"scenes": run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed)}
+        print_scenes(figures["scenes"])
+        if args.photos:
+            figures["photos"] = run_photos(Path(args.photos), args.model)
+            photos = figures["photos"]
+            print(f"\nphotos in {args.photos}: {photos.get('photos', 0)} read, "
+                  f"{photos.get('with a located code', 0)} with a located code; located codes: "
+                  f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
+                  f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
+    except ModelError as error:
+        print(f"livereader-bench: error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        for entry in figures["scenes"].values():
+            for r in entry["readers"].values():
+                r.pop("all_ms"), r.pop("all_ms_hd")
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

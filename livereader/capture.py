@@ -1,0 +1,106 @@
+"""Frame sources: camera (device index or stream URL), video file, image files or folders, the demo stream.
+
+Every source yields :class:`Frame` values; ``image`` is None for a frame that could not be decoded (a corrupt
+frame in a video, an unreadable image file), which the capture loop skips with a warning. Problems that stop a
+source raise :class:`SourceError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+DEMO_FRAMES = 300  # frames of the demo stream when no window shows it (10 s at 30 frames/s)
+_MAX_BAD_FRAMES = 25  # consecutive undecodable video frames after which a video counts as ended
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or ended wrongly (the message is one line)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based; for images, the index in the sorted list of files
+    source: str  # file name, camera index or URL, or "demo"
+    image: np.ndarray | None  # (H, W, 3) uint8 BGR, None when the frame could not be decoded
+    fps: float  # the source's nominal frame rate (30 when it does not say)
+
+
+def image_files(paths: list[str]) -> list[Path]:
+    """Files and folders (their image files, not recursive) -> one sorted list; SourceError for a missing path."""
+    files = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise SourceError(f"no such file or folder: {name}")
+    if not files:
+        raise SourceError(f"no image files in {' '.join(paths)}")
+    return sorted(files)
+
+
+def images(paths: list[str]) -> Iterator[Frame]:
+    for index, path in enumerate(image_files(paths)):
+        yield Frame(index, str(path), cv2.imread(str(path), cv2.IMREAD_COLOR), 0.0)
+
+
+def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        raise SourceError(f"cannot open {'camera' if live else 'video'}: {name}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    count = 0 if live else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    index, bad = 0, 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if ok and image is not None:
+                bad = 0
+                yield Frame(index, name, image, fps)
+            else:
+                bad += 1
+                if live or index >= count - 1 or bad > _MAX_BAD_FRAMES:
+                    break
+                yield Frame(index, name, None, fps)
+            index += 1
+    finally:
+        capture.release()
+    if not live and index < count - max(2, count // 50):  # the frame count of some containers is approximate
+        raise SourceError(f"video ended early, at frame {index} of {count} (truncated?): {name}")
+
+
+def video(path: str) -> Iterator[Frame]:
+    if not Path(path).is_file():
+        raise SourceError(f"no such file: {path}")
+    return _capture(path, path, live=False)
+
+
+def camera(spec: str) -> Iterator[Frame]:
+    """A device index ("0") or a stream URL ("http://host:8080/video.mjpg", "rtsp://...")."""
+    return _capture(int(spec) if spec.isdigit() else spec, spec, live=True)
+
+
+def demo(frames: int | None) -> Iterator[Frame]:
+    """The built-in synthetic scene stream (:class:`livereader.scene.DemoStream`); endless when ``frames`` is None."""
+    from livereader.scene import DemoStream
+
+    stream = DemoStream()
+    index = 0
+    while frames is None or index < frames:
+        yield Frame(index, "demo", stream.next().image, 30.0)
+        index += 1
+
+
+def display_available() -> bool:
+    """Whether a window can open: on Linux, an X11 or Wayland display must be set."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -1,0 +1,271 @@
+"""Finder location: the three finder patterns of every QR code in a grey frame, grouped into located codes.
+
+A finder pattern (7x7 modules) is a ring inside a ring around a 3x3 core, dark-light-dark across its centre in
+the ratio 1:1:3:1:1. After a local (adaptive) threshold, that nesting shows up in OpenCV's contour tree as a
+contour whose child has a concentric child about a third of its area, for dark-on-light and light-on-dark codes
+alike. Three finders of similar size at the corners of a right angle (in perspective) form a code; the
+distance between them in module sizes gives the module count, so codes other than 21x21 are located but
+reported as unsupported.
+
+Conventions: points are (x, y) in pixels, OpenCV's convention (integer coordinates at pixel centres); module
+coordinates are (x, y) = (column, row) in modules with the symbol's top-left corner at (0, 0); corners are
+ordered tl, tr, br, bl of the symbol as its finder patterns define it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from livereader.symbol import SIZE
+
+
+@dataclass(frozen=True)
+class FinderOptions:
+    block: int = 15  # adaptive threshold window, pixels (odd): a small window keeps blurred rings apart
+    offset: float = 8.0  # a pixel is dark when it is this much darker than the mean of its window, at least
+    noise_offset: float = 2.5  # ... and at least this many times the frame's noise sigma
+    smooth_above: float = 6.0  # noise sigma above which the frame is smoothed before thresholding
+    min_core_px: float = 4.0  # smallest core area (3x3 modules) in pixels^2: modules of ~1.2 px and up
+    max_side_ratio: float = 2.2  # largest ratio of a code's two finder-to-finder distances (tilt foreshortens)
+    max_size_ratio: float = 2.2  # largest ratio of two finder sizes within one code
+    max_modules: int = 177  # largest module count located (version 40)
+
+
+@dataclass(frozen=True, eq=False)
+class Finder:
+    """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines as quads.
+
+    ``quads`` holds up to three outlines as (4, 2) corner arrays with their distance from the pattern's
+    outer edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core). Corners of a quad are in no
+    particular order.
+    """
+
+    centre: tuple[float, float]
+    size: float
+    quads: tuple[tuple[int, np.ndarray], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LocatedCode:
+    """A code found in a frame: ``modules`` is its estimated module count (21 for version 1).
+
+    ``homography`` maps module coordinates to pixels; ``corners`` are the symbol's tl, tr, br, bl corners in
+    pixels (module coordinates (0, 0), (m, 0), (m, m), (0, m)).
+    """
+
+    corners: np.ndarray  # (4, 2) float
+    modules: int
+    homography: np.ndarray  # (3, 3)
+    finders: tuple[Finder, Finder, Finder]  # tl, tr, bl
+    residual: float  # RMS distance of the finder outline corners from the fitted homography, modules
+
+    @property
+    def supported(self) -> bool:
+        return self.modules == SIZE
+
+
+def noise_level(grey: np.ndarray) -> float:
+    """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
+    sample = grey[::8, ::2].astype(np.int16)
+    diff = np.abs(sample[:, 1:] - sample[:, :-1])
+    return float(np.median(diff)) * 1.4826 / np.sqrt(2)
+
+
+def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
+    """uint8 image, 255 = darker than its local mean by more than the offset (raised with the frame's noise)."""
+    noise = noise_level(grey)
+    if noise > options.smooth_above:
+        grey = cv2.GaussianBlur(grey, (5, 5), 1.2)
+        noise *= 0.25  # white noise sigma after this Gaussian: 0.235 in theory
+    offset = max(options.offset, options.noise_offset * noise)
+    return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
+
+
+def _quad(contour: np.ndarray) -> np.ndarray | None:
+    """Four corners of a roughly quadrilateral contour: the largest-area quad on its convex hull.
+
+    Written by hand because ``cv2.approxPolyDP`` returns 3, 5 or more vertices on blurred or noisy outlines
+    and ``cv2.minAreaRect`` forces a rectangle on a perspective quad.
+    """
+    hull = cv2.convexHull(contour).reshape(-1, 2).astype(np.float64)
+    if len(hull) < 4:
+        return None
+    centre = hull.mean(0)
+    first = hull[np.argmax(((hull - centre) ** 2).sum(1))]
+    third = hull[np.argmax(((hull - first) ** 2).sum(1))]
+    axis = third - first
+    side = (hull[:, 0] - first[0]) * axis[1] - (hull[:, 1] - first[1]) * axis[0]
+    if side.max() <= 0 or side.min() >= 0:
+        return None
+    return np.array([first, hull[np.argmax(side)], third, hull[np.argmin(side)]])
+
+
+def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[Finder]:
+    """All finder patterns in a grey uint8 frame, dark-on-light and light-on-dark."""
+    contours, hierarchy = cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    tree = hierarchy[0]  # rows: next, previous, first child, parent
+    child = tree[:, 2]
+    candidates = np.flatnonzero((child >= 0) & (tree[:, 3] >= 0))
+    finders, scores = [], []
+    for ring in candidates:  # ring: the 5x5 outline (between the outer ring and the light or dark ring)
+        core = _largest_child(ring, contours, tree)
+        ring_moments, core_moments = cv2.moments(contours[ring]), cv2.moments(contours[core])
+        ring_area, core_area = ring_moments["m00"], core_moments["m00"]
+        if core_area < options.min_core_px or not 0.04 < core_area / max(ring_area, 1) < 0.7:
+            continue
+        ring_centre = np.array([ring_moments["m10"], ring_moments["m01"]]) / ring_area
+        core_centre = np.array([core_moments["m10"], core_moments["m01"]]) / core_area
+        if np.hypot(*(ring_centre - core_centre)) > 0.15 * np.sqrt(ring_area):
+            continue
+        quads = [(1, _quad(contours[ring])), (2, _quad(contours[core]))]
+        outer = tree[ring, 3]
+        outer_ratio = ring_area / max(cv2.contourArea(contours[outer]), 1)
+        # How far the areas are from 3x3 : 5x5 : 7x7; an outer ring merged with its surroundings costs 0.7.
+        score = abs(np.log(core_area / ring_area / 0.36))
+        if 0.3 < outer_ratio < 0.8:
+            quads.append((0, _quad(contours[outer])))
+            score += abs(np.log(outer_ratio / 0.51))
+        else:
+            score += 0.7
+        quads = tuple((depth, q) for depth, q in quads if q is not None)
+        if len(quads) < 2:
+            continue
+        finders.append(Finder(tuple(core_centre), float(np.sqrt(ring_area) * 7 / 5), quads))
+        scores.append(score)
+    return _distinct(finders, scores)
+
+
+def _largest_child(index: int, contours: list, tree: np.ndarray) -> int:
+    best, best_area, child = -1, -1.0, tree[index, 2]
+    while child >= 0:
+        area = cv2.contourArea(contours[child])
+        if area > best_area:
+            best, best_area = child, area
+        child = tree[child, 0]
+    return best
+
+
+def _distinct(finders: list[Finder], scores: list[float]) -> list[Finder]:
+    """One finder per place: of concentric candidates (the 7x7 and 5x5 outlines, a hollow core), the one whose
+    nested areas match a finder pattern best."""
+    kept: list[Finder] = []
+    for index in np.argsort(scores):
+        f = finders[index]
+        if all(np.hypot(f.centre[0] - k.centre[0], f.centre[1] - k.centre[1]) > 0.3 * min(f.size, k.size)
+               or max(f.size, k.size) > 2.5 * min(f.size, k.size) for k in kept):
+            kept.append(f)
+    return kept
+
+
+@lru_cache(maxsize=64)
+def _ordered_triples(count: int) -> np.ndarray:
+    """(T, 3) finder indices (corner, p, q) with p < q: every triple with each member at the right angle."""
+    rows = [(c, p, q) for c, p, q in itertools.permutations(range(count), 3) if p < q]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is
+    better), with impossible ones dropped. Vectorized: a cluttered frame has hundreds of triples."""
+    triples = _ordered_triples(len(finders))
+    centres = np.array([f.centre for f in finders])
+    sizes = np.array([f.size for f in finders])
+    a = centres[triples[:, 1]] - centres[triples[:, 0]]
+    b = centres[triples[:, 2]] - centres[triples[:, 0]]
+    # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
+    swap = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] < 0
+    triples[swap, 1:] = triples[swap, 2:0:-1]
+    a[swap], b[swap] = b[swap], a[swap].copy()
+    la, lb = np.hypot(*a.T), np.hypot(*b.T)
+    s0, s1, s2 = sizes[triples].T
+    span_a, span_b = 7 * la / ((s0 + s1) / 2), 7 * lb / ((s0 + s2) / 2)  # centre distances in modules: m - 7
+    size_ratio = sizes[triples].max(1) / sizes[triples].min(1)
+    cos = np.abs((a * b).sum(1)) / np.maximum(la * lb, 1e-9)
+    score = cos + np.abs(np.log(la / lb)) + np.abs(np.log(span_a / span_b)) + np.log(size_ratio)
+    possible = ((np.maximum(la, lb) < options.max_side_ratio * np.minimum(la, lb))
+                & (size_ratio < options.max_size_ratio) & (cos < 0.6)  # the right angle seen in perspective
+                & (np.minimum(span_a, span_b) > 10) & (np.maximum(span_a, span_b) < options.max_modules - 7))
+    return triples[possible], score[possible]
+
+
+def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
+    """Group finders into codes, best-looking triples first, each finder used once."""
+    if len(finders) < 3:
+        return []
+    triples, scores = _triple_scores(finders, options)
+    used: set[int] = set()
+    codes = []
+    for index in np.argsort(scores, kind="stable"):
+        trio = triples[index]
+        if used.intersection(trio.tolist()):
+            continue
+        # Strong perspective can make another corner look most like the right angle: of the trio's possible
+        # orders, keep the one whose timing patterns (row and column 6) alternate as they should.
+        same = triples[np.all(np.sort(triples, 1) == np.sort(trio), 1)]
+        fits = [code for code in (_fit(tuple(finders[i] for i in order)) for order in same) if code is not None]
+        if fits:
+            used.update(trio.tolist())
+            codes.append(max(fits, key=lambda code: timing_contrast(grey, code)) if len(fits) > 1 else fits[0])
+    return codes
+
+
+def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
+    """How clearly the timing modules between the finders alternate in step with the finder cores' polarity:
+    (light-module mean - dark-module mean) / spread of the samples; high for a correctly oriented code."""
+    inner = np.arange(8, code.modules - 8) + 0.5
+    points = np.concatenate([np.c_[inner, np.full_like(inner, 6.5)], np.c_[np.full_like(inner, 6.5), inner],
+                             [[3.5, 3.5], [1.5, 3.5]]])  # the timing modules, then a core and a light ring module
+    pixels = cv2.perspectiveTransform(points[None], code.homography)[0].astype(np.float32)
+    values = cv2.remap(grey, pixels[:, :1], pixels[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+    values = values.astype(np.float64)
+    timing, (core, ring) = values[:-2], values[-2:]
+    dark = np.tile(np.arange(len(inner)) % 2 == 0, 2)  # timing modules at even module indices are dark
+    polarity = 1.0 if ring >= core else -1.0
+    return polarity * float(timing[~dark].mean() - timing[dark].mean()) / (timing.std() + 1.0)
+
+
+def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
+    """Estimated module count 17 + 4 v from the finder distances in module sizes."""
+    spans = [7 * np.hypot(*np.subtract(f.centre, tl.centre)) / ((tl.size + f.size) / 2) for f in (tr, bl)]
+    return 17 + 4 * max(0, round((np.mean(spans) + 7 - 17) / 4))
+
+
+def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
+    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders."""
+    tl, tr, bl = triple
+    modules = _module_count(tl, tr, bl)
+    axes = np.array([np.subtract(tr.centre, tl.centre), np.subtract(bl.centre, tl.centre)]).T  # columns a, b
+    inverse = np.linalg.inv(axes)
+    source, target = [], []
+    for finder, origin in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
+        for depth, quad in finder.quads:
+            signs = (inverse @ (quad - finder.centre).T).T > 0  # (4, 2): right of / below the centre
+            if len({tuple(s) for s in signs}) != 4:
+                continue
+            source.extend(np.array(origin) + np.where(signs, 7 - depth, depth))
+            target.extend(quad)
+    if len(source) < 8:
+        return None
+    source, target = np.array(source, np.float64), np.array(target, np.float64)
+    homography, _ = cv2.findHomography(source, target, 0)
+    if homography is None:
+        return None
+    square = np.array([[[0, 0], [modules, 0], [modules, modules], [0, modules]]], np.float64)
+    corners = cv2.perspectiveTransform(square, homography)[0]
+    if not cv2.isContourConvex(corners.astype(np.float32)):
+        return None
+    module_px = np.mean([f.size for f in triple]) / 7
+    error = cv2.perspectiveTransform(source[None], homography)[0] - target
+    return LocatedCode(corners, modules, homography, triple, float(np.sqrt((error**2).sum(1).mean())) / module_px)
+
+
+def locate(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
+    """Every code whose three finder patterns are visible in the grey uint8 frame."""
+    return group_codes(grey, find_finders(grey, options), options)

@@ -1,0 +1,102 @@
+"""Warp and binarize: a located version-1 code -> its 21x21 grid (1 = dark, row-major: grid[row, col]).
+
+Each module is sampled at 3x3 points around its centre through the located code's homography (one
+``cv2.remap`` of 63x63 points), and compared with a local threshold: the mean of the samples in a window of
+``GridOptions.window`` modules around it. The soft grid maps each module's darkness relative to that
+threshold and the local contrast into [0, 1]; the hard grid is the soft one thresholded at 0.5, and is what
+the decoder gets by default. Light-on-dark codes are passed as they are (the decoder turns them upright);
+mirrored codes are transposed here, chosen by the format bits, which read far worse in the wrong orientation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from livereader.finder import LocatedCode
+from livereader.symbol import SIZE, read_format
+
+SUBSAMPLES = 3  # samples per module along each axis
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    window: int = 7  # local threshold window, modules (odd)
+    spread: float = 0.25  # sub-samples lie this far from the module centre, in modules
+    gain: float = 1.0  # soft value = 0.5 + gain * (local mean - sample) / local standard deviation, clipped
+    soft: bool = False  # hand the decoder the soft grid instead of the hard one (hard read more: see README)
+
+
+@dataclass(frozen=True)
+class SampledGrid:
+    """``soft``: (21, 21) float32 in [0, 1]; ``hard``: (21, 21) uint8 0/1; both 1 = dark, in the symbol's own
+    orientation. ``mirrored``: the code was seen mirrored (the grid was transposed)."""
+
+    soft: np.ndarray
+    hard: np.ndarray
+    mirrored: bool
+
+
+@lru_cache(maxsize=4)
+def _sample_points(spread: float) -> np.ndarray:
+    """(1, 63*63, 2) module coordinates (x, y) of the sub-samples, row-major by module."""
+    offsets = (np.arange(SUBSAMPLES) - (SUBSAMPLES - 1) / 2) * spread
+    centres = np.arange(SIZE) + 0.5
+    axis = (centres[:, None] + offsets[None, :]).ravel()  # (63,)
+    xs, ys = np.meshgrid(axis, axis)
+    return np.stack([xs, ys], -1).reshape(1, -1, 2)
+
+
+def _format_distance(hard: np.ndarray) -> float:
+    """Format modules (of 30) that disagree with the nearest valid format word, for either polarity."""
+    return min(read_format(hard).distance, read_format(1 - hard).distance)
+
+
+def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:
+    """Mean absolute difference of the 21x21 module-centre samples from their 3x3-module local mean: highest
+    when the samples sit on module centres rather than on module edges."""
+    points = cv2.perspectiveTransform(_sample_points(0.0)[:, ::SUBSAMPLES], homography)[0].astype(np.float32)
+    values = cv2.remap(grey, points[:, :1], points[:, 1:], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE).reshape(SIZE, SUBSAMPLES * SIZE)[:, ::SUBSAMPLES]
+    values = values.astype(np.float32)
+    return float(np.abs(values - cv2.blur(values, (3, 3), borderType=cv2.BORDER_REFLECT)).mean())
+
+
+def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5, 0.25)) -> LocatedCode:
+    """Move the bottom-right corner, the one extrapolated farthest from the finder patterns, to where the
+    module samples show the most contrast: a coarse-to-fine search of +-2 steps per axis, in modules."""
+    square = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], np.float32)
+    best, best_score = code.corners.astype(np.float32), _contrast(grey, code.homography)
+    for step in steps:
+        centre = best[2].copy()
+        for dx, dy in itertools.product((-2, -1, 0, 1, 2), repeat=2):
+            offset = cv2.perspectiveTransform(np.float32([[[SIZE + dx * step, SIZE + dy * step]]]), code.homography)
+            corners = best.copy()
+            corners[2] = centre + offset[0, 0] - code.corners[2].astype(np.float32)
+            score = _contrast(grey, cv2.getPerspectiveTransform(square, corners))
+            if score > best_score:
+                best, best_score = corners, score
+    homography = cv2.getPerspectiveTransform(square, best).astype(np.float64)
+    return replace(code, corners=best.astype(np.float64), homography=homography)
+
+
+def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:
+    """Sample a located 21x21 code from the grey uint8 frame."""
+    points = cv2.perspectiveTransform(_sample_points(options.spread), code.homography)[0].astype(np.float32)
+    side = SIZE * SUBSAMPLES
+    maps = points.reshape(side, side, 2)
+    samples = cv2.remap(grey, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    values = samples.reshape(SIZE, SUBSAMPLES, SIZE, SUBSAMPLES).astype(np.float32).mean((1, 3))
+    window = (options.window, options.window)
+    mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
+    spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
+    soft = np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32)
+    hard = (soft > 0.5).astype(np.uint8)
+    mirrored = _format_distance(hard.T) < _format_distance(hard)
+    if mirrored:
+        soft, hard = np.ascontiguousarray(soft.T), np.ascontiguousarray(hard.T)
+    return SampledGrid(soft, hard, mirrored)

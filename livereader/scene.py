@@ -1,0 +1,286 @@
+"""Synthetic camera frames with known codes: for the tests, the demo and the benchmark.
+
+A scene is a BGR frame with version-1 number codes (held-out six-digit numbers at level H) rendered with
+perspective, and the truth about every code in it, distractors included. Degradations (blur, motion blur,
+noise, light, shadow, JPEG) follow the category (see ``CATEGORIES``). Points are (x, y) pixels in OpenCV's
+convention (integer coordinates at pixel centres); corners are in the order tl, tr, br, bl of the symbol as its
+finder patterns define it (for a mirrored code too), and span the 21x21 symbol without its quiet zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from livereader.data import is_held_out
+from livereader.symbol import SIZE, encode
+
+QUIET = 4  # modules of quiet zone rendered around each code
+_SOURCE_PX = 8  # pixels per module of the image a code is warped from
+
+
+@dataclass(frozen=True)
+class TruthCode:
+    """One code in a scene: ``text`` is its payload; ``supported`` is True for a 6-digit level-H version-1 number."""
+
+    text: str
+    corners: tuple[tuple[float, float], ...]  # tl, tr, br, bl in pixels
+    supported: bool
+    module_px: float  # module size at the code's centre, pixels
+
+
+@dataclass(frozen=True)
+class Scene:
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    codes: tuple[TruthCode, ...]
+    category: str
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """How a category renders its frames; ranges are (low, high), drawn uniformly per code or frame."""
+
+    codes: tuple[int, int] = (1, 1)  # number codes per frame
+    module_px: tuple[float, float] = (3.5, 8.0)
+    tilt: tuple[float, float] = (0.0, 20.0)  # degrees out of the image plane
+    blur: tuple[float, float] = (0.0, 0.15)  # Gaussian sigma in modules of the (first) code
+    motion: tuple[float, float] = (0.0, 0.0)  # motion blur length in modules
+    noise: tuple[float, float] = (0.0, 4.0)  # Gaussian noise sigma, grey levels
+    contrast: tuple[float, float] = (0.75, 1.0)  # dark-to-light range kept, as a share of 0-255
+    gradient: float = 0.15  # largest light ramp across the frame, share of 255
+    shadow: bool = False  # a hard-edged shadow over part of the frame
+    jpeg: tuple[int, int] = (0, 0)  # JPEG quality range; 0 = no JPEG
+    inverted: bool = False
+    mirrored: bool = False
+    foreign: tuple[int, int] = (0, 0)  # foreign QR codes (text, other versions) per frame
+    clutter: tuple[int, int] = (3, 8)  # background shapes and text
+
+
+CATEGORIES: dict[str, SceneConfig] = {
+    "clean": SceneConfig(),
+    "small": SceneConfig(module_px=(2.0, 2.6), tilt=(0.0, 10.0)),
+    "perspective": SceneConfig(tilt=(35.0, 55.0), module_px=(4.0, 8.0)),
+    "blur": SceneConfig(blur=(0.3, 0.6), module_px=(4.0, 8.0)),
+    "blur0.7": SceneConfig(blur=(0.7, 0.7), module_px=(4.0, 8.0)),
+    "motion": SceneConfig(motion=(0.8, 1.8), module_px=(4.0, 8.0)),
+    "noise": SceneConfig(noise=(25.0, 40.0), module_px=(4.0, 8.0)),
+    "dark": SceneConfig(contrast=(0.2, 0.35), gradient=0.3),
+    "shadow": SceneConfig(shadow=True),
+    "jpeg": SceneConfig(jpeg=(15, 40)),
+    "several": SceneConfig(codes=(2, 4), module_px=(3.0, 5.0)),
+    "inverted": SceneConfig(inverted=True),
+    "mirrored": SceneConfig(mirrored=True),
+    "distractors": SceneConfig(foreign=(2, 3), clutter=(10, 20), module_px=(3.0, 5.0)),
+}
+
+_WORDS = ("TICKET", "Table 12", "www.example.com", "QR", "Scan me", "No. 4711", "EXIT", "Order")
+_FOREIGN = ("HELLO", "https://example.com/a", "Table 7", "12345", "1234567", "ABCDEF",
+            "https://example.org/menu?item=42&lang=en", "WIFI:S:home;T:WPA;P:secret;;")
+
+
+@lru_cache(maxsize=1)
+def held_out_sample() -> np.ndarray:
+    """Held-out six-digit numbers that scenes draw from (the first 20,000)."""
+    numbers = []
+    n = 0
+    while len(numbers) < 20_000:
+        if is_held_out("%06d" % n):
+            numbers.append(n)
+        n += 1
+    return np.array(numbers)
+
+
+def _code_image(grid: np.ndarray) -> np.ndarray:
+    """(21+2q) modules square, 0 = dark ink, 255 = paper, _SOURCE_PX px per module."""
+    padded = np.pad(1 - grid, QUIET, constant_values=1).astype(np.uint8) * 255
+    return cv2.resize(padded, None, fx=_SOURCE_PX, fy=_SOURCE_PX, interpolation=cv2.INTER_NEAREST)
+
+
+def _pose(rng: np.random.Generator, centre: np.ndarray, module_px: float, tilt_deg: float) -> np.ndarray:
+    """Homography from module coordinates (symbol tl = (0, 0)) to frame pixels: a plane tilted in 3D."""
+    roll = rng.uniform(0, 2 * np.pi)
+    tilt = np.deg2rad(tilt_deg)
+    axis = rng.uniform(0, 2 * np.pi)  # direction of the tilt axis in the code's plane
+    distance = 40.0  # camera distance in modules: strong tilts show real perspective
+    rotation, _ = cv2.Rodrigues(np.array([np.cos(axis), np.sin(axis), 0.0]) * tilt)
+    c, s = np.cos(roll), np.sin(roll)
+    rotation = rotation @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    plane = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], dtype=np.float64) - SIZE / 2
+    points = np.c_[plane, np.zeros(4)] @ rotation.T + [0, 0, distance]
+    image = points[:, :2] / points[:, 2:] * distance * module_px + centre
+    return cv2.getPerspectiveTransform(plane.astype(np.float32) + SIZE / 2, image.astype(np.float32))
+
+
+def _place(frame: np.ndarray, grid: np.ndarray, homography: np.ndarray, inverted: bool, mirrored: bool) -> np.ndarray:
+    """Draw the code into the grey float frame; returns its tl, tr, br, bl symbol corners in pixels."""
+    source = _code_image(grid[:, ::-1] if mirrored else grid)
+    # source pixel centre i lies at module coordinate (i + 0.5) / _SOURCE_PX - QUIET
+    to_module = np.array([[1, 0, 0.5 - QUIET * _SOURCE_PX], [0, 1, 0.5 - QUIET * _SOURCE_PX],
+                          [0, 0, _SOURCE_PX]], dtype=np.float64)
+    to_frame = homography @ to_module
+    scale = np.sqrt(abs(np.linalg.det(to_frame[:2, :2]))) / to_frame[2, 2]  # frame px per source px, roughly
+    if scale < 0.7:  # anti-alias before shrinking
+        source = cv2.GaussianBlur(source, (0, 0), 0.45 / scale)
+    h, w = frame.shape
+    ink = cv2.warpPerspective(source.astype(np.float32), to_frame, (w, h), flags=cv2.INTER_LINEAR)
+    cover = cv2.warpPerspective(np.ones(source.shape, np.float32), to_frame, (w, h), flags=cv2.INTER_LINEAR)
+    if inverted:
+        ink = cover * 255 - ink
+    frame *= 1 - cover
+    frame += ink
+    corners = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], dtype=np.float64)
+    if mirrored:  # the symbol's own tl is the drawn grid's top-right corner, and so on
+        corners = corners[[1, 0, 3, 2]]
+    return cv2.perspectiveTransform(corners[None], homography)[0]
+
+
+def _clutter(frame: np.ndarray, rng: np.random.Generator, count: int) -> None:
+    h, w = frame.shape
+    for _ in range(count):
+        grey = float(rng.uniform(0, 255))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        kind = rng.integers(4)
+        if kind == 0:
+            cv2.rectangle(frame, (x, y), (x + int(rng.integers(10, 120)), y + int(rng.integers(10, 120))), grey, -1)
+        elif kind == 1:
+            cv2.circle(frame, (x, y), int(rng.integers(5, 60)), grey, int(rng.choice([-1, 2, 5])))
+        elif kind == 2:
+            cv2.line(frame, (x, y), (int(rng.integers(0, w)), int(rng.integers(0, h))), grey, int(rng.integers(1, 6)))
+        else:
+            cv2.putText(frame, str(rng.choice(_WORDS)), (x, y), cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.4, 1.5)),
+                        grey, int(rng.integers(1, 4)))
+
+
+def _free_centre(rng: np.random.Generator, size: tuple[int, int], radius: float, taken: list) -> np.ndarray | None:
+    w, h = size
+    for _ in range(50):
+        centre = rng.uniform([radius, radius], [w - radius, h - radius]) if w > 2 * radius and h > 2 * radius else None
+        if centre is None:
+            return None
+        if all(np.hypot(*(centre - c)) > radius + r for c, r in taken):
+            return centre
+    return None
+
+
+def _degrade(frame: np.ndarray, config: SceneConfig, rng: np.random.Generator, module_px: float) -> np.ndarray:
+    """Camera effects on the grey float frame -> BGR uint8 frame."""
+    h, w = frame.shape
+    sigma = rng.uniform(*config.blur) * module_px
+    if sigma > 0.2:
+        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+    length = rng.uniform(*config.motion) * module_px
+    if length >= 1:
+        kernel = np.zeros((int(length) | 1, int(length) | 1), np.float32)
+        kernel[len(kernel) // 2] = 1
+        rotate = cv2.getRotationMatrix2D((len(kernel) / 2 - 0.5, len(kernel) / 2 - 0.5), rng.uniform(0, 180), 1)
+        kernel = cv2.warpAffine(kernel, rotate, kernel.shape)
+        frame = cv2.filter2D(frame, -1, kernel / kernel.sum())
+    low = rng.uniform(0, 1 - config.contrast[1]) * 255 if config.contrast[1] < 1 else 0.0
+    span = rng.uniform(*config.contrast)
+    frame = low + frame * span
+    ramp = rng.uniform(-config.gradient, config.gradient, 2) * 255
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    frame = frame + ramp[0] * (xx / w - 0.5) + ramp[1] * (yy / h - 0.5)
+    if config.shadow:
+        a, b = rng.uniform([0, 0], [w, h], (2, 2))
+        side = (xx - a[0]) * (b[1] - a[1]) - (yy - a[1]) * (b[0] - a[0]) > 0
+        frame = np.where(side, frame * rng.uniform(0.35, 0.6), frame)
+    frame = frame + rng.normal(0, rng.uniform(*config.noise), frame.shape)
+    frame = np.clip(frame, 0, 255).astype(np.uint8)
+    tint = rng.uniform(0.85, 1.0, 3)
+    bgr = np.clip(frame[..., None] * tint, 0, 255).astype(np.uint8)
+    if config.jpeg[1] > 0:
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*config.jpeg, endpoint=True))])
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return bgr
+
+
+def render_scene(category: str, rng: np.random.Generator, size: tuple[int, int] = (640, 480),
+                 config: SceneConfig | None = None) -> Scene:
+    """One frame of ``category`` (a key of ``CATEGORIES``) at ``size`` = (width, height)."""
+    config = config or CATEGORIES[category]
+    w, h = size
+    paper = np.full((h, w), int(rng.uniform(150, 255)), np.uint8)
+    _clutter(paper, rng, int(rng.integers(*config.clutter, endpoint=True)))
+    frame = paper.astype(np.float32)
+    numbers = held_out_sample()
+    codes, taken, first_module = [], [], None
+    placements = [True] * int(rng.integers(*config.codes, endpoint=True))
+    placements += [False] * int(rng.integers(*config.foreign, endpoint=True))
+    for supported in placements:
+        module_px = rng.uniform(*config.module_px)
+        if supported:
+            text = "%06d" % rng.choice(numbers)
+            grid = encode(text, "H")
+        else:
+            text = str(rng.choice(_FOREIGN))
+            grid = _foreign_grid(text)
+        radius = (len(grid) / 2 + QUIET) * module_px * 1.45
+        centre = _free_centre(rng, size, radius, taken)
+        if centre is None:
+            continue
+        taken.append((centre, radius))
+        pose = _pose(rng, centre, module_px * len(grid) / SIZE, rng.uniform(*config.tilt))
+        if len(grid) != SIZE:  # the pose maps a 21-module square; scale other sizes into module units
+            pose = pose @ np.diag([SIZE / len(grid), SIZE / len(grid), 1])
+        corners = _place(frame, grid, pose, config.inverted, config.mirrored and supported)
+        first_module = first_module or module_px
+        codes.append(TruthCode(text, tuple(map(tuple, corners.round(2).tolist())), supported, module_px))
+    image = _degrade(frame, config, rng, first_module or config.module_px[0])
+    return Scene(image, tuple(codes), category)
+
+
+def _foreign_grid(text: str) -> np.ndarray:
+    """A code that livereader must not report: text or short/long numbers, any version, level M."""
+    import qrcode
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(text)
+    code.make(fit=True)
+    return np.array(code.modules, dtype=np.uint8)
+
+
+def scenes(categories: list[str], per_category: int, seed: int = 0,
+           size: tuple[int, int] = (640, 480)) -> Iterator[Scene]:
+    """``per_category`` frames of each category, reproducible from ``seed``."""
+    for index, category in enumerate(categories):
+        rng = np.random.default_rng([seed, index, size[0]])
+        for _ in range(per_category):
+            yield render_scene(category, rng, size)
+
+
+@dataclass
+class DemoStream:
+    """An endless stream of frames with moving, tilting codes whose numbers change every ``hold`` frames."""
+
+    size: tuple[int, int] = (640, 480)
+    seed: int = 0
+    hold: int = 45
+    codes: int = 2
+    _frame: int = field(default=0, init=False)
+
+    def next(self) -> Scene:
+        rng = np.random.default_rng([self.seed, self._frame // self.hold])
+        numbers = held_out_sample()
+        t = self._frame * 2 * np.pi / 240
+        w, h = self.size
+        paper = np.full((h, w), 225, np.uint8)
+        _clutter(paper, np.random.default_rng(self.seed), 6)
+        frame = paper.astype(np.float32)
+        truth = []
+        for i in range(self.codes):
+            text = "%06d" % numbers[rng.integers(len(numbers))]
+            phase = t + i * np.pi
+            centre = np.array([w * (0.5 + 0.28 * np.cos(phase)), h * (0.5 + 0.25 * np.sin(2 * phase))])
+            pose_rng = np.random.default_rng([self.seed, i])  # fixed roll and tilt axis per code
+            module = min(w, h) / 80 * (1 + 0.3 * np.sin(phase * 1.7))
+            pose = _pose(pose_rng, centre, module, 35 * abs(np.sin(phase * 0.8)))
+            corners = _place(frame, encode(text, "H"), pose, inverted=False, mirrored=False)
+            truth.append(TruthCode(text, tuple(map(tuple, corners.round(2).tolist())), True, module))
+        config = replace(CATEGORIES["clean"], noise=(3.0, 6.0))
+        self._frame += 1
+        return Scene(_degrade(frame, config, rng, 5.0), tuple(truth), "demo")
