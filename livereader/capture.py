@@ -54,29 +54,39 @@ def images(paths: list[str]) -> Iterator[Frame]:
         yield Frame(index, str(path), cv2.imread(str(path), cv2.IMREAD_COLOR), 0.0)
 
 
+def quiet_backends() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines (device probing, decode errors) off stderr: the capture loop
+    reports what matters in one line of its own."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
+    quiet_backends()
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
         raise SourceError(f"cannot open {'camera' if live else 'video'}: {name}")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     count = 0 if live else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    index, bad = 0, 0
+    index, pending = 0, 0  # pending: undecodable frames not yet known to be followed by a decodable one
     try:
         while True:
             ok, image = capture.read()
             if ok and image is not None:
-                bad = 0
+                for skipped in range(index - pending, index):
+                    yield Frame(skipped, name, None, fps)
+                pending = 0
                 yield Frame(index, name, image, fps)
+            elif live or index >= count or pending >= _MAX_BAD_FRAMES:
+                break
             else:
-                bad += 1
-                if live or index >= count - 1 or bad > _MAX_BAD_FRAMES:
-                    break
-                yield Frame(index, name, None, fps)
+                pending += 1
             index += 1
     finally:
         capture.release()
-    if not live and index < count - max(2, count // 50):  # the frame count of some containers is approximate
-        raise SourceError(f"video ended early, at frame {index} of {count} (truncated?): {name}")
+    decoded = index - pending
+    if not live and decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
+        raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
 
 
 def video(path: str) -> Iterator[Frame]:

@@ -174,6 +174,8 @@ def run(args: argparse.Namespace, model) -> int:
             annotated = draw(frame.image, results, fps) if (show or outputs.output) else None
             outputs.write(frame, results, annotated)
             if show:
+                if frames == 1:  # a plain video window: no Qt toolbar or status bar
+                    cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
                 cv2.imshow(_WINDOW, annotated)
                 if cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1:
                     break
@@ -187,7 +189,8 @@ def run(args: argparse.Namespace, model) -> int:
         if show:
             cv2.destroyAllWindows()
     elapsed = time.perf_counter() - started
-    print(f"livereader: {frames} frames, {reads} reads, {frames / max(elapsed, 1e-9):.1f} frames/s", file=sys.stderr)
+    if status == 0:
+        print(f"livereader: {frames} frames, {reads} reads, {frames / max(elapsed, 1e-9):.1f} frames/s", file=sys.stderr)
     return status
 
 

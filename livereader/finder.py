@@ -34,6 +34,7 @@ class FinderOptions:
     max_side_ratio: float = 2.2  # largest ratio of a code's two finder-to-finder distances (tilt foreshortens)
     max_size_ratio: float = 2.2  # largest ratio of two finder sizes within one code
     max_modules: int = 177  # largest module count located (version 40)
+    min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,12 +208,13 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
         if used.intersection(trio.tolist()):
             continue
         # Strong perspective can make another corner look most like the right angle: of the trio's possible
-        # orders, keep the one whose timing patterns (row and column 6) alternate as they should.
+        # orders, keep the one whose timing patterns (row and column 6) alternate best.
         same = triples[np.all(np.sort(triples, 1) == np.sort(trio), 1)]
         fits = [code for code in (_fit(tuple(finders[i] for i in order)) for order in same) if code is not None]
-        if fits:
+        contrasts = [timing_contrast(grey, code) for code in fits]
+        if fits and max(contrasts) > options.min_timing_contrast:  # three finders of one code, not of several
             used.update(trio.tolist())
-            codes.append(max(fits, key=lambda code: timing_contrast(grey, code)) if len(fits) > 1 else fits[0])
+            codes.append(fits[int(np.argmax(contrasts))])
     return codes
 
 
@@ -234,7 +236,7 @@ def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
 def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     """Estimated module count 17 + 4 v from the finder distances in module sizes."""
     spans = [7 * np.hypot(*np.subtract(f.centre, tl.centre)) / ((tl.size + f.size) / 2) for f in (tr, bl)]
-    return 17 + 4 * max(0, round((np.mean(spans) + 7 - 17) / 4))
+    return 17 + 4 * max(1, round((np.mean(spans) + 7 - 17) / 4))
 
 
 def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:

@@ -78,7 +78,7 @@ def load_model(path: str | Path | None = None) -> Model:
         calibration = Calibration(tuple(metadata["calibration"]["weights"]), metadata["calibration"]["bias"])
         digits = int(metadata["config"]["digits"])
     except Exception as error:  # torch raises many kinds for a corrupt or foreign file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"not a livereader model file: {path} ({reason[:120]})") from None
     module.eval()
     # Converts the convolutions to oneDNN's own layout: 2-3x faster batches on CPU (measured, 2 cores).

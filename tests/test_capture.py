@@ -1,0 +1,133 @@
+"""The capture loop from real sources: an mp4 written by OpenCV, an MJPEG stream over HTTP, image folders, bad input."""
+
+import http.server
+import json
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from livereader.cli import main
+from livereader.scene import DemoStream
+
+
+def _scenes(count: int):
+    stream = DemoStream(seed=7)
+    return [stream.next() for _ in range(count)]
+
+
+def _write_video(path, scenes, fourcc: str) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (640, 480))
+    assert writer.isOpened()
+    for scene in scenes:
+        writer.write(scene.image)
+    writer.release()
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _read_share(lines, scenes) -> float:
+    """Share of the scenes' codes read in their own frame; fails on any wrong number."""
+    truth = {(i, c.text) for i, s in enumerate(scenes) for c in s.codes}
+    reads = {(d["frame"], d["text"]) for d in lines if d["status"] == "read"}
+    assert reads <= truth
+    return len(reads) / len(truth)
+
+
+def test_video_mp4_gives_json_lines_and_annotated_video(tmp_path, capsys):
+    scenes = _scenes(12)
+    _write_video(tmp_path / "in.mp4", scenes, "mp4v")
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "reads.jsonl"
+    assert main(["--video", str(tmp_path / "in.mp4"), "--jsonl", str(jsonl), "--output", str(out)]) == 0
+    lines = _lines(jsonl)
+    assert set(lines[0]) >= {"frame", "source", "text", "confidence", "corners", "status"}
+    assert len(lines[0]["corners"]) == 4 and all(len(p) == 2 for p in lines[0]["corners"])
+    assert _read_share(lines, scenes) >= 0.8
+    annotated = cv2.VideoCapture(str(out))
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    ok, frame = annotated.read()
+    assert ok and frame.shape == (480, 640, 3)
+    assert "12 frames" in capsys.readouterr().err
+
+
+def test_corrupt_frame_is_skipped_and_truncated_video_is_an_error(tmp_path, capsys):
+    scenes = _scenes(12)
+    _write_video(tmp_path / "in.avi", scenes, "MJPG")
+    data = bytearray((tmp_path / "in.avi").read_bytes())
+    starts = [i for i in range(len(data) - 3) if data[i:i + 3] == b"\xff\xd8\xff"]  # one JPEG per frame
+    assert len(starts) == 12
+    corrupt = data.copy()
+    corrupt[starts[5]:starts[5] + 1000] = bytes(1000)
+    (tmp_path / "corrupt.avi").write_bytes(bytes(corrupt))
+    jsonl = tmp_path / "reads.jsonl"
+    assert main(["--video", str(tmp_path / "corrupt.avi"), "--jsonl", str(jsonl)]) == 0
+    frames = {d["frame"] for d in _lines(jsonl)}
+    assert 5 not in frames and {4, 6, 11} <= frames
+    assert "frame 5 of" in capsys.readouterr().err
+    (tmp_path / "truncated.avi").write_bytes(bytes(data[: starts[7]]))
+    (tmp_path / "truncated.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
+    for name in ("truncated.avi", "truncated.mp4"):
+        assert main(["--video", str(tmp_path / name), "--jsonl", str(jsonl)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("livereader: error:"), err
+
+
+def test_images_and_folders_in_sorted_order(tmp_path):
+    scenes = _scenes(3)
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, scene in zip((2, 0, 1), scenes):
+        cv2.imwrite(str(folder / f"shot{i}.png"), scene.image)
+    jsonl, out = tmp_path / "reads.jsonl", tmp_path / "annotated"
+    assert main(["--image", str(folder), "--jsonl", str(jsonl), "--output", str(out)]) == 0
+    lines = _lines(jsonl)
+    by_frame = {d["frame"]: d["source"] for d in lines}
+    assert by_frame == {i: str(folder / f"shot{i}.png") for i in range(3)}
+    assert sorted(p.name for p in out.iterdir()) == ["shot0.png", "shot1.png", "shot2.png"]
+
+
+@pytest.mark.parametrize("argv", [["--image", "MISSING"], ["--video", "MISSING.mp4"], ["--camera", "9"],
+                                  ["--camera", "http://127.0.0.1:9/none.mjpg"], ["--image", "NOTANIMAGE"]])
+def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, argv):
+    if argv[1] == "NOTANIMAGE":
+        (tmp_path / "junk.png").write_bytes(b"not an image")
+        argv = ["--image", str(tmp_path / "junk.png")]
+    assert main(argv + ["--nodisplay", "--jsonl", str(tmp_path / "out.jsonl")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("livereader:") and "Traceback" not in err[0], err
+
+
+class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
+    frames: list = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        for image in self.frames:
+            jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+            self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_camera_url_reads_an_mjpeg_stream(tmp_path):
+    scenes = _scenes(10)
+    _MJPEGHandler.frames = [s.image for s in scenes]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MJPEGHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+        jsonl = tmp_path / "reads.jsonl"
+        assert main(["--camera", url, "--nodisplay", "--jsonl", str(jsonl)]) == 0
+    finally:
+        server.shutdown()
+    lines = _lines(jsonl)
+    assert {d["source"] for d in lines} == {url}
+    assert _read_share(lines, scenes) >= 0.8
+    assert np.ptp([d["frame"] for d in lines]) >= 8  # the whole stream came through

@@ -1,0 +1,95 @@
+"""The vision pipeline on synthetic scenes: finder location, orientation, corners, reads and rejections."""
+
+import cv2
+import numpy as np
+import pytest
+
+from livereader.finder import locate
+from livereader.grid import sample_grid
+from livereader.pipeline import READ, REJECTED, UNSUPPORTED, read_frame
+from livereader.scene import CATEGORIES, SceneConfig, render_scene, scenes
+from livereader.symbol import encode
+
+
+def _corner_error(result_corners, truth) -> float:
+    """Largest corner distance in modules, corners compared in order (tl, tr, br, bl)."""
+    return float(np.hypot(*(np.array(result_corners) - np.array(truth.corners)).T).max() / truth.module_px)
+
+
+@pytest.mark.parametrize("category", ["clean", "perspective", "inverted", "mirrored", "several", "small"])
+def test_reads_every_code_with_its_corners(model, category):
+    read = total = 0
+    for scene in scenes([category], 8, seed=3):
+        results = read_frame(scene.image, model)
+        for truth in scene.codes:
+            total += 1
+            mine = [r for r in results if r.text == truth.text]
+            if mine:
+                read += 1
+                assert _corner_error(mine[0].corners, truth) < 1.0  # symbol corners in tl, tr, br, bl order
+        assert {r.text for r in results if r.text} <= {t.text for t in scene.codes}  # never a wrong number
+    assert read >= 0.85 * total
+
+
+def test_sampled_grid_matches_the_code(model):
+    scene = render_scene("clean", np.random.default_rng(5))
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    (code,) = locate(grey)
+    assert code.supported and code.modules == 21
+    assert (sample_grid(grey, code).hard == encode(scene.codes[0].text, "H")).all()
+
+
+def test_mirrored_code_is_transposed_back():
+    scene = render_scene("mirrored", np.random.default_rng(2))
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    (code,) = locate(grey)
+    sampled = sample_grid(grey, code)
+    assert sampled.mirrored
+    assert (sampled.hard == encode(scene.codes[0].text, "H")).all()
+
+
+def test_foreign_and_other_versions_are_never_read(model):
+    """Text codes and numbers of other lengths at version 1 are rejected; larger versions are unsupported."""
+    config = SceneConfig(codes=(0, 0), foreign=(3, 3), module_px=(4.0, 5.0))
+    statuses = []
+    for seed in range(6):
+        scene = render_scene("distractors", np.random.default_rng(seed), config=config)
+        results = read_frame(scene.image, model)
+        assert not any(r.status == READ for r in results)
+        for r in results:
+            owner = min(scene.codes, key=lambda t: np.abs(np.mean(t.corners, 0) - np.mean(r.corners, 0)).sum())
+            is_version_1 = encode_size(owner.text) == 21
+            assert r.status == (REJECTED if is_version_1 else UNSUPPORTED)
+            statuses.append(r.status)
+    assert REJECTED in statuses and UNSUPPORTED in statuses  # both kinds were located
+
+
+def encode_size(text: str) -> int:
+    import qrcode
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(text)
+    code.make(fit=True)
+    return len(code.modules)
+
+
+def test_empty_and_grey_frames(model):
+    assert read_frame(np.zeros((240, 320, 3), np.uint8), model) == []
+    scene = render_scene("clean", np.random.default_rng(1))
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    assert [r.text for r in read_frame(grey, model)] == [scene.codes[0].text]
+
+
+@pytest.mark.parametrize("category", ["clean", "mirrored", "inverted", "perspective"])
+def test_scene_truth_corners_frame_the_symbol(category):
+    """Warping a scene's truth corners (tl, tr, br, bl) to a square gives the code's own grid, mirrored too."""
+    scene = render_scene(category, np.random.default_rng(4))
+    truth = scene.codes[0]
+    square = np.float32([[0, 0], [21, 0], [21, 21], [0, 21]]) * 8
+    warp = cv2.getPerspectiveTransform(np.float32(truth.corners), square)
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    symbol = cv2.warpPerspective(grey, warp, (168, 168)).astype(np.float32)
+    centres = symbol[4::8, 4::8]
+    dark = centres < (centres.max() + centres.min()) / 2
+    grid = encode(truth.text, "H")
+    assert (dark == grid).mean() > 0.97 if category != "inverted" else (dark != grid).mean() > 0.97

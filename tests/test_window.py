@@ -1,0 +1,56 @@
+"""The live window under a virtual X server: it opens, draws the demo stream, and closes on q."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                                reason="needs Xvfb and xdotool (Debian: apt-get install xvfb xdotool)")
+
+
+@pytest.fixture
+def display():
+    number = 90 + os.getpid() % 9
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    assert server.poll() is None, "Xvfb did not start"
+    yield f":{number}"
+    server.terminate()
+    server.wait(5)
+
+
+def _xdotool(display, *args) -> str:
+    result = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True,
+                            text=True, timeout=30)
+    return result.stdout.strip()
+
+
+def test_window_opens_draws_and_closes_on_q(display, tmp_path):
+    jsonl = tmp_path / "reads.jsonl"
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+    reader = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--demo", "--jsonl", str(jsonl)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        window = _xdotool(display, "search", "--sync", "--onlyvisible", "--name", "^livereader$")
+        assert window, "no livereader window appeared"
+        geometry = _xdotool(display, "getwindowgeometry", window.split()[0])
+        assert "640x480" in geometry  # the window shows whole demo frames
+        deadline = time.time() + 60
+        while time.time() < deadline and len(jsonl.read_text().splitlines()) < 20:
+            time.sleep(0.2)
+        _xdotool(display, "windowactivate", "--sync", window.split()[0])
+        _xdotool(display, "key", "q")
+        _, err = reader.communicate(timeout=30)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0, err
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert any(d["status"] == "read" for d in lines)
+    frames = max(d["frame"] for d in lines) + 1
+    assert f"livereader: {frames} frames" in err or f"livereader: {frames + 1} frames" in err  # ran until q
