@@ -190,7 +190,8 @@ def run(args: argparse.Namespace, model) -> int:
             cv2.destroyAllWindows()
     elapsed = time.perf_counter() - started
     if status == 0:
-        print(f"livereader: {frames} frames, {reads} reads, {frames / max(elapsed, 1e-9):.1f} frames/s", file=sys.stderr)
+        rate = frames / max(elapsed, 1e-9)
+        print(f"livereader: {frames} frames, {reads} reads, {rate:.1f} frames/s", file=sys.stderr)
     return status
 
 

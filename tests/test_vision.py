@@ -7,7 +7,7 @@ import pytest
 from livereader.finder import locate
 from livereader.grid import sample_grid
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, read_frame
-from livereader.scene import CATEGORIES, SceneConfig, render_scene, scenes
+from livereader.scene import SceneConfig, render_scene, scenes
 from livereader.symbol import encode
 
 
