@@ -114,7 +114,7 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> 
     tree = hierarchy[0]  # rows: next, previous, first child, parent
     child = tree[:, 2]
     candidates = np.flatnonzero((child >= 0) & (tree[:, 3] >= 0))
-    finders, scores = [], []
+    places, scores = [], []  # (centre, size, outlines by depth) of each candidate, and how finder-like it is
     for ring in candidates:  # ring: the 5x5 outline (between the outer ring and the light or dark ring)
         core = _largest_child(ring, contours, tree)
         ring_moments, core_moments = cv2.moments(contours[ring]), cv2.moments(contours[core])
@@ -125,22 +125,25 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> 
         core_centre = np.array([core_moments["m10"], core_moments["m01"]]) / core_area
         if np.hypot(*(ring_centre - core_centre)) > 0.15 * np.sqrt(ring_area):
             continue
-        quads = [(1, _quad(contours[ring])), (2, _quad(contours[core]))]
+        outlines = {1: ring, 2: core}
         outer = tree[ring, 3]
         outer_ratio = ring_area / max(cv2.contourArea(contours[outer]), 1)
         # How far the areas are from 3x3 : 5x5 : 7x7; an outer ring merged with its surroundings costs 0.7.
         score = abs(np.log(core_area / ring_area / 0.36))
         if 0.3 < outer_ratio < 0.8:
-            quads.append((0, _quad(contours[outer])))
+            outlines[0] = outer
             score += abs(np.log(outer_ratio / 0.51))
         else:
             score += 0.7
-        quads = tuple((depth, q) for depth, q in quads if q is not None)
-        if len(quads) < 2:
-            continue
-        finders.append(Finder(tuple(core_centre), float(np.sqrt(ring_area) * 7 / 5), quads))
+        places.append((tuple(core_centre), float(np.sqrt(ring_area) * 7 / 5), outlines))
         scores.append(score)
-    return _distinct(finders, scores)
+    finders = []
+    for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
+        quads = tuple((depth, q) for depth, q in ((d, _quad(contours[i])) for d, i in outlines.items())
+                      if q is not None)
+        if len(quads) >= 2:
+            finders.append(Finder(centre, size, quads))
+    return finders
 
 
 def _largest_child(index: int, contours: list, tree: np.ndarray) -> int:
@@ -153,15 +156,15 @@ def _largest_child(index: int, contours: list, tree: np.ndarray) -> int:
     return best
 
 
-def _distinct(finders: list[Finder], scores: list[float]) -> list[Finder]:
-    """One finder per place: of concentric candidates (the 7x7 and 5x5 outlines, a hollow core), the one whose
-    nested areas match a finder pattern best."""
-    kept: list[Finder] = []
+def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
+    """One candidate (centre, size, ...) per place: of concentric ones (the 7x7 and 5x5 outlines, a hollow
+    core), the one whose nested areas match a finder pattern best."""
+    kept: list[tuple] = []
     for index in np.argsort(scores):
-        f = finders[index]
-        if all(np.hypot(f.centre[0] - k.centre[0], f.centre[1] - k.centre[1]) > 0.3 * min(f.size, k.size)
-               or max(f.size, k.size) > 2.5 * min(f.size, k.size) for k in kept):
-            kept.append(f)
+        (x, y), size = places[index][:2]
+        if all(np.hypot(x - k[0][0], y - k[0][1]) > 0.3 * min(size, k[1]) or max(size, k[1]) > 2.5 * min(size, k[1])
+               for k in kept):
+            kept.append(places[index])
     return kept
 
 
