@@ -66,7 +66,7 @@ class _Readers:
         from livereader.pipeline import ReaderOptions, read_frame
         from livereader.reader import load_model
 
-        model = load_model(model_path)
+        self.model = model = load_model(model_path)
         soft = ReaderOptions(grid=GridOptions(soft=True))
 
         def ours(frame, options=ReaderOptions()):
@@ -139,12 +139,10 @@ def _truth_texts(image: Path, folder: Path) -> set[str] | None:
     return {beside.read_text(errors="replace").strip()} if beside.is_file() else None
 
 
-def run_photos(folder: Path, model_path: str | None) -> dict:
+def run_photos(folder: Path, model) -> dict:
     """Located codes by status, reads, and wrong reads (a number that is not the photo's truth) on a folder."""
     from livereader.pipeline import read_frame
-    from livereader.reader import load_model
 
-    model = load_model(model_path)
     counts: dict = defaultdict(int)
     wrong_files = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in _PHOTO_SUFFIXES):
@@ -212,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {"scenes": run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed)}
         print_scenes(figures["scenes"])
         if args.photos:
-            figures["photos"] = run_photos(Path(args.photos), args.model)
+            figures["photos"] = run_photos(Path(args.photos), readers.model)
             photos = figures["photos"]
             print(f"\nphotos in {args.photos}: {photos.get('photos', 0)} read, "
                   f"{photos.get('with a located code', 0)} with a located code; located codes: "

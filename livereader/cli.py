@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import IO, Iterator
 
+import cv2
 import numpy as np
 
 from livereader.capture import DEMO_FRAMES
@@ -97,8 +98,6 @@ class _Outputs:
             raise OSError(f"--output must end in .mp4 or .avi: {self.output}")
 
     def write(self, frame, results, annotated) -> None:
-        import cv2
-
         if self.jsonl:
             for r in results:
                 line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
@@ -139,7 +138,6 @@ def _frames(args: argparse.Namespace, show: bool) -> Iterator:
 
 def run(args: argparse.Namespace, model) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
-    import cv2
     import torch
 
     from livereader.capture import SourceError, display_available

@@ -204,19 +204,22 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     if len(finders) < 3:
         return []
     triples, scores = _triple_scores(finders, options)
+    members = np.sort(triples, 1)  # the same three finders in any order share a row here
     used: set[int] = set()
+    tried: set[tuple[int, ...]] = set()  # trios whose every order was fitted already
     codes = []
     for index in np.argsort(scores, kind="stable"):
-        trio = triples[index]
-        if used.intersection(trio.tolist()):
+        trio = tuple(members[index].tolist())
+        if used.intersection(trio) or trio in tried:
             continue
+        tried.add(trio)
         # Strong perspective can make another corner look most like the right angle: of the trio's possible
         # orders, keep the one whose timing patterns (row and column 6) alternate best.
-        same = triples[np.all(np.sort(triples, 1) == np.sort(trio), 1)]
+        same = triples[np.all(members == members[index], 1)]
         fits = [code for code in (_fit(tuple(finders[i] for i in order)) for order in same) if code is not None]
         contrasts = [timing_contrast(grey, code) for code in fits]
         if fits and max(contrasts) > options.min_timing_contrast:  # three finders of one code, not of several
-            used.update(trio.tolist())
+            used.update(trio)
             codes.append(fits[int(np.argmax(contrasts))])
     return codes
 

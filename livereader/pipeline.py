@@ -1,6 +1,6 @@
 """Reading one frame: locate codes (:mod:`livereader.finder`), sample their grids (:mod:`livereader.grid`), read
-them all with one CNN call (:mod:`livereader.reader`). The only function with state-free knowledge of the whole
-chain; the capture loop (:mod:`livereader.cli`) calls it per frame.
+them all with one CNN call (:mod:`livereader.reader`). It holds no state; the capture loop
+(:mod:`livereader.cli`) calls :func:`read_frame` per frame.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from livereader.data import is_held_out
+from livereader.data import held_out_numbers
 from livereader.symbol import SIZE, encode
 
 QUIET = 4  # modules of quiet zone rendered around each code
@@ -85,13 +85,7 @@ _FOREIGN = ("HELLO", "https://example.com/a", "Table 7", "12345", "1234567", "AB
 @lru_cache(maxsize=1)
 def held_out_sample() -> np.ndarray:
     """Held-out six-digit numbers that scenes draw from (the first 20,000)."""
-    numbers = []
-    n = 0
-    while len(numbers) < 20_000:
-        if is_held_out("%06d" % n):
-            numbers.append(n)
-        n += 1
-    return np.array(numbers)
+    return held_out_numbers()[:20_000]
 
 
 def _code_image(grid: np.ndarray) -> np.ndarray:
@@ -194,7 +188,7 @@ def _degrade(frame: np.ndarray, config: SceneConfig, rng: np.random.Generator, m
     tint = rng.uniform(0.85, 1.0, 3)
     bgr = np.clip(frame[..., None] * tint, 0, 255).astype(np.uint8)
     if config.jpeg[1] > 0:
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*config.jpeg, endpoint=True))])
+        _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*config.jpeg, endpoint=True))])
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     return bgr
 
