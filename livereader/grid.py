@@ -94,7 +94,11 @@ def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = Grid
     window = (options.window, options.window)
     mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
     spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
-    soft = np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32)
+    return oriented(np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32))
+
+
+def oriented(soft: np.ndarray) -> SampledGrid:
+    """A (21, 21) soft grid as seen in the frame -> the sampled grid in the symbol's own orientation."""
     hard = (soft > 0.5).astype(np.uint8)
     mirrored = _format_distance(hard.T) < _format_distance(hard)
     if mirrored:

@@ -1,19 +1,21 @@
-"""Reading one frame: locate codes (:mod:`livereader.finder`), sample their grids (:mod:`livereader.grid`), read
-them all with one CNN call (:mod:`livereader.reader`). It holds no state; the capture loop
-(:mod:`livereader.cli`) calls :func:`read_frame` per frame.
+"""Reading one frame: locate codes (:mod:`livereader.finder`), sample their grids (:mod:`livereader.grid`, or
+:mod:`livereader.deblur` for blurred codes), read them all with one CNN call (:mod:`livereader.reader`). It holds
+no state; the capture loop (:mod:`livereader.cli`) calls :func:`read_frame` per frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import cv2
 import numpy as np
 
+from livereader.deblur import DeblurOptions, deblur
 from livereader.finder import FinderOptions, LocatedCode, locate
-from livereader.grid import GridOptions, refine, sample_grid
+from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
-from livereader.verify import VerifyOptions
+from livereader.verify import VerifyOptions, foreign
 
 READ, REJECTED, UNSUPPORTED = "read", "rejected", "unsupported"
 
@@ -23,7 +25,12 @@ class ReaderOptions:
     finder: FinderOptions = field(default_factory=FinderOptions)
     grid: GridOptions = field(default_factory=GridOptions)
     verify: VerifyOptions = field(default_factory=VerifyOptions)
-    retry_offset: float = 3.0  # threshold offset of a second, more sensitive search in frames with no read
+    deblur: DeblurOptions = field(default_factory=DeblurOptions)
+    # A second, more sensitive search in frames with no read: lower threshold offsets, and no minimum timing
+    # contrast (blur flattens the timing patterns; they still choose the orientation).
+    retry_offset: float = 3.0
+    retry_noise_offset: float = 1.5
+    retry_timing_contrast: float = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,21 @@ def _to_grey(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
 
 
-def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, options: ReaderOptions) -> list[CodeResult]:
-    supported = [c for c in codes if c.supported]
-    grids = [sample_grid(grey, c, options.grid) for c in supported]
-    values = [g.soft if options.grid.soft else g.hard.astype(np.float32) for g in grids]
+Sampler = Callable[[np.ndarray, LocatedCode], SampledGrid]
+
+
+def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, options: ReaderOptions,
+                  sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
+    """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
+    options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
+    whose format bits do not name another kind of code."""
+    soft = options.grid.soft and sampler is None
+    sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
+    grids = [sampler(grey, c) for c in codes if c.supported]
+    values = [g.soft if soft else g.hard.astype(np.float32) for g in grids]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
     sampled_grids = iter(grids)
-    results = []
+    results, retry = [], []
     for code in codes:
         corners = code.corners
         if code.supported:
@@ -65,27 +80,35 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, opti
             status, text, confidence = UNSUPPORTED, None, 0.0
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
                                   code.modules))
-    return results
+        retry.append(status == REJECTED and not foreign(sampled.hard))
+    return results, retry
 
 
 def read_frame(frame: np.ndarray, model: Model, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
     """Every code located in a BGR (or grey) uint8 frame, read or not.
 
-    Codes that do not read are tried again with a refined bottom-right corner; a frame with no read at all is
-    searched again with a more sensitive threshold (blurred finder rings). Both cost time only where they run.
+    A frame with no read at all is searched again with a more sensitive threshold (blurred finder rings).
+    Codes that do not read, unless their format bits name another kind of code, are tried again with a refined
+    bottom-right corner, and then deblurred. Each retry costs time only where it runs.
     """
     grey = _to_grey(frame)
     codes = locate(grey, options.finder)
-    results = _read_located(grey, codes, model, options)
+    results, retry = _read_located(grey, codes, model, options)
     if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:
-        sensitive = locate(grey, replace(options.finder, offset=options.retry_offset))
-        retry = _read_located(grey, sensitive, model, options)
-        if len(sensitive) > len(codes) or any(r.status == READ for r in retry):
-            codes, results = sensitive, retry
-    rejected = [i for i, r in enumerate(results) if r.status == REJECTED]
-    if rejected:
-        refined = _read_located(grey, [refine(grey, codes[i]) for i in rejected], model, options)
-        for i, result in zip(rejected, refined):
+        sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
+                                         noise_offset=options.retry_noise_offset,
+                                         min_timing_contrast=options.retry_timing_contrast))
+        again, again_retry = _read_located(grey, sensitive, model, options)
+        if len(sensitive) > len(codes) or any(r.status == READ for r in again):
+            codes, results, retry = sensitive, again, again_retry
+    retries = ((lambda code: refine(grey, code), None),
+               (lambda code: code, lambda image, code: deblur(image, code, options.deblur)))
+    for adjust, sampler in retries:
+        todo = [i for i, worth in enumerate(retry) if worth]
+        if not todo:
+            break
+        again, _ = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
+        for i, result in zip(todo, again):
             if result.status == READ:
-                results[i] = result
+                results[i], retry[i] = result, False
     return results

@@ -25,6 +25,7 @@ import numpy as np
 from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
 
 BITS = 20
+LEVEL = "H"  # the error-correction level of the codes read
 MIN_DISTANCE = 50  # measured over all 2^20 bit patterns (tests/test_verify.py re-measures it)
 
 
@@ -61,9 +62,9 @@ class Evidence:
 @lru_cache(maxsize=None)
 def codebook() -> tuple[np.ndarray, np.ndarray]:
     """(8, 208) data modules of ``000000`` for each mask and (20, 208) basis, both uint8, made by qrcode."""
-    zeros = np.stack([encode("000000", "H", mask) for mask in range(8)])
+    zeros = np.stack([encode("000000", LEVEL, mask) for mask in range(8)])
     singles = ["%03d000" % (1 << i) for i in range(10)] + ["000%03d" % (1 << i) for i in range(10)]
-    basis = np.stack([encode(s, "H", 0) ^ zeros[0] for s in singles])
+    basis = np.stack([encode(s, LEVEL, 0) ^ zeros[0] for s in singles])
     return zeros[:, DATA_REGION], basis[:, DATA_REGION]
 
 
@@ -174,7 +175,7 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     """
     grid = normalize(grid)
     fmt = read_format(grid)
-    if fmt.level != "H":
+    if fmt.level != LEVEL:
         return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
     observed = grid[DATA_REGION]
     pool, distances = np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -189,6 +190,13 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     gap = float(distances[order[1]] - distances[order[0]]) if len(pool) > 1 else float(MIN_DISTANCE)
     log_prob = float(group_log_probs[0, best // 1000] + group_log_probs[1, best % 1000])
     return Evidence(best, float(distances[order[0]]), gap, log_prob, fmt)
+
+
+def foreign(grid: np.ndarray) -> bool:
+    """True when a hard grid's format bits, read exactly or with one wrong module, name another level: a code
+    of another kind, which no better sampling would make readable."""
+    fmt = read_format(upright(grid))
+    return fmt.distance <= 1 and fmt.level != LEVEL
 
 
 def verified(evidence: Evidence, options: VerifyOptions) -> bool:
