@@ -37,6 +37,9 @@ class FinderOptions:
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
 
 
+ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robustly (least median of squares)
+
+
 @dataclass(frozen=True, eq=False)
 class Finder:
     """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines as quads.
@@ -262,16 +265,26 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     if len(source) < 8:
         return None
     source, target = np.array(source, np.float64), np.array(target, np.float64)
+    module_px = np.mean([f.size for f in triple]) / 7
     homography, _ = cv2.findHomography(source, target, 0)
     if homography is None:
         return None
+    residual = _residual(homography, source, target) / module_px
+    if residual > ROBUST_ABOVE:  # an outline cut by a shadow's edge or glare: a fit that ignores it
+        robust, _ = cv2.findHomography(source, target, cv2.LMEDS)
+        if robust is not None:
+            homography, residual = robust, _residual(robust, source, target) / module_px
     square = np.array([[[0, 0], [modules, 0], [modules, modules], [0, modules]]], np.float64)
     corners = cv2.perspectiveTransform(square, homography)[0]
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None
-    module_px = np.mean([f.size for f in triple]) / 7
+    return LocatedCode(corners, modules, homography, triple, residual)
+
+
+def _residual(homography: np.ndarray, source: np.ndarray, target: np.ndarray) -> float:
+    """RMS distance of the target points from the mapped source points, pixels."""
     error = cv2.perspectiveTransform(source[None], homography)[0] - target
-    return LocatedCode(corners, modules, homography, triple, float(np.sqrt((error**2).sum(1).mean())) / module_px)
+    return float(np.sqrt((error**2).sum(1).mean()))
 
 
 def locate(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
