@@ -35,6 +35,7 @@ class FinderOptions:
     max_size_ratio: float = 2.2  # largest ratio of two finder sizes within one code
     max_modules: int = 177  # largest module count located (version 40)
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
+    sure_timing_contrast: float = 1.5  # ... and an orientation whose timing alternates this clearly is kept at once
 
 
 ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robustly (least median of squares)
@@ -217,10 +218,17 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             continue
         tried.add(trio)
         # Strong perspective can make another corner look most like the right angle: of the trio's possible
-        # orders, keep the one whose timing patterns (row and column 6) alternate best.
-        same = triples[np.all(members == members[index], 1)]
-        fits = [code for code in (_fit(tuple(finders[i] for i in order)) for order in same) if code is not None]
-        contrasts = [timing_contrast(grey, code) for code in fits]
+        # orders, keep the one whose timing patterns (row and column 6) alternate best. The best-scoring order
+        # is fitted first and kept at once when its timing patterns alternate clearly.
+        rows = np.flatnonzero(np.all(members == members[index], 1))
+        fits, contrasts = [], []
+        for order in triples[rows[np.argsort(scores[rows], kind="stable")]]:
+            code = _fit(tuple(finders[i] for i in order))
+            if code is not None:
+                fits.append(code)
+                contrasts.append(timing_contrast(grey, code))
+                if contrasts[-1] >= options.sure_timing_contrast:
+                    break
         if fits and max(contrasts) > options.min_timing_contrast:  # three finders of one code, not of several
             used.update(trio)
             codes.append(fits[int(np.argmax(contrasts))])
