@@ -32,6 +32,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--categories", nargs="+", choices=list(CATEGORIES), default=list(CATEGORIES),
                         metavar="NAME", help=f"scene categories (default all: {' '.join(CATEGORIES)})")
     parser.add_argument("--photos", metavar="DIR", help="also read every image under DIR (e.g. ../shared/realphotos)")
+    parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
+                        help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
+                             "FRAMES frames through its lens, with and without undistortion")
     parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     return parser
@@ -162,6 +165,41 @@ def run_photos(folder: Path, model) -> dict:
     return {**counts, "wrong_files": wrong_files}
 
 
+def run_lens(frames: int, model, seed: int) -> dict:
+    """Calibrate ``scene.DEMO_CAMERA`` from 20 rendered 9x6 chessboard views, then read ``frames`` distorted
+    scenes as they are and undistorted by the profile: reads and wrong reads of both, and the fit's errors."""
+    from livereader.calibrate import Undistorter, calibrate
+    from livereader.pipeline import read_frame
+    from livereader.scene import DEMO_CAMERA, chessboard_views, lens_scenes
+
+    profile = calibrate(chessboard_views((9, 6), DEMO_CAMERA, 20, seed), (9, 6))
+    true = DEMO_CAMERA.camera_matrix
+    figures = {"k1": float(DEMO_CAMERA.distortion[0]), "views": profile.views, "rms_px": profile.rms,
+               "fx_error": float(profile.camera_matrix[0, 0] / true[0, 0] - 1),
+               "fy_error": float(profile.camera_matrix[1, 1] / true[1, 1] - 1),
+               "k1_error": float(profile.distortion[0] - DEMO_CAMERA.distortion[0]), "codes": 0,
+               "without profile": {"reads": 0, "wrong": 0}, "with profile": {"reads": 0, "wrong": 0}}
+    undistort = Undistorter(profile)
+    for scene in lens_scenes(frames, seed):
+        truth = {code.text for code in scene.codes if code.supported}
+        figures["codes"] += len(truth)
+        for name, image in (("without profile", scene.image), ("with profile", undistort(scene.image))):
+            texts = {r.text for r in read_frame(image, model) if r.text}
+            figures[name]["reads"] += len(texts & truth)
+            figures[name]["wrong"] += len(texts - truth)
+    return figures
+
+
+def print_lens(lens: dict, frames: int) -> None:
+    print(f"\nlens (scene.DEMO_CAMERA, k1 {lens['k1']:.2f}): calibrated from {lens['views']} chessboard views, "
+          f"RMS {lens['rms_px']:.3f} px; errors fx {100 * lens['fx_error']:+.2f}%, fy {100 * lens['fy_error']:+.2f}%, "
+          f"k1 {lens['k1_error']:+.4f}")
+    for name in ("without profile", "with profile"):
+        reads, wrong = lens[name]["reads"], lens[name]["wrong"]
+        rate = 100 * reads / max(lens["codes"], 1)
+        print(f"  {lens['codes']} codes in {frames} distorted frames, {name}: {rate:.1f}% read, {wrong} wrong")
+
+
 def print_scenes(figures: dict) -> None:
     names = list(next(iter(figures.values()))["readers"])
     print("read rate % / wrong reads per category (median ms per frame at 640x480, one thread)")
@@ -216,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{photos.get('with a located code', 0)} with a located code; located codes: "
                   f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
                   f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
+        if args.lens:
+            lens = figures["lens"] = run_lens(args.lens, readers.model, args.seed)
+            print_lens(lens, args.lens)
     except ModelError as error:
         print(f"livereader-bench: error: {error}", file=sys.stderr)
         return 1

@@ -45,6 +45,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", metavar="PATH",
                         help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
+    parser.add_argument("--calibration", metavar="PROFILE",
+                        help="camera calibration profile (livereader-calibrate): undistort every frame first")
     parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
     return parser
 
@@ -140,6 +142,7 @@ def run(args: argparse.Namespace, model) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
     import torch
 
+    from livereader.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.capture import SourceError, display_available
     from livereader.grid import GridOptions
     from livereader.overlay import draw
@@ -154,6 +157,7 @@ def run(args: argparse.Namespace, model) -> int:
     outputs = _Outputs(args, show)
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     try:
+        undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
         outputs.open()
         last = time.perf_counter()
         for frame in _frames(args, show):
@@ -163,13 +167,14 @@ def run(args: argparse.Namespace, model) -> int:
                 if args.image:
                     status = 1
                 continue
-            results = read_frame(frame.image, model, options)
+            image = undistort(frame.image) if undistort else frame.image
+            results = read_frame(image, model, options)
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)
             last = now
             frames += 1
             reads += sum(r.status == READ for r in results)
-            annotated = draw(frame.image, results, fps) if (show or outputs.output) else None
+            annotated = draw(image, results, fps) if (show or outputs.output) else None
             outputs.write(frame, results, annotated)
             if show:
                 if frames == 1:  # a plain video window: no Qt toolbar or status bar
@@ -177,7 +182,7 @@ def run(args: argparse.Namespace, model) -> int:
                 cv2.imshow(_WINDOW, annotated)
                 if cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1:
                     break
-    except (SourceError, OSError) as error:
+    except (SourceError, CalibrationError, OSError) as error:
         _error(str(error))
         status = 1
     except KeyboardInterrupt:

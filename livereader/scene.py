@@ -5,6 +5,9 @@ perspective, and the truth about every code in it, distractors included. Degrada
 noise, light, shadow, JPEG) follow the category (see ``CATEGORIES``). Points are (x, y) pixels in OpenCV's
 convention (integer coordinates at pixel centres); corners are in the order tl, tr, br, bl of the symbol as its
 finder patterns define it (for a mirrored code too), and span the 21x21 symbol without its quiet zone.
+
+For calibration, a :class:`VirtualCamera` with known intrinsics and lens distortion renders chessboard views
+(:func:`chessboard_views`) and bends scenes as its lens would (:func:`lens_scenes`).
 """
 
 from __future__ import annotations
@@ -278,3 +281,94 @@ class DemoStream:
         config = replace(CATEGORIES["clean"], noise=(3.0, 6.0))
         self._frame += 1
         return Scene(_degrade(frame, config, rng, 5.0), tuple(truth), "demo")
+
+
+@dataclass(frozen=True, eq=False)
+class VirtualCamera:
+    """A pinhole camera with OpenCV's lens distortion model, for frames with known intrinsics: ``camera_matrix``
+    (3x3, pixels), ``distortion`` (k1 k2 p1 p2 k3; k1 < 0 barrel, k1 > 0 pincushion), ``size`` (width, height)."""
+
+    camera_matrix: np.ndarray
+    distortion: np.ndarray
+    size: tuple[int, int]
+
+    def distort(self, image: np.ndarray) -> np.ndarray:
+        """An ideal (pinhole) frame as the lens images it. The ideal frame may extend the camera's frame by a
+        margin on every side (a barrel lens sees beyond the pinhole frame's edges: ``margin()``)."""
+        source_x, source_y = _ideal_pixels(self)
+        pad_x, pad_y = (image.shape[1] - self.size[0]) / 2, (image.shape[0] - self.size[1]) / 2
+        return cv2.remap(image, source_x + np.float32(pad_x), source_y + np.float32(pad_y), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+
+    def margin(self) -> int:
+        """Pixels by which the ideal frame must extend the camera's frame on every side to fill the lens's view."""
+        source_x, source_y = _ideal_pixels(self)
+        w, h = self.size
+        return int(np.ceil(max(0, -source_x.min(), -source_y.min(), source_x.max() - w, source_y.max() - h))) + 1
+
+    def project(self, points: np.ndarray, rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
+        """(N, 3) world points -> (N, 2) pixels through the lens."""
+        pixels, _ = cv2.projectPoints(points.astype(np.float64), rvec, tvec, self.camera_matrix, self.distortion)
+        return pixels.reshape(-1, 2)
+
+
+# A 640x480 wide-angle webcam with strong barrel distortion: the demo of ``livereader-calibrate`` and the lens
+# of the distorted scenes.
+DEMO_CAMERA = VirtualCamera(np.array([[300.0, 0, 322.0], [0, 298.0, 236.0], [0, 0, 1]]),
+                            np.array([-0.5, 0.25, 0.0005, -0.0008, 0.0]), (640, 480))
+LENS_SCENE = SceneConfig(codes=(2, 2), module_px=(6.0, 9.0), tilt=(0.0, 30.0))  # two codes per distorted frame
+
+
+def lens_scenes(count: int, seed: int = 0, camera: VirtualCamera = DEMO_CAMERA) -> Iterator[Scene]:
+    """``count`` frames of ``LENS_SCENE`` seen through ``camera``'s lens. Truth corners stay where the ideal
+    (undistorted) frame has them: where an undistorted frame shows the codes."""
+    rng = np.random.default_rng([seed, 7])
+    for _ in range(count):
+        scene = render_scene("clean", rng, camera.size, LENS_SCENE)
+        yield replace(scene, image=camera.distort(scene.image), category="lens")
+
+
+@lru_cache(maxsize=4)
+def _ideal_pixels(camera: VirtualCamera) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel of the distorted frame, the ideal frame's pixel it shows (float32 maps for cv2.remap)."""
+    w, h = camera.size
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 1, 2).astype(np.float64)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-6)  # the default 5 steps fall short
+    ideal = cv2.undistortPoints(grid, camera.camera_matrix, camera.distortion, None, None, camera.camera_matrix,
+                                criteria)
+    ideal = ideal.reshape(h, w, 2).astype(np.float32)
+    return ideal[..., 0], ideal[..., 1]
+
+
+def chessboard_views(board: tuple[int, int], camera: VirtualCamera, count: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """``count`` grey frames of a chessboard with ``board`` = (columns, rows) inner corners, in random poses
+    (tilted up to ~40 degrees, anywhere in the frame, the whole board visible) through ``camera``'s lens."""
+    rng = np.random.default_rng(seed)
+    square = 32  # texture pixels per square
+    cols, rows = board[0] + 1, board[1] + 1  # squares
+    texture = np.kron((np.add.outer(np.arange(rows + 2), np.arange(cols + 2)) % 2) * 255, np.ones((square, square)))
+    texture[:square], texture[-square:], texture[:, :square], texture[:, -square:] = 255, 255, 255, 255  # margin
+    texture = texture.astype(np.uint8)
+    to_world = np.array([[1 / square, 0, -1.0], [0, 1 / square, -1.0], [0, 0, 1]])  # texture px -> board squares
+    outline = np.array([[-1, -1, 0], [cols + 1, -1, 0], [cols + 1, rows + 1, 0], [-1, rows + 1, 0]], np.float64)
+    w, h = camera.size
+    pad = camera.margin()
+    made = 0
+    while made < count:
+        axis = rng.normal(size=3) * [1, 1, 0.3]
+        rvec = axis / np.linalg.norm(axis) * np.deg2rad(rng.uniform(10, 40))
+        rotation, _ = cv2.Rodrigues(rvec)
+        depth = camera.camera_matrix[0, 0] * (cols + 2) / (w * rng.uniform(0.45, 0.75))
+        target = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
+        ray = np.linalg.inv(camera.camera_matrix) @ np.array([*target, 1.0])
+        tvec = ray * depth - rotation @ np.array([cols / 2, rows / 2, 0])
+        corners = camera.project(outline, rvec, tvec)
+        if corners.min() < 8 or (corners[:, 0] > w - 8).any() or (corners[:, 1] > h - 8).any():
+            continue  # part of the board is outside the frame
+        shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]])
+        homography = shift @ camera.camera_matrix @ np.c_[rotation[:, :2], tvec] @ to_world
+        ideal = cv2.warpPerspective(texture, homography, (w + 2 * pad, h + 2 * pad), flags=cv2.INTER_AREA,
+                                    borderValue=110)
+        frame = camera.distort(ideal).astype(np.float32) + rng.normal(0, 2.0, (h, w))
+        made += 1
+        yield np.clip(frame, 0, 255).astype(np.uint8)
