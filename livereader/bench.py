@@ -32,6 +32,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--categories", nargs="+", choices=list(CATEGORIES), default=list(CATEGORIES),
                         metavar="NAME", help=f"scene categories (default all: {' '.join(CATEGORIES)})")
     parser.add_argument("--photos", metavar="DIR", help="also read every image under DIR (e.g. ../shared/realphotos)")
+    parser.add_argument("--clips", type=int, default=0, metavar="N",
+                        help="also track codes through N clips of 15-60 frames with 1-4 moving codes each")
     parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
                         help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
                              "FRAMES frames through its lens, with and without undistortion")
@@ -165,6 +167,62 @@ def run_photos(folder: Path, model) -> dict:
     return {**counts, "wrong_files": wrong_files}
 
 
+CLIP_CONFIGS = {"clean": "clean", "noise": "noise", "perspective": "perspective", "small": "small"}
+
+
+def run_clips(clips: int, model, seed: int) -> dict:
+    """Track ids and once-reporting on ``clips`` clips (cycling through ``CLIP_CONFIGS``' categories).
+
+    A detection is a located code within half a code size of a truth code's centre; a pair of consecutive
+    detections of the same code keeps its id when both carry the same track id. Reports: first reads
+    (``TrackedCode.first_read``) per code that was read at all; exactly one each is right.
+    """
+    from livereader.pipeline import read_frame
+    from livereader.scene import CATEGORIES, clip
+    from livereader.track import Tracker
+
+    rng = np.random.default_rng([seed, 11])
+    figures = {"clips": clips, "frames": 0, "detections": 0, "pairs": 0, "kept": 0, "codes read": 0,
+               "reported once": 0, "reports": 0, "wrong": 0}
+    categories = list(CLIP_CONFIGS.values())
+    for index in range(clips):
+        scenes_of_clip = clip(CATEGORIES[categories[index % len(categories)]], int(rng.integers(15, 61)),
+                              int(rng.integers(1, 5)), rng)
+        tracker = Tracker()
+        last: dict[int, tuple[int, int]] = {}  # code -> (frame, track) of its latest detection
+        reports: dict[str, int] = defaultdict(int)
+        for t, scene in enumerate(scenes_of_clip.frames):
+            figures["frames"] += 1
+            for code in tracker.update(read_frame(scene.image, model)):
+                if code.result is None:
+                    continue
+                centre = np.mean(code.result.corners, 0)
+                truths = [np.hypot(*(centre - np.mean(c.corners, 0))) / (c.module_px * 21) for c in scene.codes]
+                which = int(np.argmin(truths))
+                if truths[which] > 0.5:
+                    continue
+                figures["detections"] += 1
+                if which in last and last[which][0] == t - 1:
+                    figures["pairs"] += 1
+                    figures["kept"] += last[which][1] == code.track
+                last[which] = (t, code.track)
+                if code.first_read:
+                    reports[code.result.text] += 1
+                    figures["wrong"] += code.result.text != scene.codes[which].text
+        figures["codes read"] += len(reports)
+        figures["reported once"] += sum(n == 1 for n in reports.values())
+        figures["reports"] += sum(reports.values())
+    return figures
+
+
+def print_clips(clips: dict) -> None:
+    kept = 100 * clips["kept"] / max(clips["pairs"], 1)
+    print(f"\ntracking: {clips['clips']} clips, {clips['frames']} frames, {clips['detections']} detections; track id "
+          f"kept in {clips['kept']} of {clips['pairs']} consecutive pairs ({kept:.2f}%); --once: "
+          f"{clips['reports']} reports for {clips['codes read']} codes read, {clips['reported once']} reported "
+          f"exactly once; wrong reports: {clips['wrong']}")
+
+
 def run_lens(frames: int, model, seed: int) -> dict:
     """Calibrate ``scene.DEMO_CAMERA`` from 20 rendered 9x6 chessboard views, then read ``frames`` distorted
     scenes as they are and undistorted by the profile: reads and wrong reads of both, and the fit's errors."""
@@ -254,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{photos.get('with a located code', 0)} with a located code; located codes: "
                   f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
                   f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
+        if args.clips:
+            figures["clips"] = run_clips(args.clips, readers.model, args.seed)
+            print_clips(figures["clips"])
         if args.lens:
             lens = figures["lens"] = run_lens(args.lens, readers.model, args.seed)
             print_lens(lens, args.lens)

@@ -1,7 +1,8 @@
 """``livereader``: read numbers from version-1 QR codes in camera streams, videos, images and grids.
 
 One capture loop serves every frame source (:mod:`livereader.capture`): each frame goes through
-:func:`livereader.pipeline.read_frame`, its codes are written as JSON lines, drawn (:mod:`livereader.overlay`)
+:func:`livereader.pipeline.read_frame` and the tracker (:mod:`livereader.track`), its codes are written as JSON
+lines (with their track ids; with ``--once`` only each track's first read), drawn (:mod:`livereader.overlay`)
 into a live window and/or an annotated video or image folder. ``--grid FILE...`` reads text grids (one 21x21
 grid per file, one line per row, ``1``/``#`` dark and ``0``/``.`` light) without the vision pipeline.
 Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
@@ -44,6 +45,8 @@ def make_parser() -> argparse.ArgumentParser:
                              "(default: stdout when no window shows)")
     parser.add_argument("--output", metavar="PATH",
                         help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
+    parser.add_argument("--once", action="store_true",
+                        help="write each number once per track: one JSON line when a track first reads it")
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
     parser.add_argument("--calibration", metavar="PROFILE",
                         help="camera calibration profile (livereader-calibrate): undistort every frame first")
@@ -86,6 +89,7 @@ class _Outputs:
         self.jsonl_path = args.jsonl or (None if show else "-")
         self.output = Path(args.output) if args.output else None
         self.images = bool(args.image)
+        self.once = args.once
         self.jsonl: IO | None = None
         self.writer = None
 
@@ -99,11 +103,14 @@ class _Outputs:
         elif self.output and self.output.suffix.lower() not in (".mp4", ".avi"):
             raise OSError(f"--output must end in .mp4 or .avi: {self.output}")
 
-    def write(self, frame, results, annotated) -> None:
+    def write(self, frame, tracked, annotated) -> None:
         if self.jsonl:
-            for r in results:
+            for code in tracked:
+                r = code.result
+                if r is None or (self.once and not code.first_read):
+                    continue
                 line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
-                        "corners": [list(p) for p in r.corners], "status": r.status}
+                        "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track}
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
         if self.output and self.images:
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace, model) -> int:
     from livereader.grid import GridOptions
     from livereader.overlay import draw
     from livereader.pipeline import READ, ReaderOptions, read_frame
+    from livereader.track import Tracker
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
     options = ReaderOptions(grid=GridOptions(soft=args.soft))
@@ -155,6 +163,7 @@ def run(args: argparse.Namespace, model) -> int:
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
     outputs = _Outputs(args, show)
+    tracker = Tracker()
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     try:
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
@@ -169,13 +178,14 @@ def run(args: argparse.Namespace, model) -> int:
                 continue
             image = undistort(frame.image) if undistort else frame.image
             results = read_frame(image, model, options)
+            tracked = tracker.update(results)
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)
             last = now
             frames += 1
             reads += sum(r.status == READ for r in results)
-            annotated = draw(image, results, fps) if (show or outputs.output) else None
-            outputs.write(frame, results, annotated)
+            annotated = draw(image, [code.shown for code in tracked], fps) if (show or outputs.output) else None
+            outputs.write(frame, tracked, annotated)
             if show:
                 if frames == 1:  # a plain video window: no Qt toolbar or status bar
                     cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)

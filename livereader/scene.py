@@ -6,7 +6,8 @@ noise, light, shadow, JPEG) follow the category (see ``CATEGORIES``). Points are
 convention (integer coordinates at pixel centres); corners are in the order tl, tr, br, bl of the symbol as its
 finder patterns define it (for a mirrored code too), and span the 21x21 symbol without its quiet zone.
 
-For calibration, a :class:`VirtualCamera` with known intrinsics and lens distortion renders chessboard views
+A :class:`Clip` holds consecutive frames of the same moving codes (:func:`clip`), for tracking. For
+calibration, a :class:`VirtualCamera` with known intrinsics and lens distortion renders chessboard views
 (:func:`chessboard_views`) and bends scenes as its lens would (:func:`lens_scenes`).
 """
 
@@ -372,3 +373,43 @@ def chessboard_views(board: tuple[int, int], camera: VirtualCamera, count: int, 
         frame = camera.distort(ideal).astype(np.float32) + rng.normal(0, 2.0, (h, w))
         made += 1
         yield np.clip(frame, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Consecutive frames of the same codes moving and tilting; ``frames[t].codes[i]`` is code i in every frame."""
+
+    frames: tuple[Scene, ...]
+    category: str
+
+
+def clip(config: SceneConfig, length: int, codes: int, rng: np.random.Generator, category: str = "clip",
+         size: tuple[int, int] = (640, 480)) -> Clip:
+    """``length`` frames of ``codes`` (1-4) held-out codes, each in its own quarter of the frame (modules made
+    smaller where the category's would not fit), drifting up to 3 modules either way and tilting within
+    ``config.tilt``, with independent camera noise in every frame."""
+    w, h = size
+    paper = np.full((h, w), int(rng.uniform(150, 255)), np.uint8)
+    _clutter(paper, rng, int(rng.integers(*config.clutter, endpoint=True)))
+    cells = [(0.5, 0.5)] if codes == 1 else [(0.25, 0.25), (0.75, 0.75), (0.75, 0.25), (0.25, 0.75)][:codes]
+    cell = min(w, h) / (1 if codes == 1 else 2)
+    largest = cell / ((SIZE + 2 * QUIET) * 1.42 + 6)  # tilted code, quiet zone and drift inside the cell
+    numbers = held_out_sample()
+    moving = []
+    for cx, cy in cells:
+        module_px = min(rng.uniform(*config.module_px), largest)
+        moving.append(("%06d" % rng.choice(numbers), module_px, np.array([cx * w, cy * h]),
+                       rng.uniform(-1, 1, 2) * 3 * module_px, rng.uniform(0, 2 * np.pi), int(rng.integers(1 << 30))))
+    frames = []
+    for t in range(length):
+        phase = t / max(length - 1, 1)
+        frame = paper.astype(np.float32)
+        truth = []
+        for text, module_px, centre, drift, start, pose_seed in moving:
+            position = centre + drift * np.sin(np.pi * phase + start)
+            tilt = config.tilt[0] + (config.tilt[1] - config.tilt[0]) * 0.5 * (1 + np.sin(2 * np.pi * phase + start))
+            pose = _pose(np.random.default_rng(pose_seed), position, module_px, tilt)  # fixed roll and tilt axis
+            corners = _place(frame, encode(text, "H"), pose, config.inverted, mirrored=False)
+            truth.append(TruthCode(text, tuple(map(tuple, corners.round(2).tolist())), True, module_px))
+        frames.append(Scene(_degrade(frame, config, rng, moving[0][1]), tuple(truth), category))
+    return Clip(tuple(frames), category)
