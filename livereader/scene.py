@@ -384,11 +384,12 @@ class Clip:
 
 
 def clip(config: SceneConfig, length: int, codes: int, rng: np.random.Generator, category: str = "clip",
-         size: tuple[int, int] = (640, 480)) -> Clip:
+         size: tuple[int, int] = (640, 480), camera: VirtualCamera | None = None) -> Clip:
     """``length`` frames of ``codes`` (1-4) held-out codes, each in its own quarter of the frame (modules made
     smaller where the category's would not fit), drifting up to 3 modules either way and tilting within
-    ``config.tilt``, with independent camera noise in every frame."""
-    w, h = size
+    ``config.tilt``, with independent camera noise in every frame; seen through ``camera``'s lens when given
+    (its size then; truth corners stay those of the undistorted frame, as in :func:`lens_scenes`)."""
+    w, h = size = camera.size if camera else size
     paper = np.full((h, w), int(rng.uniform(150, 255)), np.uint8)
     _clutter(paper, rng, int(rng.integers(*config.clutter, endpoint=True)))
     cells = [(0.5, 0.5)] if codes == 1 else [(0.25, 0.25), (0.75, 0.75), (0.75, 0.25), (0.25, 0.75)][:codes]
@@ -411,5 +412,6 @@ def clip(config: SceneConfig, length: int, codes: int, rng: np.random.Generator,
             pose = _pose(np.random.default_rng(pose_seed), position, module_px, tilt)  # fixed roll and tilt axis
             corners = _place(frame, encode(text, "H"), pose, config.inverted, mirrored=False)
             truth.append(TruthCode(text, tuple(map(tuple, corners.round(2).tolist())), True, module_px))
-        frames.append(Scene(_degrade(frame, config, rng, moving[0][1]), tuple(truth), category))
+        image = _degrade(frame, config, rng, moving[0][1])
+        frames.append(Scene(camera.distort(image) if camera else image, tuple(truth), category))
     return Clip(tuple(frames), category)

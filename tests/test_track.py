@@ -75,3 +75,20 @@ def test_once_writes_each_number_once(tmp_path, capsys):
             assert sorted(texts) == sorted(c.text for c in frames[0].codes)
         else:
             assert len(texts) >= 0.9 * 2 * len(frames) and set(texts) == {c.text for c in frames[0].codes}
+
+
+def test_clip_through_a_wide_lens_tracks_after_undistortion(model):
+    from pathlib import Path
+
+    from livereader.calibrate import Undistorter, load_profile
+    from livereader.scene import DEMO_CAMERA
+
+    undistort = Undistorter(load_profile(Path(__file__).parent.parent / "calibration" / "example-wide-640x480.yaml"))
+    frames = clip(CATEGORIES["clean"], 15, 2, np.random.default_rng(3), camera=DEMO_CAMERA).frames
+    tracker, tracks = Tracker(), {}
+    for scene in frames:
+        for code in tracker.update(read_frame(undistort(scene.image), model)):
+            if code.result is not None and code.result.text:
+                tracks.setdefault(code.result.text, set()).add(code.track)
+    assert set(tracks) == {c.text for c in frames[0].codes}
+    assert all(len(ids) == 1 for ids in tracks.values())
