@@ -167,27 +167,26 @@ def run_photos(folder: Path, model) -> dict:
     return {**counts, "wrong_files": wrong_files}
 
 
-CLIP_CONFIGS = {"clean": "clean", "noise": "noise", "perspective": "perspective", "small": "small"}
+CLIP_CATEGORIES = ("clean", "noise", "perspective", "small")
 
 
 def run_clips(clips: int, model, seed: int) -> dict:
-    """Track ids and once-reporting on ``clips`` clips (cycling through ``CLIP_CONFIGS``' categories).
+    """Track ids and once-reporting on ``clips`` clips (cycling through ``CLIP_CATEGORIES``).
 
     A detection is a located code within half a code size of a truth code's centre; a pair of consecutive
     detections of the same code keeps its id when both carry the same track id. Reports: first reads
     (``TrackedCode.first_read``) per code that was read at all; exactly one each is right.
     """
     from livereader.pipeline import read_frame
-    from livereader.scene import CATEGORIES, clip
+    from livereader.scene import clip
     from livereader.track import Tracker
 
     rng = np.random.default_rng([seed, 11])
     figures = {"clips": clips, "frames": 0, "detections": 0, "pairs": 0, "kept": 0, "codes read": 0,
                "reported once": 0, "reports": 0, "wrong": 0}
-    categories = list(CLIP_CONFIGS.values())
     for index in range(clips):
-        scenes_of_clip = clip(CATEGORIES[categories[index % len(categories)]], int(rng.integers(15, 61)),
-                              int(rng.integers(1, 5)), rng)
+        category = CLIP_CATEGORIES[index % len(CLIP_CATEGORIES)]
+        scenes_of_clip = clip(CATEGORIES[category], int(rng.integers(15, 61)), int(rng.integers(1, 5)), rng)
         tracker = Tracker()
         last: dict[int, tuple[int, int]] = {}  # code -> (frame, track) of its latest detection
         reports: dict[str, int] = defaultdict(int)

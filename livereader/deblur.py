@@ -24,7 +24,7 @@ gain; here it is a few 25x25 matrix products per step, batched over the candidat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from math import erf, sqrt
 
@@ -67,11 +67,12 @@ def _known(quiet: int) -> tuple[np.ndarray, np.ndarray]:
     return known, values
 
 
-def _samples(grey: np.ndarray, code: LocatedCode, quiet: int) -> np.ndarray:
-    """(side, side) grey values at the module centres of the symbol and ``quiet`` modules around it."""
+def _samples(grey: np.ndarray, homography: np.ndarray, quiet: int) -> np.ndarray:
+    """(side, side) grey values at the module centres of the symbol and ``quiet`` modules around it;
+    ``homography`` maps module coordinates to pixels."""
     axis = np.arange(-quiet, SIZE + quiet) + 0.5
     xs, ys = np.meshgrid(axis, axis)
-    points = cv2.perspectiveTransform(np.stack([xs, ys], -1).reshape(1, -1, 2), code.homography)[0]
+    points = cv2.perspectiveTransform(np.stack([xs, ys], -1).reshape(1, -1, 2), homography)[0]
     points = points.astype(np.float32)
     values = cv2.remap(grey, points[:, :1], points[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return values.reshape(len(axis), len(axis)).astype(np.float64) / 255.0
@@ -111,11 +112,11 @@ def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) ->
     return x[best, q:-q, q:-q].astype(np.float32), options.sigmas[best]
 
 
-def align(grey: np.ndarray, code: LocatedCode, modules: np.ndarray, sigma: float,
-          options: DeblurOptions = DeblurOptions()) -> LocatedCode:
-    """The code with its homography aligned to the frame: ``modules`` (21, 21) rendered with the quiet zone at
-    ``align_px`` pixels per module, blurred by ``sigma`` modules and matched to the frame around the code by
-    ``cv2.findTransformECC``. The code as it was when ECC does not converge."""
+def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: float,
+          options: DeblurOptions = DeblurOptions()) -> np.ndarray:
+    """``homography`` (module coordinates -> pixels) aligned to the frame: ``modules`` (21, 21) rendered with
+    the quiet zone at ``align_px`` pixels per module, blurred by ``sigma`` modules and matched to the frame
+    around the code by ``cv2.findTransformECC``. The homography as it was when ECC does not converge."""
     px, quiet = options.align_px, options.quiet
     symbol = cv2.resize(np.pad(modules.astype(np.float32), quiet), None, fx=px, fy=px, interpolation=cv2.INTER_NEAREST)
     template = 255 * (1 - cv2.GaussianBlur(symbol, (0, 0), max(sigma * px, 0.5)))
@@ -123,24 +124,22 @@ def align(grey: np.ndarray, code: LocatedCode, modules: np.ndarray, sigma: float
     margin = quiet + 1
     outline = np.float64([[[-margin, -margin], [SIZE + margin, -margin], [SIZE + margin, SIZE + margin],
                            [-margin, SIZE + margin]]])
-    x, y, w, h = cv2.boundingRect(cv2.perspectiveTransform(outline, code.homography).astype(np.float32))
+    x, y, w, h = cv2.boundingRect(cv2.perspectiveTransform(outline, homography).astype(np.float32))
     x, y = max(x, 0), max(y, 0)
     to_crop = np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]], np.float64)
-    warp = to_crop @ code.homography @ to_modules
+    warp = to_crop @ homography @ to_modules
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, options.align_steps, 1e-4)
     try:
         _, warp = cv2.findTransformECC(template, grey[y : y + h, x : x + w].astype(np.float32),
                                        (warp / warp[2, 2]).astype(np.float32), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
     except cv2.error:  # did not converge, or the code lies at the frame's edge
-        return code
-    homography = np.linalg.inv(to_crop) @ warp.astype(np.float64) @ np.linalg.inv(to_modules)
-    square = np.float64([[[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]]])
-    return replace(code, corners=cv2.perspectiveTransform(square, homography)[0], homography=homography)
+        return homography
+    return np.linalg.inv(to_crop) @ warp.astype(np.float64) @ np.linalg.inv(to_modules)
 
 
 def deblur(grey: np.ndarray, code: LocatedCode, options: DeblurOptions = DeblurOptions()) -> SampledGrid:
     """The grid of a located 21x21 code in a blurred grey uint8 frame (see the module docstring)."""
-    modules, sigma = deconvolve(_samples(grey, code, options.quiet), options)
-    aligned = align(grey, code, (modules > 0.5).astype(np.float32), sigma, options)
+    modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet), options)
+    aligned = align(grey, code.homography, (modules > 0.5).astype(np.float32), sigma, options)
     modules, _ = deconvolve(_samples(grey, aligned, options.quiet), options)
     return oriented(modules)

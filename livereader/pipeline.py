@@ -76,11 +76,12 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, opti
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
+            worth = status == REJECTED and not foreign(sampled.hard)
         else:
-            status, text, confidence = UNSUPPORTED, None, 0.0
+            status, text, confidence, worth = UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
                                   code.modules))
-        retry.append(status == REJECTED and not foreign(sampled.hard))
+        retry.append(worth)
     return results, retry
 
 

@@ -4,10 +4,10 @@ Each frame's located codes are matched to the live tracks greedily, nearest firs
 when its outline's centre lies within ``TrackOptions.max_distance`` code sizes of where the track was last
 seen, their sizes differ by less than ``max_size_ratio``, and it does not read a different number than the
 track did (a new number in the same place is a new code: it starts a new track and ends the old one).
-Other unmatched codes start tracks;
-a track not seen for more than ``max_missing`` frames ends. For a steady overlay, each track is drawn with
-the number it last read in the last ``hold`` frames, also in a frame that located it without reading it,
-and a track missed in a frame is still drawn where it was last seen for up to ``hold`` frames.
+Other unmatched codes start tracks; a track not seen for more than ``max_missing`` frames ends. For a steady
+overlay, each track is drawn with the number it last read in the last ``hold`` frames, also in a frame that
+located it without reading it, and a track missed in a frame is still drawn where it was last seen for up to
+``hold`` frames.
 
 A track reports its number once, in the frame where that number is first read (``TrackedCode.first_read``):
 ``livereader --once`` writes only those lines.
@@ -47,8 +47,6 @@ class TrackedCode:
 class _Track:
     id: int
     result: CodeResult  # the latest located result
-    centre: np.ndarray
-    size: float
     last_read: CodeResult | None = None
     since_read: int = 0  # frames since the last read
     missing: int = 0
@@ -74,12 +72,13 @@ class Tracker:
     def update(self, results: list[CodeResult]) -> list[TrackedCode]:
         """Match this frame's results to tracks; returns them with their track ids (in the order given), then
         the held tracks to draw."""
-        geometry = [_geometry(r) for r in results]
+        seen = [_geometry(t.result) for t in self._tracks]  # where each track was last seen: centre, size
         pairs, replaced = [], {}  # replaced: result -> a track it would continue but for its new number
-        for i, (result, (centre, size)) in enumerate(zip(results, geometry)):
-            for j, track in enumerate(self._tracks):
-                distance = np.hypot(*(centre - track.centre)) / max(size, track.size)
-                ratio = max(size, track.size) / min(size, track.size)
+        for i, result in enumerate(results):
+            centre, size = _geometry(result)
+            for j, (track, (last_centre, last_size)) in enumerate(zip(self._tracks, seen)):
+                distance = np.hypot(*(centre - last_centre)) / max(size, last_size)
+                ratio = max(size, last_size) / min(size, last_size)
                 same_kind = (result.status == UNSUPPORTED) == (track.result.status == UNSUPPORTED)
                 if distance < self.options.max_distance and ratio < self.options.max_size_ratio and same_kind:
                     if result.status == READ and track.text is not None and result.text != track.text:
@@ -97,12 +96,12 @@ class Tracker:
                 self._tracks[j].missing = self.options.max_missing + 1  # ends below, not held
                 used.add(j)
         tracked = []
-        for i, (result, (centre, size)) in enumerate(zip(results, geometry)):
+        for i, result in enumerate(results):
             if i in matched:
                 track = self._tracks[matched[i]]
-                track.centre, track.size, track.missing = centre, size, 0
+                track.missing = 0
             else:
-                track = _Track(next(self._ids), result, centre, size)
+                track = _Track(next(self._ids), result)
                 self._tracks.append(track)
                 used.add(len(self._tracks) - 1)
             first = result.status == READ and track.text is None
