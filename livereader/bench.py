@@ -37,7 +37,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
                         help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
                              "FRAMES frames through its lens, with and without undistortion")
-    parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
+    parser.add_argument("--model", action="append", metavar="FILE",
+                        help="model file; repeat to try several in order (default: the shipped models)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     return parser
 
@@ -66,16 +67,16 @@ def _score(reported: list[tuple[str, np.ndarray]], scene: Scene) -> tuple[int, i
 class _Readers:
     """The readers compared, each as frame -> [(text, centre)]; zxing-cpp and OpenCV when available."""
 
-    def __init__(self, model_path: str | None):
+    def __init__(self, model_paths: list[str] | None):
         from livereader.grid import GridOptions
         from livereader.pipeline import ReaderOptions, read_frame
-        from livereader.reader import load_model
+        from livereader.reader import load_models
 
-        self.model = model = load_model(model_path)
+        self.models = models = load_models(model_paths)
         soft = ReaderOptions(grid=GridOptions(soft=True))
 
         def ours(frame, options=ReaderOptions()):
-            return [(r.text, np.mean(r.corners, 0)) for r in read_frame(frame, model, options) if r.text]
+            return [(r.text, np.mean(r.corners, 0)) for r in read_frame(frame, models, options) if r.text]
 
         self.readers = {"livereader": ours}
         self.untimed = {"livereader (soft grids)": lambda frame: ours(frame, soft)}
@@ -305,17 +306,17 @@ def main(argv: list[str] | None = None) -> int:
         figures = {"scenes": run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed)}
         print_scenes(figures["scenes"])
         if args.photos:
-            figures["photos"] = run_photos(Path(args.photos), readers.model)
+            figures["photos"] = run_photos(Path(args.photos), readers.models)
             photos = figures["photos"]
             print(f"\nphotos in {args.photos}: {photos.get('photos', 0)} read, "
                   f"{photos.get('with a located code', 0)} with a located code; located codes: "
                   f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
                   f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
         if args.clips:
-            figures["clips"] = run_clips(args.clips, readers.model, args.seed)
+            figures["clips"] = run_clips(args.clips, readers.models, args.seed)
             print_clips(figures["clips"])
         if args.lens:
-            lens = figures["lens"] = run_lens(args.lens, readers.model, args.seed)
+            lens = figures["lens"] = run_lens(args.lens, readers.models, args.seed)
             print_lens(lens, args.lens)
     except ModelError as error:
         print(f"livereader-bench: error: {error}", file=sys.stderr)

@@ -50,7 +50,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
     parser.add_argument("--calibration", metavar="PROFILE",
                         help="camera calibration profile (livereader-calibrate): undistort every frame first")
-    parser.add_argument("--model", help="model file (default: the shipped models/default.pt)")
+    parser.add_argument("--model", action="append", metavar="FILE",
+                        help="model file; repeat to try several in order (default: the shipped models/default.pt, "
+                             "then models/numeric.pt)")
     return parser
 
 
@@ -210,10 +212,10 @@ def run(args: argparse.Namespace, model) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from livereader.reader import ModelError, load_model
+    from livereader.reader import ModelError, load_models
 
     try:
-        model = load_model(args.model)
+        model = load_models(args.model)
     except ModelError as error:
         _error(str(error))
         return 1

@@ -57,7 +57,7 @@ def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 1
     return float(total)
 
 
-def zxing_rates(grids: np.ndarray, truth: np.ndarray) -> dict | None:
+def zxing_rates(grids: np.ndarray, truth) -> dict | None:
     """zxing-cpp's read rate on the same grids, None if it is not installed.
 
     Its best of two tries: pure mode on the grid at 1 px per module (its strongest setting for exactly sampled
@@ -74,13 +74,14 @@ def zxing_rates(grids: np.ndarray, truth: np.ndarray) -> dict | None:
         return valid[0] if valid else None
 
     read = wrong = 0
-    for grid, number in zip(grids, truth):
+    for grid, wanted in zip(grids, truth):
+        wanted = wanted if isinstance(wanted, str) else "%06d" % wanted
         light_is_255 = (1 - grid).astype(np.uint8) * 255
         result = text(np.pad(light_is_255, 1, constant_values=255), pure=True)
         if result is None:
             result = text(np.kron(np.pad(light_is_255, 4, constant_values=255), np.ones((4, 4), np.uint8)), False)
-        read += result == "%06d" % number
-        wrong += result is not None and result != "%06d" % number
+        read += result == wanted
+        wrong += result is not None and result != wanted
     return {"grids": len(grids), "read": read / len(grids), "wrong": wrong}
 
 
@@ -104,8 +105,12 @@ def _speed(model: Model, grids: np.ndarray) -> dict:
             "threads": torch.get_num_threads()}
 
 
-def run(model: Model, size: str, seed: int, plot: str | None = None) -> dict:
-    """Measure every figure of the module docstring; ``size`` is "full" or "quick"."""
+def run(model: Model, size: str, seed: int, plot: str | None = None, readers=None) -> dict:
+    """Measure every figure of the module docstring for a six-digit ``model``; ``size`` is "full" or "quick".
+
+    ``readers``: the models tried in order for the read rates (default: ``model`` alone), e.g. the shipped pair;
+    the CNN-only candidates, calibration and speed are always ``model``'s own.
+    """
     import torch
 
     from livereader.augment import CALIBRATION_AUGMENT, augment, flip_modules
@@ -115,7 +120,8 @@ def run(model: Model, size: str, seed: int, plot: str | None = None) -> dict:
     figures: dict = {"verify_options": options.to_dict()}
     held_out = held_out_grids(sizes["clean"], seed)
     clean = unpack(held_out.packed)
-    figures["clean"] = read_rates(model, clean, held_out.numbers, options)
+    readers = readers or (model,)
+    figures["clean"] = text_rates(readers, clean, ["%06d" % n for n in held_out.numbers], options)
 
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -125,16 +131,17 @@ def run(model: Model, size: str, seed: int, plot: str | None = None) -> dict:
         counts = torch.full((len(rows),), k)
         grids = flip_modules(torch.from_numpy(clean[rows]), counts, gen).numpy()
         truth = held_out.numbers[rows]
-        entry = read_rates(model, grids, truth, options)
+        entry = text_rates(readers, grids, ["%06d" % n for n in truth], options)
         entry["cnn_only"] = read_rates(model, grids, truth, cnn_only)
         facts = {"read": ZXING_FACTS[k], "source": "../shared/FACTS.md (data modules only)"}
         entry["zxing"] = zxing_rates(grids, truth) or facts
         figures["flips"][str(k)] = entry
 
     payloads, foreign = foreign_codes(sizes["foreign"], seed=seed + 7)
-    never = np.full(len(payloads), -1)  # no six-digit number is right for a foreign code
-    reported = read_rates(model, foreign, never, options)["wrong"]
-    figures["foreign"] = {"codes": len(payloads), "reported_numbers": reported}
+    # A reported number is wrong unless it is the foreign code's own payload (a numeric model reads those).
+    reported = text_rates(readers, foreign, payloads, options)
+    figures["foreign"] = {"codes": len(payloads), "reported_numbers": reported["wrong"],
+                          "own_payload_read": round(reported["read"] * len(payloads))}
 
     rows = rng.choice(len(held_out.numbers), sizes["calibration"],
                       replace=len(held_out.numbers) < sizes["calibration"])
@@ -164,7 +171,8 @@ def print_report(figures: dict) -> None:
         print(f"k={k:>2} ({entry['grids']} grids) {entry['read']:8.2%} {entry['wrong']:6d} "
               f"{entry['cnn_only']['read']:12.2%}   {zx['read']:7.2%}{source or ' (FACTS.md, data modules only)'}")
     foreign = figures["foreign"]
-    print(f"foreign version-1 codes: {foreign['reported_numbers']} numbers reported of {foreign['codes']}")
+    print(f"foreign version-1 codes: {foreign['reported_numbers']} numbers reported of {foreign['codes']} "
+          f"(their own numeric payload read: {foreign['own_payload_read']})")
     cal = figures["calibration"]
     print(f"calibration ({cal['grids']} augmented held-out grids): ECE {cal['ece_best_candidate']:.2%} "
           f"(best candidate), {cal['ece_reads'] if cal['ece_reads'] is None else format(cal['ece_reads'], '.2%')} "
@@ -208,3 +216,67 @@ def write_plot(figures: dict, path: str) -> None:
                 cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
     if not cv2.imwrite(path, image):
         raise OSError(f"cannot write plot: {path}")
+
+
+NUMERIC_FLIPS = (0, 2, 4, 8, 12, 16)
+NUMERIC_SIZES = {"full": {"clean": 20000, "flips": 2000, "foreign": 2000},
+                 "quick": {"clean": 300, "flips": 100, "foreign": 200}}
+
+
+def text_rates(models, grids: np.ndarray, truth: list[str], options: VerifyOptions) -> dict:
+    """Share of grids read right and wrong reads, for any models (truth as strings)."""
+    from livereader.reader import read_grids
+
+    texts = [r.text for r in read_grids(grids, models, options)]
+    right = sum(t == w for t, w in zip(texts, truth))
+    wrong = sum(t is not None and t != w for t, w in zip(texts, truth))
+    return {"grids": len(grids), "read": right / max(len(grids), 1), "wrong": wrong}
+
+
+def run_numeric(models, size: str, seed: int) -> dict:
+    """Held-out numeric payloads of every length and level (qrcode's own masks): clean read rate, read rate
+    with k random wrong modules anywhere in the symbol next to zxing-cpp on the same grids, per level, and
+    reported numbers on codes that hold text."""
+    import torch
+
+    from livereader.augment import flip_modules
+    from livereader.data import numeric_codes, text_codes
+    from livereader.symbol import LEVELS
+
+    sizes, options = NUMERIC_SIZES[size], VerifyOptions()
+    rng = np.random.default_rng(seed)
+    codes = numeric_codes(sizes["clean"], rng, held_out=True, chosen_share=1.0)
+    figures: dict = {"verify_options": options.to_dict(), "payloads": len(codes.payloads)}
+    figures["clean"] = text_rates(models, codes.grids, codes.payloads, options)
+    figures["clean_by_level"] = {
+        level: text_rates(models, codes.grids[codes.levels == i], [p for p, lv in zip(codes.payloads, codes.levels)
+                                                                   if lv == i], options)
+        for i, level in enumerate(LEVELS)}
+    gen = torch.Generator().manual_seed(seed)
+    figures["flips"] = {}
+    for k in NUMERIC_FLIPS:
+        rows = rng.choice(len(codes.payloads), min(sizes["flips"], len(codes.payloads)), replace=False)
+        grids = flip_modules(torch.from_numpy(codes.grids[rows]), torch.full((len(rows),), k), gen).numpy()
+        truth = [codes.payloads[i] for i in rows]
+        entry = text_rates(models, grids, truth, options)
+        entry["zxing"] = zxing_rates(grids, truth)
+        figures["flips"][str(k)] = entry
+    payloads, foreign = text_codes(sizes["foreign"], seed=seed + 7)
+    figures["foreign"] = {"codes": len(payloads),
+                          "reported_numbers": text_rates(models, foreign, [""] * len(payloads), options)["wrong"]}
+    return figures
+
+
+def print_numeric_report(figures: dict) -> None:
+    clean = figures["clean"]
+    print(f"clean held-out numeric codes: {clean['read']:.4%} exact ({clean['grids']} grids, "
+          f"{clean['wrong']} wrong reads)")
+    print("  by level: " + ", ".join(f"{level} {entry['read']:.4%} ({entry['grids']}, {entry['wrong']} wrong)"
+                                     for level, entry in figures["clean_by_level"].items()))
+    print("k wrong modules   read     wrong  zxing-cpp read")
+    for k, entry in figures["flips"].items():
+        zx = entry["zxing"]
+        zx_text = "not installed" if zx is None else f"{zx['read']:7.2%} ({zx['wrong']} wrong)"
+        print(f"k={k:>2} ({entry['grids']} grids) {entry['read']:8.2%} {entry['wrong']:6d}   {zx_text}")
+    foreign = figures["foreign"]
+    print(f"codes holding text: {foreign['reported_numbers']} numbers reported of {foreign['codes']}")

@@ -1,6 +1,9 @@
-"""The CNN that reads a 21x21 grid: the whole network in one file.
+"""The CNNs that read a 21x21 grid: both networks in one file.
 
-Input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized).
+:class:`GridReader` reads six-digit level-H numbers whole; :class:`CodewordReader` reads the codeword bits of
+numeric codes of any length and level, which :mod:`livereader.numeric` decodes.
+
+GridReader input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized).
 Output: ``(B, 10 * digits + 8 + 10 * groups)``: the digits' log probabilities (10 each, most significant
 first), 8 logits for the data mask (an auxiliary head the network also uses itself), and the logits of the 10
 bits of each 3-digit group (``groups = digits // 3``, least significant bit first; see :func:`split_logits`).
@@ -25,7 +28,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from livereader.symbol import FORMAT_POSITIONS, SIZE, mask_patterns
+from livereader.symbol import FIXED_REGION, FORMAT_POSITIONS, SIZE, fixed_modules, mask_patterns
 
 MASKS = 8
 GROUP_BITS = 10
@@ -97,3 +100,72 @@ def split_logits(output: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch
     """Model output -> digit log probs (B, digits, 10), mask logits (B, 8), bit logits (B, digits // 3, 10)."""
     digit_part, rest = output[:, : 10 * digits], output[:, 10 * digits :]
     return digit_part.reshape(-1, digits, 10), rest[:, :MASKS], rest[:, MASKS:].reshape(-1, digits // 3, 10)
+
+
+FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
+
+
+@dataclass(frozen=True)
+class CodewordConfig:
+    channels: int = 32  # convolution channels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CodewordReader(nn.Module):
+    """Reads the 208 codeword bits of any version-1 symbol, unmasked, in codeword-stream order.
+
+    Input: ``(B, 1, 21, 21)`` grids as for :class:`GridReader`. Output: ``(B, 32 + 208)``: the logits of the 32
+    (level, mask) pairs, then the logit that each codeword bit is 1 (order of ``numeric.PLACEMENT``).
+
+    Why this shape: the payload of a numeric code of any length is protected by Reed-Solomon coding, which a
+    small network cannot learn (an MLP reached 80% on 1-17 digits, ``../shared/FACTS.md``), while reading each
+    module through blur, noise and uneven light is what a CNN does well and what decides whether Reed-Solomon
+    decoding succeeds. So the network estimates each module's darkness from its 5x5 neighbourhood (two 3x3
+    convolutions; the grid is also given stretched by its function patterns' dark and light levels), and
+    unmasks it with the mask distribution read from the format modules:
+    P(bit) = P(dark) (1 - P(flip)) + (1 - P(dark)) P(flip). Its soft bits tell the decoder which codewords to
+    erase. It is translation-invariant apart from the mask, so it cannot learn a bias towards any payload.
+    """
+
+    def __init__(self, config: CodewordConfig):
+        super().__init__()
+        from livereader.numeric import PLACEMENT
+
+        self.config = config
+        format_index = torch.from_numpy(FORMAT_POSITIONS[..., 0] * SIZE + FORMAT_POSITIONS[..., 1]).flatten()
+        self.register_buffer("format_index", format_index, persistent=False)  # (30,)
+        self.register_buffer("masks", torch.from_numpy(mask_patterns()).float(), persistent=False)  # (8, 21, 21)
+        fixed = torch.from_numpy(FIXED_REGION.flatten().nonzero()[0])
+        known = torch.from_numpy(fixed_modules().astype(bool))
+        self.register_buffer("known_dark", fixed[known], persistent=False)
+        self.register_buffer("known_light", fixed[~known], persistent=False)
+        self.register_buffer("placement", torch.from_numpy(PLACEMENT[:, 0] * SIZE + PLACEMENT[:, 1]),
+                             persistent=False)  # (208,)
+        self.format_head = nn.Sequential(nn.Linear(30, 64), nn.ReLU(), nn.Linear(64, FORMATS))
+        c = config.channels
+        self.modules_head = nn.Sequential(
+            nn.Conv2d(2, c, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 1, 1),
+        )
+
+    def dark_logits(self, grid: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 21, 21) grids -> (B, 21, 21) logits that each module is dark (before unmasking)."""
+        flat = grid.flatten(1)
+        dark, light = flat[:, self.known_dark].mean(1), flat[:, self.known_light].mean(1)  # (B,)
+        stretched = (grid - light[:, None, None, None]) / (dark - light).clamp_min(0.1)[:, None, None, None]
+        return self.modules_head(torch.cat([grid, stretched], dim=1))[:, 0]
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        format_logits = self.format_head(grid.flatten(1)[:, self.format_index])  # (B, 32)
+        mask_weights = torch.softmax(format_logits, dim=1).reshape(-1, 4, 8).sum(1)  # (B, 8): summed over levels
+        flip = torch.einsum("bk,khw->bhw", mask_weights, self.masks).clamp(1e-6, 1 - 1e-6)  # (B, 21, 21)
+        dark = self.dark_logits(grid)  # (B, 21, 21)
+        log_dark, log_light = nn.functional.logsigmoid(dark), nn.functional.logsigmoid(-dark)
+        log_flip, log_keep = flip.log(), (1 - flip).log()
+        one = torch.logaddexp(log_dark + log_keep, log_light + log_flip)
+        zero = torch.logaddexp(log_light + log_keep, log_dark + log_flip)
+        bits = (one - zero).flatten(1)[:, self.placement]  # (B, 208)
+        return torch.cat([format_logits, bits], dim=1)

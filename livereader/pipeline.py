@@ -1,12 +1,12 @@
 """Reading one frame: locate codes (:mod:`livereader.finder`), sample their grids (:mod:`livereader.grid`, or
-:mod:`livereader.deblur` for blurred codes), read them all with one CNN call (:mod:`livereader.reader`). It holds
-no state; the capture loop (:mod:`livereader.cli`) calls :func:`read_frame` per frame.
+:mod:`livereader.deblur` for blurred codes), read them all with one CNN call per model (:mod:`livereader.reader`).
+It holds no state; the capture loop (:mod:`livereader.cli`) calls :func:`read_frame` per frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -55,9 +55,10 @@ def _to_grey(frame: np.ndarray) -> np.ndarray:
 
 
 Sampler = Callable[[np.ndarray, LocatedCode], SampledGrid]
+Models = Model | Sequence[Model]
 
 
-def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, options: ReaderOptions,
+def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
                   sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
     options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
@@ -85,8 +86,9 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Model, opti
     return results, retry
 
 
-def read_frame(frame: np.ndarray, model: Model, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
-    """Every code located in a BGR (or grey) uint8 frame, read or not.
+def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
+    """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
+    order as :func:`livereader.reader.read_grids` does).
 
     A frame with no read at all is searched again with a more sensitive threshold (blurred finder rings).
     Codes that do not read, unless their format bits name another kind of code, are tried again with a refined

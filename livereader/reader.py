@@ -1,7 +1,13 @@
-"""Reading grids: the loaded TorchScript CNN proposes numbers, :mod:`livereader.verify` accepts or rejects them.
+"""Reading grids: the loaded TorchScript CNNs propose numbers, verification accepts or rejects them.
 
 A model file is a TorchScript module (see :mod:`livereader.model`) saved with an extra file
-``livereader.json`` that holds its configuration and confidence calibration.
+``livereader.json`` that holds its kind, configuration and confidence calibration. Two kinds exist:
+
+* ``six-digit``: :class:`livereader.model.GridReader`, verified by :mod:`livereader.verify`;
+* ``numeric``: :class:`livereader.model.CodewordReader`, decoded and verified by :mod:`livereader.numeric`.
+
+Several models are tried in order, each on the grids that the earlier ones did not read. The shipped default is
+the six-digit model (most robust on its codes), then the numeric model (every numeric version-1 code).
 """
 
 from __future__ import annotations
@@ -10,14 +16,17 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from livereader.symbol import SIZE
-from livereader.verify import Calibration, Evidence, VerifyOptions, evaluate, upright, verified
+from livereader import numeric
+from livereader.symbol import SIZE, read_format
+from livereader.verify import Calibration, Evidence, VerifyOptions, evaluate, normalize, upright, verified
 
 METADATA = "livereader.json"
+SIX_DIGIT, NUMERIC = "six-digit", "numeric"
+DEFAULT_MODELS = ("default.pt", "numeric.pt")  # the shipped models, tried in this order
 
 
 class ModelError(Exception):
@@ -43,9 +52,17 @@ class Model:
 
     module: object  # torch.jit.ScriptModule
     path: Path
-    digits: int
+    kind: str  # SIX_DIGIT or NUMERIC
+    digits: int  # digits of a six-digit model's numbers (0 for a numeric model: any length)
     calibration: Calibration
     metadata: dict
+
+    def codeword_logits(self, grids: np.ndarray) -> np.ndarray:
+        """(N, 21, 21) grids -> (N, 240): a numeric model's 32 format logits, then its 208 codeword bit logits."""
+        import torch
+
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None]).numpy()
 
     def group_log_probs(self, grids: np.ndarray) -> np.ndarray:
         """(N, 21, 21) grids -> (N, digits // 3, 1000) log probabilities of each 3-digit group's value."""
@@ -58,10 +75,10 @@ class Model:
             return group_log_probs(split_logits(output, self.digits)[2], value_bits()).numpy()
 
 
-def default_model_path() -> Path:
-    """The shipped model: inside the installed package, or ``models/`` beside it in a source checkout."""
-    installed = Path(__file__).parent / "models" / "default.pt"
-    return installed if installed.exists() else Path(__file__).parent.parent / "models" / "default.pt"
+def default_model_path(name: str = DEFAULT_MODELS[0]) -> Path:
+    """A shipped model: inside the installed package, or ``models/`` beside it in a source checkout."""
+    installed = Path(__file__).parent / "models" / name
+    return installed if installed.exists() else Path(__file__).parent.parent / "models" / name
 
 
 def load_model(path: str | Path | None = None) -> Model:
@@ -76,19 +93,27 @@ def load_model(path: str | Path | None = None) -> Model:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         metadata = json.loads(extra[METADATA])
         calibration = Calibration(tuple(metadata["calibration"]["weights"]), metadata["calibration"]["bias"])
-        digits = int(metadata["config"]["digits"])
+        kind = metadata.get("kind", SIX_DIGIT)
+        if kind not in (SIX_DIGIT, NUMERIC):
+            raise ValueError(f"unknown model kind {kind!r}")
+        digits = int(metadata["config"]["digits"]) if kind == SIX_DIGIT else 0
     except Exception as error:  # torch raises many kinds for a corrupt or foreign file
         reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"not a livereader model file: {path} ({reason[:120]})") from None
     module.eval()
     # Converts the convolutions to oneDNN's own layout: 2-3x faster batches on CPU (measured, 2 cores).
     module = torch.jit.optimize_for_inference(module)
-    return Model(module, path, digits, calibration, metadata)
+    return Model(module, path, kind, digits, calibration, metadata)
+
+
+def load_models(paths: Sequence[str | Path] | None = None) -> tuple[Model, ...]:
+    """Load model files to be tried in order (the shipped ones when ``paths`` is None or empty)."""
+    return tuple(load_model(p) for p in (paths or [default_model_path(name) for name in DEFAULT_MODELS]))
 
 
 @lru_cache(maxsize=1)
-def _default_model() -> Model:
-    return load_model()
+def _default_models() -> tuple[Model, ...]:
+    return load_models()
 
 
 def check_grid(grid: np.ndarray) -> np.ndarray:
@@ -101,10 +126,13 @@ def check_grid(grid: np.ndarray) -> np.ndarray:
     return grid
 
 
-def judge(evidence: Evidence, model: Model, options: VerifyOptions) -> GridRead:
+def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: VerifyOptions) -> GridRead:
     """Turn verification evidence into a read or a no-read."""
     confidence = model.calibration.confidence(evidence)
-    if verified(evidence, options) and confidence >= options.min_confidence:
+    if model.kind == NUMERIC:
+        if numeric.verified(evidence, options.numeric) and confidence >= options.numeric.min_confidence:
+            return GridRead(evidence.text, confidence)
+    elif verified(evidence, options) and confidence >= options.min_confidence:
         return GridRead("%0*d" % (model.digits, evidence.number), confidence)
     return GridRead(None, confidence)
 
@@ -119,14 +147,43 @@ def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids:
     return evidence
 
 
-def read_grids(grids: np.ndarray, model: Model | None = None,
+def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
+                             options: VerifyOptions, batch: int = 4096) -> list[numeric.NumericEvidence]:
+    """Decoding evidence for (N, 21, 21) grids: each turned upright, the numeric CNN run in batches, decoded."""
+    evidence = []
+    for start in range(0, len(grids), batch):
+        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
+        for grid, logits in zip(chunk, codeword_logits(chunk)):
+            grid = normalize(grid)
+            evidence.append(numeric.decode(grid, read_format(grid), logits[32:], options.numeric))
+    return evidence
+
+
+def model_evidence(model: Model, grids: np.ndarray, options: VerifyOptions) -> list:
+    """The evidence of one model for (N, 21, 21) checked grids."""
+    if model.kind == NUMERIC:
+        return collect_numeric_evidence(model.codeword_logits, grids, options)
+    return collect_evidence(model.group_log_probs, grids, options)
+
+
+def read_grids(grids: np.ndarray, model: Model | Sequence[Model] | None = None,
                options: VerifyOptions = VerifyOptions()) -> list[GridRead]:
-    """Read a batch of grids (N, 21, 21) with one CNN call; see :func:`decode_grid`."""
-    model = model or _default_model()
+    """Read a batch of grids (N, 21, 21), one CNN call per model; see :func:`decode_grid`."""
+    models = _default_models() if model is None else (model,) if isinstance(model, Model) else tuple(model)
     grids = np.stack([check_grid(g) for g in grids]) if len(grids) else np.zeros((0, SIZE, SIZE), np.float32)
-    return [judge(e, model, options) for e in collect_evidence(model.group_log_probs, grids, options)]
+    reads = [GridRead(None, 0.0)] * len(grids)
+    for current in models:
+        todo = [i for i, r in enumerate(reads) if r.text is None]
+        if not todo:
+            break
+        for i, evidence in zip(todo, model_evidence(current, grids[todo], options)):
+            read = judge(evidence, current, options)
+            if read.text is not None or read.confidence > reads[i].confidence:
+                reads[i] = read
+    return reads
 
 
-def decode_grid(grid: np.ndarray, model: Model | None = None, options: VerifyOptions = VerifyOptions()) -> GridRead:
-    """Read the number in one 21x21 grid (1 = dark, values in [0, 1]); the shipped model when ``model`` is None."""
+def decode_grid(grid: np.ndarray, model: Model | Sequence[Model] | None = None,
+                options: VerifyOptions = VerifyOptions()) -> GridRead:
+    """Read the number in one 21x21 grid (1 = dark, values in [0, 1]); the shipped models when ``model`` is None."""
     return read_grids(np.asarray(grid)[None], model, options)[0]

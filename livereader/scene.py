@@ -1,6 +1,7 @@
 """Synthetic camera frames with known codes: for the tests, the demo and the benchmark.
 
-A scene is a BGR frame with version-1 number codes (held-out six-digit numbers at level H) rendered with
+A scene is a BGR frame with version-1 number codes (held-out six-digit numbers at level H, or in the ``numeric``
+category held-out numbers of any length at any level) rendered with
 perspective, and the truth about every code in it, distractors included. Degradations (blur, motion blur,
 noise, light, shadow, JPEG) follow the category (see ``CATEGORIES``). Points are (x, y) pixels in OpenCV's
 convention (integer coordinates at pixel centres); corners are in the order tl, tr, br, bl of the symbol as its
@@ -20,8 +21,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from livereader.data import held_out_numbers
-from livereader.symbol import SIZE, encode
+from livereader.data import held_out_numbers, numeric_payloads
+from livereader.symbol import LEVELS, SIZE, encode
 
 QUIET = 4  # modules of quiet zone rendered around each code
 _SOURCE_PX = 8  # pixels per module of the image a code is warped from
@@ -29,7 +30,8 @@ _SOURCE_PX = 8  # pixels per module of the image a code is warped from
 
 @dataclass(frozen=True)
 class TruthCode:
-    """One code in a scene: ``text`` is its payload; ``supported`` is True for a 6-digit level-H version-1 number."""
+    """One code in a scene: ``text`` is its payload; ``supported`` is True for the scene's own numeric version-1
+    codes, which its read rate counts (foreign codes are not counted, even where livereader reads them)."""
 
     text: str
     corners: tuple[tuple[float, float], ...]  # tl, tr, br, bl in pixels
@@ -60,6 +62,7 @@ class SceneConfig:
     jpeg: tuple[int, int] = (0, 0)  # JPEG quality range; 0 = no JPEG
     inverted: bool = False
     mirrored: bool = False
+    numeric: bool = False  # numeric codes of any length and level instead of six-digit level-H ones
     foreign: tuple[int, int] = (0, 0)  # foreign QR codes (text, other versions) per frame
     clutter: tuple[int, int] = (3, 8)  # background shapes and text
 
@@ -79,6 +82,7 @@ CATEGORIES: dict[str, SceneConfig] = {
     "inverted": SceneConfig(inverted=True),
     "mirrored": SceneConfig(mirrored=True),
     "distractors": SceneConfig(foreign=(2, 3), clutter=(10, 20), module_px=(3.0, 5.0)),
+    "numeric": SceneConfig(numeric=True),
 }
 
 _WORDS = ("TICKET", "Table 12", "www.example.com", "QR", "Scan me", "No. 4711", "EXIT", "Order")
@@ -211,7 +215,10 @@ def render_scene(category: str, rng: np.random.Generator, size: tuple[int, int] 
     placements += [False] * int(rng.integers(*config.foreign, endpoint=True))
     for supported in placements:
         module_px = rng.uniform(*config.module_px)
-        if supported:
+        if supported and config.numeric:
+            payloads, levels = numeric_payloads(1, rng, held_out=True)
+            text, grid = payloads[0], encode(payloads[0], LEVELS[levels[0]])
+        elif supported:
             text = "%06d" % rng.choice(numbers)
             grid = encode(text, "H")
         else:

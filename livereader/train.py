@@ -1,6 +1,14 @@
-"""``livereader-train``: train the CNN on augmented qrcode grids, calibrate, export TorchScript and a model card.
+"""``livereader-train``: train a CNN on augmented qrcode grids, calibrate, export TorchScript and a model card.
 
-``livereader-train --eval MODEL`` evaluates a model file instead (see :mod:`livereader.evaluate`).
+``--kind six-digit`` (default) trains :class:`livereader.model.GridReader` on the cached 10^6 six-digit level-H
+grids; ``--kind numeric`` trains :class:`livereader.model.CodewordReader` on numeric codes of every length and
+level generated fresh for every batch. ``livereader-train --eval MODEL`` evaluates a model file instead (see
+:mod:`livereader.evaluate`).
+
+Distributed: ``torchrun --nproc_per_node N -m livereader.train ...`` runs N processes with PyTorch's
+DistributedDataParallel (gloo on CPU, nccl on CUDA). ``--batch`` is the global batch, split over the processes,
+so the same command does the same optimization in less time; each process makes its own grids (seed + rank).
+Rank 0 writes checkpoints, calibrates, exports and evaluates.
 """
 
 from __future__ import annotations
@@ -19,21 +27,33 @@ import numpy as np
 
 from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment
 from livereader.data import (NUMBERS, GridSet, cache_dir, encode_numbers, foreign_codes, is_held_out,
-                             six_digit_grids, unpack)
-from livereader.model import ModelConfig
-from livereader.reader import METADATA, ModelError
+                             numeric_codes, six_digit_grids, unpack)
+from livereader.model import CodewordConfig, ModelConfig
+from livereader.reader import METADATA, NUMERIC, SIX_DIGIT, ModelError
+
+# Numeric codes: fewer wrong modules than for the six-digit model, which learns to see through them; the
+# codeword reader cannot (an isolated wrong module looks right), and Reed-Solomon decoding corrects them.
+NUMERIC_AUGMENT = AugmentConfig(flipped=0.3, max_flips=10)
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livereader-train", description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", metavar="MODEL", help="evaluate a model file and exit (no training)")
-    parser.add_argument("--name", default="default", help="model name: writes OUT_DIR/NAME.pt and NAME.json")
+    parser.add_argument("--eval", metavar="MODEL", nargs="+",
+                        help="evaluate model files, tried in order as livereader does, and exit (no training)")
+    parser.add_argument("--kind", choices=[SIX_DIGIT, NUMERIC], default=SIX_DIGIT,
+                        help="six-digit level-H numbers (default) or numeric codes of any length and level")
+    parser.add_argument("--name", help="model name: writes OUT_DIR/NAME.pt and NAME.json "
+                                       "(default: default for six-digit, numeric for numeric)")
     parser.add_argument("--out-dir", default="models", help="where the model and its card go (default: models)")
     parser.add_argument("--steps", type=int, default=10000, help="training steps (default: 10000)")
-    parser.add_argument("--batch", type=int, default=512, help="grids per step (default: 512)")
+    parser.add_argument("--batch", type=int, default=512,
+                        help="grids per step over all processes (default: 512)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--numbers", type=int, default=NUMBERS,
-                        help="train on the first N training numbers only, made on the fly (smoke runs)")
+                        help="six-digit: train on the first N training numbers only, made on the fly (smoke runs)")
+    parser.add_argument("--chosen-share", type=float, default=0.15,
+                        help="numeric: share of grids whose mask qrcode picks itself, ~10x slower to make "
+                             "than a given mask (default: 0.15)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     parser.add_argument("--workers", type=int, default=None, help="processes for grid generation")
     parser.add_argument("--checkpoint", help="checkpoint file (default: in the cache folder)")
@@ -87,23 +107,120 @@ def library_versions() -> dict:
             "qrcode": version("qrcode"), "opencv": cv2.__version__}
 
 
+def distributed(device_name: str) -> tuple[int, int, str]:
+    """(rank, world size, device) of this process: under torchrun it joins the process group."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device_name
+    cuda = device_name.startswith("cuda")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), world, f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else device_name
+
+
+def six_digit_loss(net, batch: tuple, gen, device):
+    """Negative log likelihood of each group's value under the bits' probabilities (see model.py), plus the mask."""
+    import torch
+    import torch.nn.functional as F
+
+    from livereader.model import group_log_probs, split_logits
+
+    grids, numbers, masks = batch
+    value_bits = getattr(net, "module", net).value_bits  # the model's buffer, under DistributedDataParallel too
+    groups = torch.from_numpy(np.stack([numbers // 1000, numbers % 1000], axis=1)).to(device)  # (B, 2)
+    x = augment(torch.from_numpy(grids), AugmentConfig(), gen).to(device)
+    _, mask_logits, bit_logits = split_logits(net(x), ModelConfig().digits)
+    loss = F.nll_loss(group_log_probs(bit_logits, value_bits).reshape(-1, 1000), groups.reshape(-1))
+    return loss + 0.2 * F.cross_entropy(mask_logits, torch.from_numpy(masks).long().to(device))
+
+
+def numeric_loss(net, codes, gen, device):
+    """Cross-entropy of the codeword bits and of the (level, mask) pair."""
+    import torch
+    import torch.nn.functional as F
+
+    from livereader.numeric import codeword_bits
+
+    x = augment(torch.from_numpy(codes.grids), NUMERIC_AUGMENT, gen).to(device)
+    bits = torch.from_numpy(codeword_bits(codes.grids, codes.masks)).float().to(device)  # (B, 208)
+    formats = torch.from_numpy(codes.levels * 8 + codes.masks).to(device)  # (B,)
+    output = net(x)
+    return F.binary_cross_entropy_with_logits(output[:, 32:], bits) + 0.2 * F.cross_entropy(output[:, :32], formats)
+
+
+def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
+    """Fit the confidence on augmented training numbers and foreign codes (never held-out numbers)."""
+    import torch
+
+    from livereader.model import group_log_probs, split_logits, value_bits
+    from livereader.reader import collect_evidence
+    from livereader.verify import VerifyOptions, fit_calibration
+
+    grids, truth, _ = sample_batch(sets, size, rng)
+    soft = augment(torch.from_numpy(grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
+    _, foreign = foreign_codes(size // 10, seed=seed + 1)
+
+    def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            bit_logits = split_logits(model(torch.from_numpy(batch.astype(np.float32))[:, None]), 6)[2]
+            return group_log_probs(bit_logits, value_bits()).numpy()
+
+    evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), VerifyOptions())
+    correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])
+    return fit_calibration(np.stack([e.features() for e in evidence]), correct)
+
+
+def calibrate_numeric(model, size: int, seed: int, rng, gen, chosen_share: float):
+    """Fit the confidence on augmented training payloads and codes that hold text (never held-out payloads)."""
+    import torch
+
+    from livereader.data import text_codes
+    from livereader.reader import collect_numeric_evidence
+    from livereader.verify import VerifyOptions, fit_calibration
+
+    codes = numeric_codes(size, rng, held_out=False, chosen_share=chosen_share)
+    soft = augment(torch.from_numpy(codes.grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
+    _, foreign = text_codes(size // 10, seed=seed + 1)
+
+    def eager_logits(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
+
+    evidence = collect_numeric_evidence(eager_logits, np.concatenate([soft, foreign]), VerifyOptions())
+    correct = np.array([e.text == t for e, t in zip(evidence, codes.payloads + [None] * len(foreign))])
+    found = np.array([e.found for e in evidence])
+    found = found if found.any() else ~found  # a smoke run may decode nothing: fit on what there is
+    return fit_calibration(np.stack([e.features() for e in evidence])[found], correct[found])
+
+
 def train(args: argparse.Namespace) -> int:
     import torch
+    import torch.distributed as dist
     from tqdm import tqdm
 
     from livereader import evaluate
-    from livereader.model import GridReader, group_log_probs, split_logits
-    from livereader.reader import collect_evidence, load_model
-    from livereader.verify import VerifyOptions, fit_calibration
+    from livereader.model import CodewordReader, GridReader
+    from livereader.reader import load_model
 
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    device = torch.device(args.device)
+    rank, world, device_name = distributed(args.device)
+    if args.batch % world:
+        raise ValueError(f"--batch {args.batch} does not split over {world} processes")
+    torch.manual_seed(args.seed)  # the same initial weights in every process
+    # Rank 0 draws exactly as a single process does, so one process reproduces the shipped models' cards.
+    rng = np.random.default_rng(args.seed if rank == 0 else [args.seed, rank])
+    gen = torch.Generator().manual_seed(args.seed + 1000 * rank)
+    device = torch.device(device_name)
     started = time.perf_counter()
-    sets = training_data(args.numbers, args.workers)
-    config, augment_config = ModelConfig(), AugmentConfig()
-    model = GridReader(config).to(device)
+    numeric = args.kind == NUMERIC
+    if numeric:
+        config = CodewordConfig()
+        model = CodewordReader(config).to(device)
+    else:
+        sets = training_data(args.numbers, args.workers)
+        config = ModelConfig()
+        model = GridReader(config).to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
     checkpoint = Path(args.checkpoint or cache_dir() / "checkpoints" / f"{args.name}.ckpt")
@@ -114,18 +231,18 @@ def train(args: argparse.Namespace) -> int:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
-        rng.bit_generator.state = state["rng"]
-        gen.set_state(state["gen"])
-    progress = tqdm(total=args.steps, initial=step, desc="training", disable=None)
+        if rank == 0:
+            rng.bit_generator.state = state["rng"]
+            gen.set_state(state["gen"])
+        else:  # only rank 0's generators are saved: the others start a fresh stream of grids
+            rng = np.random.default_rng([args.seed, rank, step])
+    local_batch = args.batch // world
+    progress = tqdm(total=args.steps, initial=step, desc="training", disable=None if rank == 0 else True)
     while step < args.steps:
-        grids, numbers, masks = sample_batch(sets, args.batch, rng)
-        groups = torch.from_numpy(np.stack([numbers // 1000, numbers % 1000], axis=1)).to(device)  # (B, 2)
-        x = augment(torch.from_numpy(grids), augment_config, gen).to(device)
-        _, mask_logits, bit_logits = split_logits(model(x), config.digits)
-        # Negative log likelihood of each group's value under the bits' probabilities (see model.py).
-        loss = torch.nn.functional.nll_loss(group_log_probs(bit_logits, model.value_bits).reshape(-1, 1000),
-                                            groups.reshape(-1))
-        loss = loss + 0.2 * torch.nn.functional.cross_entropy(mask_logits, torch.from_numpy(masks).long().to(device))
+        if numeric:
+            loss = numeric_loss(net, numeric_codes(local_batch, rng, False, args.chosen_share), gen, device)
+        else:
+            loss = six_digit_loss(net, sample_batch(sets, local_batch, rng), gen, device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -134,52 +251,64 @@ def train(args: argparse.Namespace) -> int:
         progress.update(1)
         if step % 50 == 0:
             progress.set_postfix(loss=f"{loss.item():.4f}")
-        if step % args.checkpoint_every == 0 or step == args.steps:
+        if rank == 0 and (step % args.checkpoint_every == 0 or step == args.steps):
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "step": step, "config": config.to_dict(),
                         "rng": rng.bit_generator.state, "gen": gen.get_state()}, checkpoint)
     progress.close()
     trained = time.perf_counter() - started
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+        if rank > 0:
+            return 0
 
-    # Calibrate the confidence on augmented training numbers and foreign codes (never held-out numbers).
     model.eval().cpu()
-    options = VerifyOptions()
     size = 20_000 if args.eval_size == "full" else 600
-    grids, truth, _ = sample_batch(sets, size, rng)
-    soft = augment(torch.from_numpy(grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
-    _, foreign = foreign_codes(size // 10, seed=args.seed + 1)
-
-    def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            bit_logits = split_logits(model(torch.from_numpy(batch.astype(np.float32))[:, None]), config.digits)[2]
-            return group_log_probs(bit_logits, model.value_bits).numpy()
-
-    evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), options)
-    correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])
-    calibration = fit_calibration(np.stack([e.features() for e in evidence]), correct)
+    if numeric:
+        calibration = calibrate_numeric(model, size, args.seed, rng, gen, args.chosen_share)
+        features = ["distance", "capacity_used", "margin", "format_distance"]
+        payload = "numeric, 1-41 digits at L, 1-34 at M, 1-27 at Q, 1-17 at H, version 1"
+    else:
+        calibration = calibrate_six_digit(model, sets, size, args.seed, rng, gen)
+        features = ["distance", "gap", "log_prob", "format_distance"]
+        payload = "six decimal digits, version 1, error correction H"
 
     out = Path(args.out_dir) / f"{args.name}.pt"
     command = shlex.join(["livereader-train", *(sys.argv[1:] if args.argv is None else args.argv)])
+    if world > 1:
+        command = shlex.join(["torchrun", "--nproc_per_node", str(world), "-m", "livereader.train",
+                              *(sys.argv[1:] if args.argv is None else args.argv)])
     metadata = {
-        "name": args.name, "config": config.to_dict(),
-        "calibration": {"weights": list(calibration.weights), "bias": calibration.bias,
-                        "features": ["distance", "gap", "log_prob", "format_distance"]},
-        "payload": "six decimal digits, version 1, error correction H",
+        "name": args.name, "kind": args.kind, "config": config.to_dict(),
+        "calibration": {"weights": list(calibration.weights), "bias": calibration.bias, "features": features},
+        "payload": payload,
     }
     export(model, out, metadata)
     loaded = load_model(out)
-    figures = evaluate.run(loaded, args.eval_size, seed=args.seed + 2)
+    if numeric:
+        figures = evaluate.run_numeric((loaded,), args.eval_size, seed=args.seed + 2)
+        data = {"source": "fresh qrcode grids for every batch: level uniform, then length uniform over all that "
+                          "fit, random digits",
+                "held_out": "sha256(payload)[0] < 13, never trained on",
+                "masks": f"{args.chosen_share:.0%} qrcode's own choice, the rest a random given mask",
+                "grids_seen": args.steps * args.batch}
+        augment_config = NUMERIC_AUGMENT
+    else:
+        figures = evaluate.run(loaded, args.eval_size, seed=args.seed + 2)
+        data = {"source": "qrcode grids of '%06d' % n, version 1, level H",
+                "training_numbers": int(len(sets[0].numbers)),
+                "held_out": "sha256(payload)[0] < 13, never trained on",
+                "masks": "60% qrcode's own choice, 40% a random given mask per number"}
+        augment_config = AugmentConfig()
     card = {
         **metadata,
-        "command": command, "seed": args.seed, "device": args.device,
-        "data": {"source": "qrcode grids of '%06d' % n, version 1, level H",
-                 "training_numbers": int(len(sets[0].numbers)),
-                 "held_out": "sha256(payload)[0] < 13, never trained on",
-                 "masks": "60% qrcode's own choice, 40% a random given mask per number"},
+        "command": command, "seed": args.seed, "device": args.device, "data": data,
         "augment": augment_config.to_dict(), "calibration_augment": CALIBRATION_AUGMENT.to_dict(),
         "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "optimizer": "AdamW + one-cycle",
-                     "seconds": round(trained, 1), "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
+                     "processes": world, "seconds": round(trained, 1), "threads": torch.get_num_threads(),
+                     "cpu_count": os.cpu_count()},
         "parameters": sum(p.numel() for p in model.parameters()),
         "evaluation": figures,
         "libraries": library_versions(),
@@ -190,17 +319,28 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_models(args: argparse.Namespace) -> int:
+    """``--eval``: six-digit figures when a six-digit model is among them, numeric figures when a numeric one is;
+    the read rates always come from all the models together, tried in order."""
+    from livereader import evaluate
+    from livereader.reader import load_models
+
+    models = load_models(args.eval)
+    six = [m for m in models if m.kind == SIX_DIGIT]
+    if six:
+        evaluate.print_report(evaluate.run(six[0], args.eval_size, seed=1, plot=args.plot, readers=models))
+    if any(m.kind == NUMERIC for m in models):
+        evaluate.print_numeric_report(evaluate.run_numeric(models, args.eval_size, seed=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     args.argv = argv
+    args.name = args.name or ("numeric" if args.kind == NUMERIC else "default")
     try:
         if args.eval:
-            from livereader import evaluate
-            from livereader.reader import load_model
-
-            figures = evaluate.run(load_model(args.eval), args.eval_size, seed=1, plot=args.plot)
-            evaluate.print_report(figures)
-            return 0
+            return evaluate_models(args)
         return train(args)
     except (ModelError, OSError, ValueError) as error:
         print(f"livereader-train: error: {error}", file=sys.stderr)

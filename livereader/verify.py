@@ -15,13 +15,14 @@ wrong only if at least ``50 - max_distance`` data modules were misread.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from itertools import combinations
 from typing import Iterator
 
 import numpy as np
 
+from livereader.numeric import NumericOptions
 from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
 
 BITS = 20
@@ -39,6 +40,7 @@ class VerifyOptions:
     min_gap: float = 10.0  # how much closer than every other candidate the accepted one must be
     max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
     min_confidence: float = 0.5  # calibrated confidence a read needs
+    numeric: NumericOptions = field(default_factory=NumericOptions)  # for the general numeric model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +55,10 @@ class Evidence:
     gap: float  # how much farther the next-best candidate is
     log_prob: float  # the CNN's log probability of the best candidate
     format: FormatInfo
+
+    @property
+    def found(self) -> bool:
+        return self.number >= 0
 
     def features(self) -> np.ndarray:
         """The calibration features: distance, gap, log probability, format distance."""
@@ -193,10 +199,14 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
 
 
 def foreign(grid: np.ndarray) -> bool:
-    """True when a hard grid's format bits, read exactly or with one wrong module, name another level: a code
-    of another kind, which no better sampling would make readable."""
-    fmt = read_format(upright(grid))
-    return fmt.distance <= 1 and fmt.level != LEVEL
+    """True when a hard grid decodes, as read, to a code that is not numeric: its format bits read exactly or
+    with one wrong module, its codewords pass Reed-Solomon decoding and hold something other than one numeric
+    segment. No better sampling would make such a code readable."""
+    from livereader.numeric import foreign_data
+
+    grid = upright(grid)
+    fmt = read_format(grid)
+    return fmt.distance <= 1 and foreign_data(grid, fmt)
 
 
 def verified(evidence: Evidence, options: VerifyOptions) -> bool:
@@ -217,7 +227,7 @@ class Calibration:
     bias: float
 
     def confidence(self, evidence: Evidence) -> float:
-        if evidence.number < 0:
+        if not evidence.found:
             return 0.0
         z = float(np.dot(self.weights, evidence.features()) + self.bias)
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))

@@ -1,0 +1,179 @@
+"""Numeric version-1 codes of any length and level: where each codeword bit sits, and decoding the CNN's bits.
+
+The general model (:class:`livereader.model.CodewordReader`) reads the 208 codeword bits of a symbol, unmasked,
+in the order of the codeword stream (``PLACEMENT``). This module turns those soft bits into a verified number:
+
+1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (``reedsolo``), first as
+   read, then with the least reliable codewords erased (the CNN's soft bits say which), up to the code's
+   capacity ``2 * errors + erasures <= EC codewords``, as the classical readers allow.
+2. The data codewords must hold exactly one numeric-mode segment and the padding the standard prescribes
+   (terminator, zero bits, then 0xEC 0x11 ...): anything else (text, mixed modes) is another kind of code.
+3. The number is re-encoded with ``qrcode`` at the level and mask of the format bits and compared with the
+   observed grid: the read stands only if the re-encoded symbol explains the grid (``NumericOptions``).
+
+Version 1 has one Reed-Solomon block per level, so the codeword stream is the data codewords followed by the
+EC codewords, and every bit's module is the same at every level (``PLACEMENT`` follows ISO/IEC 18004 7.7.3;
+the tests check it against ``qrcode``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, encode, mask_patterns
+
+CODEWORDS = 26
+DATA_CODEWORDS = {"L": 19, "M": 16, "Q": 13, "H": 9}
+MAX_DIGITS = {"L": 41, "M": 34, "Q": 27, "H": 17}
+_PADDING = (0xEC, 0x11)
+
+
+def _placement() -> np.ndarray:
+    """(208, 2) (row, col) of each codeword bit, most significant bit of codeword 0 first.
+
+    Columns are filled in pairs from the right, right column first, upwards then downwards in turn; column 6
+    (the vertical timing pattern) is skipped. Hand-written: ``qrcode`` places bits but exposes no map.
+    """
+    order = []
+    col, upwards = SIZE - 1, True
+    while col > 0:
+        if col == 6:
+            col -= 1
+        rows = range(SIZE - 1, -1, -1) if upwards else range(SIZE)
+        order.extend((r, c) for r in rows for c in (col, col - 1) if not FUNCTION_REGION[r, c])
+        col, upwards = col - 2, not upwards
+    return np.array(order, dtype=np.int64)
+
+
+PLACEMENT = _placement()
+
+
+def codeword_bits(grids: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N, 21, 21) clean 0/1 grids and their (N,) masks -> (N, 208) uint8 codeword bits (the training target)."""
+    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
+    return grids[:, rows, cols] ^ mask_patterns()[masks][:, rows, cols]
+
+
+@dataclass(frozen=True)
+class NumericOptions:
+    erasure_tries: tuple[int, ...] = (0, 4, 8, 12)  # codewords erased per Reed-Solomon try, least reliable first
+    max_distance: float = 60.0  # data modules (of 208) the re-encoded symbol may disagree with
+    max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
+    min_confidence: float = 0.5  # calibrated confidence a read needs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NumericEvidence:
+    """What decoding measured for one grid. ``text`` is None when no numeric payload was decoded."""
+
+    text: str | None
+    distance: float  # data modules where the re-encoded symbol disagrees with the observed grid
+    corrected: int  # codewords the Reed-Solomon decoder changed
+    capacity: int  # EC codewords of the level (it corrects up to capacity // 2 errors)
+    margin: float  # mean |logit| of the CNN's codeword bits (how sure the CNN was)
+    format: FormatInfo
+
+    @property
+    def found(self) -> bool:
+        return self.text is not None
+
+    def features(self) -> np.ndarray:
+        """The calibration features: distance, share of the capacity used, margin, format distance."""
+        used = self.corrected / max(self.capacity // 2, 1)
+        return np.array([self.distance, used, min(self.margin, 20.0), self.format.distance])
+
+
+@lru_cache(maxsize=None)
+def _codec(level: str):
+    import reedsolo
+
+    return reedsolo.RSCodec(CODEWORDS - DATA_CODEWORDS[level], nsize=CODEWORDS)  # QR: GF(256), 0x11d, fcr 0
+
+
+def parse(data: bytes, level: str) -> str | None:
+    """The digits of data codewords that hold exactly one numeric-mode segment and standard padding, else None."""
+    bits = "".join(f"{b:08b}" for b in data)
+    if bits[:4] != "0001":
+        return None
+    count = int(bits[4:14], 2)
+    if not 1 <= count <= MAX_DIGITS[level]:
+        return None
+    digits, at = [], 14
+    for size in [3] * (count // 3) + ([count % 3] if count % 3 else []):
+        width = {3: 10, 2: 7, 1: 4}[size]
+        value = int(bits[at : at + width], 2)
+        if value >= 10**size:
+            return None
+        digits.append("%0*d" % (size, value))
+        at += width
+    # Terminator (up to 4 zero bits), zero bits to the byte boundary, then alternating pad codewords.
+    end = min(len(bits), at + 4)
+    end = min(len(bits), -(-end // 8) * 8)
+    if set(bits[at:end]) - {"0"}:
+        return None
+    pads = data[end // 8 :]
+    if any(b != _PADDING[i % 2] for i, b in enumerate(pads)):
+        return None
+    return "".join(digits)
+
+
+def _reliable_last(bit_logits: np.ndarray) -> np.ndarray:
+    """Codeword indices, least reliable first: a codeword is as reliable as its least certain bit."""
+    return np.argsort(np.abs(bit_logits).reshape(CODEWORDS, 8).min(1), kind="stable")
+
+
+def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: NumericOptions) -> NumericEvidence:
+    """Decode one upright, normalized soft grid from the CNN's (208,) codeword bit logits (see the module doc)."""
+    import reedsolo
+
+    ec = CODEWORDS - DATA_CODEWORDS[fmt.level]
+    margin = float(np.abs(bit_logits).mean())
+    none = NumericEvidence(None, float(PLACEMENT.shape[0]), 0, ec, margin, fmt)
+    received = bytearray(np.packbits(bit_logits > 0).tobytes())
+    order = _reliable_last(bit_logits)
+    for erased in options.erasure_tries:
+        if erased > ec:
+            break
+        try:
+            data, corrected, _ = _codec(fmt.level).decode(received, erase_pos=sorted(order[:erased].tolist()) or None)
+        except reedsolo.ReedSolomonError:
+            continue
+        errors = sum(a != b for a, b in zip(received, corrected))
+        if 2 * errors > ec:  # beyond the code's capacity: reedsolo may return a wrong codeword there
+            continue
+        text = parse(bytes(data), fmt.level)
+        if text is None:
+            return none
+        rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
+        expected = encode(text, fmt.level, fmt.mask)[rows, cols]
+        distance = float(np.abs(expected - grid[rows, cols]).sum())
+        return NumericEvidence(text, distance, errors, ec, margin, fmt)
+    return none
+
+
+def verified(evidence: NumericEvidence, options: NumericOptions) -> bool:
+    """True when a number was decoded and meets every acceptance bound (the confidence is checked by the caller)."""
+    return (
+        evidence.text is not None
+        and evidence.format.distance <= options.max_format_distance
+        and evidence.distance <= options.max_distance
+    )
+
+
+def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
+    """True when a hard upright grid's codewords, unmasked with ``fmt``, decode but hold no numeric payload."""
+    import reedsolo
+
+    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
+    bits = grid[rows, cols].astype(np.uint8) ^ mask_patterns()[fmt.mask][rows, cols]
+    try:
+        data = _codec(fmt.level).decode(bytearray(np.packbits(bits).tobytes()))[0]
+    except reedsolo.ReedSolomonError:
+        return False
+    return parse(bytes(data), fmt.level) is None
