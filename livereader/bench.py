@@ -34,6 +34,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--photos", metavar="DIR", help="also read every image under DIR (e.g. ../shared/realphotos)")
     parser.add_argument("--clips", type=int, default=0, metavar="N",
                         help="also track codes through N clips of 15-60 frames with 1-4 moving codes each")
+    parser.add_argument("--fusion", type=int, default=0, metavar="N",
+                        help="also read N 15-frame clips of each hard clip kind, with and without temporal fusion")
     parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
                         help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
                              "FRAMES frames through its lens, with and without undistortion")
@@ -223,6 +225,63 @@ def print_clips(clips: dict) -> None:
           f"exactly once; wrong reports: {clips['wrong']}")
 
 
+FUSION_VARIANTS = ("single frames", "fused")
+
+
+def run_fusion(clips: int, models, seed: int) -> dict:
+    """Per kind of ``scene.HARD_CLIPS``: ``clips`` clips of 15 frames with 1-2 moving codes, read frame by frame
+    and with temporal fusion (:func:`livereader.fuse.read_fused`), each tracked.
+    Figures: the share of (frame, code) pairs that single frames read; per way, the codes read within the clip,
+    the mean frames to a code's first read, and wrong reads (a number that is not the code's under it)."""
+    from livereader.fuse import FrameStack, read_fused
+    from livereader.pipeline import READ, read_frame
+    from livereader.scene import HARD_CLIPS, clip
+    from livereader.track import Tracker
+
+    figures = {}
+    for index, (kind, config) in enumerate(HARD_CLIPS.items()):
+        rng = np.random.default_rng([seed, 13, index])
+        entry = {"clips": clips, "codes": 0, "code frames": 0, "single reads": 0,
+                 **{v: {"codes read": 0, "frames to read": [], "wrong": 0} for v in FUSION_VARIANTS}}
+        for _ in range(clips):
+            frames = clip(config, 15, int(rng.integers(1, 3)), rng).frames
+            entry["codes"] += len(frames[0].codes)
+            for variant in FUSION_VARIANTS:
+                tracker, stack, first = Tracker(), FrameStack(), {}
+                for t, scene in enumerate(frames):
+                    fused = variant == "fused"
+                    results = read_fused(scene.image, stack, models) if fused else read_frame(scene.image, models)
+                    for code in tracker.update(results):
+                        if code.result is None or code.result.status != READ:
+                            continue
+                        owner = _owner(np.mean(code.result.corners, 0), scene)
+                        if owner is None or owner.text != code.result.text:
+                            entry[variant]["wrong"] += 1
+                        else:
+                            first.setdefault(owner.text, t + 1)
+                            if variant == "single frames":
+                                entry["single reads"] += 1
+                    if variant == "single frames":
+                        entry["code frames"] += len(scene.codes)
+                entry[variant]["codes read"] += len(first)
+                entry[variant]["frames to read"] += list(first.values())
+        for variant in FUSION_VARIANTS:
+            entry[variant]["frames to read"] = float(np.mean(entry[variant]["frames to read"] or [0]))
+        figures[kind] = entry
+    return figures
+
+
+def print_fusion(fusion: dict) -> None:
+    print("\ntemporal fusion, 15-frame clips: codes read within the clip (mean frames to the first read), wrong reads")
+    for kind, e in fusion.items():
+        single = 100 * e["single reads"] / max(e["code frames"], 1)
+        print(f"  {kind}: {e['clips']} clips, {e['codes']} codes; single frames read {single:.1f}% of code frames")
+        for variant in FUSION_VARIANTS:
+            v = e[variant]
+            print(f"    {variant:14s} {v['codes read']:4d} ({100 * v['codes read'] / max(e['codes'], 1):5.1f}%, "
+                  f"{v['frames to read']:.1f} frames)  {v['wrong']} wrong")
+
+
 def run_lens(frames: int, model, seed: int) -> dict:
     """Calibrate ``scene.DEMO_CAMERA`` from 20 rendered 9x6 chessboard views, then read ``frames`` distorted
     scenes as they are and undistorted by the profile: reads and wrong reads of both, and the fit's errors."""
@@ -315,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.clips:
             figures["clips"] = run_clips(args.clips, readers.models, args.seed)
             print_clips(figures["clips"])
+        if args.fusion:
+            figures["fusion"] = run_fusion(args.fusion, readers.models, args.seed)
+            print_fusion(figures["fusion"])
         if args.lens:
             lens = figures["lens"] = run_lens(args.lens, readers.models, args.seed)
             print_lens(lens, args.lens)

@@ -47,6 +47,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
     parser.add_argument("--once", action="store_true",
                         help="write each number once per track: one JSON line when a track first reads it")
+    parser.add_argument("--nofusion", action="store_true",
+                        help="read each frame alone (camera, video and demo frames are fused by default)")
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
     parser.add_argument("--calibration", metavar="PROFILE",
                         help="camera calibration profile (livereader-calibrate): undistort every frame first")
@@ -112,7 +114,8 @@ class _Outputs:
                 if r is None or (self.once and not code.first_read):
                     continue
                 line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
-                        "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track}
+                        "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track,
+                        "fused": r.fused}
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
         if self.output and self.images:
@@ -153,6 +156,7 @@ def run(args: argparse.Namespace, model) -> int:
 
     from livereader.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.capture import SourceError, display_available
+    from livereader.fuse import FrameStack, read_fused
     from livereader.grid import GridOptions
     from livereader.overlay import draw
     from livereader.pipeline import READ, ReaderOptions, read_frame
@@ -166,6 +170,7 @@ def run(args: argparse.Namespace, model) -> int:
         show = False
     outputs = _Outputs(args, show)
     tracker = Tracker()
+    stack = FrameStack() if not (args.image or args.nofusion) else None  # still images are not a sequence
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     try:
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
@@ -179,7 +184,7 @@ def run(args: argparse.Namespace, model) -> int:
                     status = 1
                 continue
             image = undistort(frame.image) if undistort else frame.image
-            results = read_frame(image, model, options)
+            results = read_fused(image, stack, model, options) if stack else read_frame(image, model, options)
             tracked = tracker.update(results)
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)

@@ -86,7 +86,12 @@ def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5,
 
 def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:
     """Sample a located 21x21 code from the grey uint8 frame."""
-    points = cv2.perspectiveTransform(_sample_points(options.spread), code.homography)[0].astype(np.float32)
+    return oriented(sample_soft(grey, code.homography, options))
+
+
+def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions = GridOptions()) -> np.ndarray:
+    """The (21, 21) soft grid under a module-to-pixel homography, as seen in the frame (not yet oriented)."""
+    points = cv2.perspectiveTransform(_sample_points(options.spread), homography)[0].astype(np.float32)
     side = SIZE * SUBSAMPLES
     maps = points.reshape(side, side, 2)
     samples = cv2.remap(grey, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -94,7 +99,7 @@ def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = Grid
     window = (options.window, options.window)
     mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
     spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
-    return oriented(np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32))
+    return np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32)
 
 
 def oriented(soft: np.ndarray) -> SampledGrid:

@@ -46,9 +46,10 @@ class CodeResult:
     text: str | None
     confidence: float
     modules: int
+    fused: int = 0  # frames averaged for this read by :mod:`livereader.fuse` (0: read from this frame alone)
 
 
-def _to_grey(frame: np.ndarray) -> np.ndarray:
+def to_grey(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return frame
     return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
@@ -94,7 +95,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     Codes that do not read, unless their format bits name another kind of code, are tried again with a refined
     bottom-right corner, and then deblurred. Each retry costs time only where it runs.
     """
-    grey = _to_grey(frame)
+    grey = to_grey(frame)
     codes = locate(grey, options.finder)
     results, retry = _read_located(grey, codes, model, options)
     if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:

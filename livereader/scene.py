@@ -85,6 +85,12 @@ CATEGORIES: dict[str, SceneConfig] = {
     "numeric": SceneConfig(numeric=True),
 }
 
+# Clips too degraded for most single frames, for temporal fusion (see livereader.fuse).
+HARD_CLIPS: dict[str, SceneConfig] = {
+    "motion+noise": SceneConfig(motion=(2.0, 2.5), noise=(30.0, 30.0), module_px=(4.0, 6.0)),
+    "noise130": SceneConfig(noise=(130.0, 130.0), blur=(0.0, 0.1), module_px=(4.0, 6.0)),
+}
+
 _WORDS = ("TICKET", "Table 12", "www.example.com", "QR", "Scan me", "No. 4711", "EXIT", "Order")
 _FOREIGN = ("HELLO", "https://example.com/a", "Table 7", "12345", "1234567", "ABCDEF",
             "https://example.org/menu?item=42&lang=en", "WIFI:S:home;T:WPA;P:secret;;")
