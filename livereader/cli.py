@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -26,6 +27,9 @@ from livereader.symbol import SIZE
 _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+# Every this many frames the whole frame is searched at full resolution, not first at half resolution
+# (ReaderOptions.scout): a small code beside a large one is then found at least this often.
+FULL_SEARCH_EVERY = 4
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -164,6 +168,7 @@ def run(args: argparse.Namespace, model) -> int:
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
     options = ReaderOptions(grid=GridOptions(soft=args.soft))
+    full_search = replace(options, scout=1)
     show = bool(args.camera is not None or args.demo) and not args.nodisplay
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
@@ -184,7 +189,8 @@ def run(args: argparse.Namespace, model) -> int:
                     status = 1
                 continue
             image = undistort(frame.image) if undistort else frame.image
-            results = read_fused(image, stack, model, options) if stack else read_frame(image, model, options)
+            chosen = full_search if frames % FULL_SEARCH_EVERY == 0 else options
+            results = read_fused(image, stack, model, chosen) if stack else read_frame(image, model, chosen)
             tracked = tracker.update(results)
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)

@@ -90,10 +90,10 @@ def _speed(model: Model, grids: np.ndarray) -> dict:
 
     batch = torch.from_numpy(np.resize(grids, (4096, 21, 21)).astype(np.float32))[:, None]
     with torch.inference_mode():
-        model.module(batch)
+        model.batched(batch)
         started, count = time.perf_counter(), 0
         while time.perf_counter() - started < 3:
-            model.module(batch)
+            model.batched(batch)
             count += len(batch)
         rate = count / (time.perf_counter() - started)
     latencies = []

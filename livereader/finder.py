@@ -15,7 +15,7 @@ ordered tl, tr, br, bl of the symbol as its finder patterns define it.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -53,6 +53,13 @@ class Finder:
     centre: tuple[float, float]
     size: float
     quads: tuple[tuple[int, np.ndarray], ...]
+
+    def scaled(self, factor: float) -> Finder:
+        """This finder found in an image resized by ``1 / factor``, in the full image's pixels."""
+        def up(points):
+            return (np.asarray(points, np.float64) + 0.5) * factor - 0.5  # pixel centres at integers
+
+        return Finder(tuple(up(self.centre).tolist()), self.size * factor, tuple((d, up(q)) for d, q in self.quads))
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,3 +305,19 @@ def _residual(homography: np.ndarray, source: np.ndarray, target: np.ndarray) ->
 def locate(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Every code whose three finder patterns are visible in the grey uint8 frame."""
     return group_codes(grey, find_finders(grey, options), options)
+
+
+def scout(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], bool]:
+    """A fast first search: finder patterns found in the frame shrunk by ``factor`` (``factor`` squared times
+    fewer pixels: codes with modules of about 1.5 ``factor`` px and up), codes fitted in the full frame. Also
+    says whether every finder pattern found outside the codes belongs to one: one left over may be part of a
+    code that only the full frame shows."""
+    small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+    block = max(3, (options.block // factor) | 1)
+    finders = [f.scaled(factor) for f in find_finders(small, replace(options, block=block))]
+    codes = group_codes(grey, finders, options)
+    used = {id(f) for code in codes for f in code.finders}
+    outlines = [code.corners.astype(np.float32) for code in codes]
+    left_over = [f for f in finders if id(f) not in used  # nested squares inside a code look like finders too
+                 and all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
+    return codes, not left_over

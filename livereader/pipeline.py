@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import FinderOptions, LocatedCode, locate
+from livereader.finder import FinderOptions, LocatedCode, locate, scout
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
 from livereader.verify import VerifyOptions, foreign
@@ -31,6 +31,9 @@ class ReaderOptions:
     retry_offset: float = 3.0
     retry_noise_offset: float = 1.5
     retry_timing_contrast: float = float("-inf")
+    # The first search runs on the frame shrunk by this factor (4x fewer pixels); the full frame is searched
+    # only where it leaves anything unread or unexplained (1: always the full frame).
+    scout: int = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
                   sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
     options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
-    whose format bits do not name another kind of code."""
+    that do not decode, as sampled, to something other than a number (:func:`livereader.verify.foreign`)."""
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
     grids = [sampler(grey, c) for c in codes if c.supported]
@@ -91,11 +94,18 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
     order as :func:`livereader.reader.read_grids` does).
 
-    A frame with no read at all is searched again with a more sensitive threshold (blurred finder rings).
-    Codes that do not read, unless their format bits name another kind of code, are tried again with a refined
-    bottom-right corner, and then deblurred. Each retry costs time only where it runs.
+    The first search looks for finder patterns in the frame shrunk by ``options.scout``; when it reads a code,
+    leaves nothing worth another try and no finder pattern outside its codes, that is the answer. Otherwise the
+    full frame is searched, and a frame with no read at all is searched again with a more sensitive threshold
+    (blurred finder rings). Codes that do not read, unless they decode to something other than a number, are
+    tried again with a refined bottom-right corner, and then deblurred. Each retry costs time only where it runs.
     """
     grey = to_grey(frame)
+    if options.scout > 1:
+        codes, complete = scout(grey, options.scout, options.finder)
+        results, retry = _read_located(grey, codes, model, options)
+        if complete and any(r.status == READ for r in results) and not any(retry):
+            return results
     codes = locate(grey, options.finder)
     results, retry = _read_located(grey, codes, model, options)
     if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:

@@ -125,3 +125,22 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
     assert card["command"].startswith("torchrun --nproc_per_node 2 -m livereader.train --kind numeric")
     assert load_model(tmp_path / "ddp.pt").kind == "numeric"
 
+
+
+def test_codeword_reader_torchscript_equals_eager(tmp_path):
+    import torch
+
+    from livereader.model import CodewordConfig, CodewordReader
+    from livereader.train import export
+
+    torch.manual_seed(0)
+    eager = CodewordReader(CodewordConfig()).eval()
+    path = tmp_path / "c.pt"
+    export(eager, path, {"kind": "numeric", "config": CodewordConfig().to_dict(),
+                         "calibration": {"weights": [0, 0, 0, 0], "bias": 0}})
+    x = torch.rand(16, 1, 21, 21)
+    loaded = load_model(path)
+    with torch.inference_mode():
+        assert loaded.kind == "numeric" and loaded.digits == 0
+        assert torch.allclose(loaded.module(x), eager(x), atol=1e-5)
+        assert torch.allclose(loaded.batched(x), eager(x), atol=1e-5)

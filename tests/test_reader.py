@@ -86,5 +86,8 @@ def test_torchscript_equals_eager(tmp_path):
     path = tmp_path / "m.pt"
     export(eager, path, {"config": ModelConfig().to_dict(), "calibration": {"weights": [0, 0, 0, 0], "bias": 0}})
     x = torch.rand(64, 1, 21, 21)
+    loaded = load_model(path)
     with torch.inference_mode():
-        assert torch.allclose(load_model(path).module(x), eager(x), atol=1e-5)
+        assert torch.allclose(loaded.module(x), eager(x), atol=1e-5)
+        assert torch.allclose(loaded.batched(x), eager(x), atol=1e-5)  # the oneDNN copy for batches
+    assert torch.allclose(loaded(x[:2, 0].numpy()), eager(x[:2]), atol=1e-5)  # a frame's few grids

@@ -93,3 +93,33 @@ def test_scene_truth_corners_frame_the_symbol(category):
     dark = centres < (centres.max() + centres.min()) / 2
     grid = encode(truth.text, "H")
     assert (dark == grid).mean() > 0.97 if category != "inverted" else (dark != grid).mean() > 0.97
+
+
+def _paste(frame: np.ndarray, text: str, module_px: int, x: int, y: int) -> None:
+    """Draw the level-H code of ``text`` with its quiet zone at (x, y), ``module_px`` pixels per module."""
+    modules = np.pad(encode(text, "H"), 4)
+    frame[y : y + 29 * module_px, x : x + 29 * module_px] = 255 - 220 * np.kron(modules, np.ones((module_px,) * 2))
+
+
+def _two_sizes() -> np.ndarray:
+    frame = np.full((480, 640), 235, np.uint8)
+    _paste(frame, "123456", 8, 20, 20)
+    _paste(frame, "654321", 2, 401, 301)  # no finder pattern of it shows at half resolution
+    return frame
+
+
+def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model):
+    from livereader.finder import scout
+    from livereader.pipeline import ReaderOptions
+
+    frame = _two_sizes()
+    codes, complete = scout(frame, 2)
+    assert len(codes) == 1 and complete
+    lone = frame.copy()
+    lone[300:360, 100:160] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 4), np.ones((4, 4)))[:60, :60]
+    codes, complete = scout(lone, 2)
+    assert len(codes) == 1 and not complete  # a finder pattern outside every code: the full frame is searched
+    # Where no finder of a small code shows at half resolution, only a full search finds it: the capture loop
+    # runs one every few frames (tests/test_cli.py).
+    assert [r.text for r in read_frame(frame, model)] == ["123456"]
+    assert sorted(r.text for r in read_frame(frame, model, ReaderOptions(scout=1))) == ["123456", "654321"]
