@@ -28,6 +28,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from livereader.numeric import FORMATS, PLACEMENT
 from livereader.symbol import FIXED_REGION, FORMAT_POSITIONS, SIZE, fixed_modules, mask_patterns
 
 MASKS = 8
@@ -102,8 +103,6 @@ def split_logits(output: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch
     return digit_part.reshape(-1, digits, 10), rest[:, :MASKS], rest[:, MASKS:].reshape(-1, digits // 3, 10)
 
 
-FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
-
 
 @dataclass(frozen=True)
 class CodewordConfig:
@@ -131,8 +130,6 @@ class CodewordReader(nn.Module):
 
     def __init__(self, config: CodewordConfig):
         super().__init__()
-        from livereader.numeric import PLACEMENT
-
         self.config = config
         format_index = torch.from_numpy(FORMAT_POSITIONS[..., 0] * SIZE + FORMAT_POSITIONS[..., 1]).flatten()
         self.register_buffer("format_index", format_index, persistent=False)  # (30,)

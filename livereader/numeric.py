@@ -26,6 +26,7 @@ import numpy as np
 from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, encode, mask_patterns
 
 CODEWORDS = 26
+FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
 DATA_CODEWORDS = {"L": 19, "M": 16, "Q": 13, "H": 9}
 MAX_DIGITS = {"L": 41, "M": 34, "Q": 27, "H": 17}
 _PADDING = (0xEC, 0x11)
@@ -140,13 +141,15 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
     for erased in options.erasure_tries:
         if erased > ec:
             break
+        erasures = set(order[:erased].tolist())
         try:
-            data, corrected, _ = _codec(fmt.level).decode(received, erase_pos=sorted(order[:erased].tolist()) or None)
+            data, corrected, _ = _codec(fmt.level).decode(received, erase_pos=sorted(erasures) or None)
         except reedsolo.ReedSolomonError:
             continue
-        errors = sum(a != b for a, b in zip(received, corrected))
-        if 2 * errors > ec:  # beyond the code's capacity: reedsolo may return a wrong codeword there
+        changed = {i for i, (a, b) in enumerate(zip(received, corrected)) if a != b}
+        if 2 * len(changed - erasures) + len(erasures) > ec:  # beyond the capacity: a wrong codeword may come back
             continue
+        errors = len(changed)
         text = parse(bytes(data), fmt.level)
         if text is None:
             return none

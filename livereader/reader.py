@@ -162,7 +162,7 @@ def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray]
         chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
         for grid, logits in zip(chunk, codeword_logits(chunk)):
             grid = normalize(grid)
-            evidence.append(numeric.decode(grid, read_format(grid), logits[32:], options.numeric))
+            evidence.append(numeric.decode(grid, read_format(grid), logits[numeric.FORMATS:], options.numeric))
     return evidence
 
 

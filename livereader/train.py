@@ -140,13 +140,14 @@ def numeric_loss(net, codes, gen, device):
     import torch
     import torch.nn.functional as F
 
-    from livereader.numeric import codeword_bits
+    from livereader.numeric import FORMATS, codeword_bits
 
     x = augment(torch.from_numpy(codes.grids), NUMERIC_AUGMENT, gen).to(device)
     bits = torch.from_numpy(codeword_bits(codes.grids, codes.masks)).float().to(device)  # (B, 208)
     formats = torch.from_numpy(codes.levels * 8 + codes.masks).to(device)  # (B,)
     output = net(x)
-    return F.binary_cross_entropy_with_logits(output[:, 32:], bits) + 0.2 * F.cross_entropy(output[:, :32], formats)
+    bit_loss = F.binary_cross_entropy_with_logits(output[:, FORMATS:], bits)
+    return bit_loss + 0.2 * F.cross_entropy(output[:, :FORMATS], formats)
 
 
 def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
@@ -163,7 +164,8 @@ def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
 
     def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            bit_logits = split_logits(model(torch.from_numpy(batch.astype(np.float32))[:, None]), 6)[2]
+            output = model(torch.from_numpy(batch.astype(np.float32))[:, None])
+            bit_logits = split_logits(output, ModelConfig().digits)[2]
             return group_log_probs(bit_logits, value_bits()).numpy()
 
     evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), VerifyOptions())
