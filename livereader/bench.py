@@ -247,9 +247,8 @@ def run_fusion(clips: int, models, seed: int) -> dict:
             frames = clip(config, 15, int(rng.integers(1, 3)), rng).frames
             entry["codes"] += len(frames[0].codes)
             for variant in FUSION_VARIANTS:
-                tracker, stack, first = Tracker(), FrameStack(), {}
+                tracker, stack, first, fused = Tracker(), FrameStack(), {}, variant == "fused"
                 for t, scene in enumerate(frames):
-                    fused = variant == "fused"
                     results = read_fused(scene.image, stack, models) if fused else read_frame(scene.image, models)
                     for code in tracker.update(results):
                         if code.result is None or code.result.status != READ:

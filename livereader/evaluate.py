@@ -37,13 +37,17 @@ def held_out_grids(count: int | None, seed: int) -> GridSet:
     return encode_numbers(numbers, given_masks=False, progress=count is None, desc="held-out grids")
 
 
+def _rates(texts: list[str | None], truth: list[str]) -> dict:
+    """Share of reads that are right, and the count of wrong ones (never wanted)."""
+    right = sum(t == w for t, w in zip(texts, truth))
+    wrong = sum(t is not None and t != w for t, w in zip(texts, truth))
+    return {"grids": len(texts), "read": right / max(len(texts), 1), "wrong": wrong}
+
+
 def read_rates(model: Model, grids: np.ndarray, truth: np.ndarray, options: VerifyOptions) -> dict:
-    """Share of grids read right, and the count of wrong reads (never wanted)."""
+    """A six-digit model's own read rate and wrong reads (``text_rates`` tries several models)."""
     reads = [judge(e, model, options) for e in collect_evidence(model.group_log_probs, grids, options)]
-    texts = np.array([r.text if r.text is not None else "" for r in reads])
-    wanted = np.array(["%06d" % n for n in truth])
-    wrong = int(((texts != "") & (texts != wanted)).sum())
-    return {"grids": len(reads), "read": float((texts == wanted).mean()), "wrong": wrong}
+    return _rates([r.text for r in reads], ["%06d" % n for n in truth])
 
 
 def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -227,10 +231,7 @@ def text_rates(models, grids: np.ndarray, truth: list[str], options: VerifyOptio
     """Share of grids read right and wrong reads, for any models (truth as strings)."""
     from livereader.reader import read_grids
 
-    texts = [r.text for r in read_grids(grids, models, options)]
-    right = sum(t == w for t, w in zip(texts, truth))
-    wrong = sum(t is not None and t != w for t, w in zip(texts, truth))
-    return {"grids": len(grids), "read": right / max(len(grids), 1), "wrong": wrong}
+    return _rates([r.text for r in read_grids(grids, models, options)], truth)
 
 
 def run_numeric(models, size: str, seed: int) -> dict:
@@ -241,16 +242,18 @@ def run_numeric(models, size: str, seed: int) -> dict:
 
     from livereader.augment import flip_modules
     from livereader.data import numeric_codes, text_codes
+    from livereader.reader import read_grids
     from livereader.symbol import LEVELS
 
     sizes, options = NUMERIC_SIZES[size], VerifyOptions()
     rng = np.random.default_rng(seed)
     codes = numeric_codes(sizes["clean"], rng, held_out=True, chosen_share=1.0)
     figures: dict = {"verify_options": options.to_dict(), "payloads": len(codes.payloads)}
-    figures["clean"] = text_rates(models, codes.grids, codes.payloads, options)
+    texts = [r.text for r in read_grids(codes.grids, models, options)]
+    figures["clean"] = _rates(texts, codes.payloads)
     figures["clean_by_level"] = {
-        level: text_rates(models, codes.grids[codes.levels == i], [p for p, lv in zip(codes.payloads, codes.levels)
-                                                                   if lv == i], options)
+        level: _rates([t for t, lv in zip(texts, codes.levels) if lv == i],
+                      [p for p, lv in zip(codes.payloads, codes.levels) if lv == i])
         for i, level in enumerate(LEVELS)}
     gen = torch.Generator().manual_seed(seed)
     figures["flips"] = {}

@@ -50,7 +50,7 @@ class FrameStack:
     def add(self, grey: np.ndarray) -> None:
         if self._grey and self._grey[0].shape != grey.shape:
             self._grey.clear()
-        self._grey.append(grey.astype(np.float32))
+        self._grey.append(grey.copy())  # the caller may reuse its buffer
         while len(self._grey) > self.options.frames:
             self._grey.popleft()
 
@@ -62,13 +62,13 @@ class FrameStack:
         """The mean frame as uint8, or None until two frames are in."""
         if len(self._grey) < 2:
             return None
-        return cv2.convertScaleAbs(np.mean(self._grey, axis=0))
+        return cv2.convertScaleAbs(np.mean(np.stack(self._grey), axis=0, dtype=np.float32))
 
     def disagreement(self, mean: np.ndarray, corners: tuple) -> float:
         """Share of data modules that the latest frame and ``mean`` see differently through a code's outline."""
         square = np.float32([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]])
         homography = cv2.getPerspectiveTransform(square, np.float32(corners)).astype(np.float64)
-        current = sample_soft(cv2.convertScaleAbs(self._grey[-1]), homography) > 0.5
+        current = sample_soft(self._grey[-1], homography) > 0.5
         return float((current != (sample_soft(mean, homography) > 0.5))[DATA_REGION].mean())
 
 
@@ -85,8 +85,9 @@ def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Mo
                options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
     """Read a frame, and where it leaves anything unread (no read, or a located code not read), read the mean
     of the frame stack too: its reads are added, replacing an unread code in the same place."""
-    stack.add(to_grey(image))
-    results = read_frame(image, models, options)
+    grey = to_grey(image)
+    stack.add(grey)
+    results = read_frame(grey, models, options)
     if results and all(r.status == READ for r in results if r.status != UNSUPPORTED):
         return results
     mean = stack.mean()

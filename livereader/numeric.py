@@ -173,8 +173,7 @@ def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
     """True when a hard upright grid's codewords, unmasked with ``fmt``, decode but hold no numeric payload."""
     import reedsolo
 
-    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
-    bits = grid[rows, cols].astype(np.uint8) ^ mask_patterns()[fmt.mask][rows, cols]
+    bits = codeword_bits(grid[None].astype(np.uint8), np.array([fmt.mask]))[0]
     try:
         data = _codec(fmt.level).decode(bytearray(np.packbits(bits).tobytes()))[0]
     except reedsolo.ReedSolomonError:

@@ -144,25 +144,26 @@ def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: V
     return GridRead(None, confidence)
 
 
+def _upright_batches(grids: np.ndarray, network: Callable[[np.ndarray], np.ndarray], batch: int):
+    """(upright grid, network output) pairs for (N, 21, 21) grids, the network run on ``batch`` grids at a time."""
+    for start in range(0, len(grids), batch):
+        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
+        yield from zip(chunk, network(chunk))
+
+
 def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                      options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
     """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches, then verified."""
-    evidence = []
-    for start in range(0, len(grids), batch):
-        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
-        evidence.extend(evaluate(g, lp, options) for g, lp in zip(chunk, group_log_probs(chunk)))
-    return evidence
+    return [evaluate(g, lp, options) for g, lp in _upright_batches(grids, group_log_probs, batch)]
 
 
 def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                              options: VerifyOptions, batch: int = 4096) -> list[numeric.NumericEvidence]:
     """Decoding evidence for (N, 21, 21) grids: each turned upright, the numeric CNN run in batches, decoded."""
     evidence = []
-    for start in range(0, len(grids), batch):
-        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
-        for grid, logits in zip(chunk, codeword_logits(chunk)):
-            grid = normalize(grid)
-            evidence.append(numeric.decode(grid, read_format(grid), logits[numeric.FORMATS:], options.numeric))
+    for grid, logits in _upright_batches(grids, codeword_logits, batch):
+        grid = normalize(grid)
+        evidence.append(numeric.decode(grid, read_format(grid), logits[numeric.FORMATS:], options.numeric))
     return evidence
 
 

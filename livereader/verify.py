@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from livereader.numeric import NumericOptions
+from livereader.numeric import NumericOptions, foreign_data
 from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
 
 BITS = 20
@@ -202,8 +202,6 @@ def foreign(grid: np.ndarray) -> bool:
     """True when a hard grid decodes, as read, to a code that is not numeric: its format bits read exactly or
     with one wrong module, its codewords pass Reed-Solomon decoding and hold something other than one numeric
     segment. No better sampling would make such a code readable."""
-    from livereader.numeric import foreign_data
-
     grid = upright(grid)
     fmt = read_format(grid)
     return fmt.distance <= 1 and foreign_data(grid, fmt)
