@@ -15,6 +15,7 @@ ordered tl, tr, br, bl of the symbol as its finder patterns define it.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -83,9 +84,12 @@ class LocatedCode:
 
 def noise_level(grey: np.ndarray) -> float:
     """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
-    sample = grey[::8, ::2].astype(np.int16)
-    diff = np.abs(sample[:, 1:] - sample[:, :-1])
-    return float(np.median(diff)) * 1.4826 / np.sqrt(2)
+    sample = grey[::8, ::2]
+    diff = cv2.absdiff(sample[:, 1:], sample[:, :-1]).ravel()
+    middle = len(diff) // 2
+    low, high = np.partition(diff, (middle - 1, middle))[middle - 1 : middle + 1]  # np.median, with fewer calls
+    median = float(high) if len(diff) % 2 else (float(low) + float(high)) / 2
+    return median * 1.4826 / math.sqrt(2)
 
 
 def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
@@ -101,20 +105,23 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 def _quad(contour: np.ndarray) -> np.ndarray | None:
     """Four corners of a roughly quadrilateral contour: the largest-area quad on its convex hull.
 
-    Written by hand because ``cv2.approxPolyDP`` returns 3, 5 or more vertices on blurred or noisy outlines
-    and ``cv2.minAreaRect`` forces a rectangle on a perspective quad.
+    Written by hand because ``cv2.approxPolyN`` puts corners where the hull's edges meet, off blurred rounded
+    outlines (it read fewer blurred codes), ``cv2.approxPolyDP`` returns 3, 5 or more vertices on blurred or
+    noisy outlines and ``cv2.minAreaRect`` forces a rectangle on a perspective quad. Plain Python: hulls have
+    about ten points, where each numpy call costs more than the arithmetic.
     """
-    hull = cv2.convexHull(contour).reshape(-1, 2).astype(np.float64)
+    hull = cv2.convexHull(contour).reshape(-1, 2).tolist()
     if len(hull) < 4:
         return None
-    centre = hull.mean(0)
-    first = hull[np.argmax(((hull - centre) ** 2).sum(1))]
-    third = hull[np.argmax(((hull - first) ** 2).sum(1))]
-    axis = third - first
-    side = (hull[:, 0] - first[0]) * axis[1] - (hull[:, 1] - first[1]) * axis[0]
-    if side.max() <= 0 or side.min() >= 0:
+    cx, cy = sum(p[0] for p in hull) / len(hull), sum(p[1] for p in hull) / len(hull)
+    first = max(hull, key=lambda p: (p[0] - cx) ** 2 + (p[1] - cy) ** 2)
+    third = max(hull, key=lambda p: (p[0] - first[0]) ** 2 + (p[1] - first[1]) ** 2)
+    ax, ay = third[0] - first[0], third[1] - first[1]
+    side = [(p[0] - first[0]) * ay - (p[1] - first[1]) * ax for p in hull]
+    right, left = max(side), min(side)
+    if right <= 0 or left >= 0:
         return None
-    return np.array([first, hull[np.argmax(side)], third, hull[np.argmin(side)]])
+    return np.array([first, hull[side.index(right)], third, hull[side.index(left)]], np.float64)
 
 
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[Finder]:
@@ -132,21 +139,22 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> 
         ring_area, core_area = ring_moments["m00"], core_moments["m00"]
         if core_area < options.min_core_px or not 0.04 < core_area / max(ring_area, 1) < 0.7:
             continue
-        ring_centre = np.array([ring_moments["m10"], ring_moments["m01"]]) / ring_area
-        core_centre = np.array([core_moments["m10"], core_moments["m01"]]) / core_area
-        if np.hypot(*(ring_centre - core_centre)) > 0.15 * np.sqrt(ring_area):
+        core_centre = (core_moments["m10"] / core_area, core_moments["m01"] / core_area)
+        offset = math.hypot(ring_moments["m10"] / ring_area - core_centre[0],
+                            ring_moments["m01"] / ring_area - core_centre[1])
+        if offset > 0.15 * math.sqrt(ring_area):
             continue
         outlines = {1: ring, 2: core}
         outer = tree[ring, 3]
         outer_ratio = ring_area / max(cv2.contourArea(contours[outer]), 1)
         # How far the areas are from 3x3 : 5x5 : 7x7; an outer ring merged with its surroundings costs 0.7.
-        score = abs(np.log(core_area / ring_area / 0.36))
+        score = abs(math.log(core_area / ring_area / 0.36))
         if 0.3 < outer_ratio < 0.8:
             outlines[0] = outer
-            score += abs(np.log(outer_ratio / 0.51))
+            score += abs(math.log(outer_ratio / 0.51))
         else:
             score += 0.7
-        places.append((tuple(core_centre), float(np.sqrt(ring_area) * 7 / 5), outlines))
+        places.append((core_centre, math.sqrt(ring_area) * 7 / 5, outlines))
         scores.append(score)
     finders = []
     for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
@@ -173,7 +181,7 @@ def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     kept: list[tuple] = []
     for index in np.argsort(scores):
         (x, y), size = places[index][:2]
-        if all(np.hypot(x - k[0][0], y - k[0][1]) > 0.3 * min(size, k[1]) or max(size, k[1]) > 2.5 * min(size, k[1])
+        if all(math.hypot(x - k[0][0], y - k[0][1]) > 0.3 * min(size, k[1]) or max(size, k[1]) > 2.5 * min(size, k[1])
                for k in kept):
             kept.append(places[index])
     return kept
@@ -259,8 +267,8 @@ def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
 
 def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     """Estimated module count 17 + 4 v from the finder distances in module sizes."""
-    spans = [7 * np.hypot(*np.subtract(f.centre, tl.centre)) / ((tl.size + f.size) / 2) for f in (tr, bl)]
-    return 17 + 4 * max(1, round((np.mean(spans) + 7 - 17) / 4))
+    spans = [7 * math.dist(f.centre, tl.centre) / ((tl.size + f.size) / 2) for f in (tr, bl)]
+    return 17 + 4 * max(1, round(((spans[0] + spans[1]) / 2 + 7 - 17) / 4))
 
 
 def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
@@ -268,19 +276,24 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     tl, tr, bl = triple
     modules = _module_count(tl, tr, bl)
     axes = np.array([np.subtract(tr.centre, tl.centre), np.subtract(bl.centre, tl.centre)]).T  # columns a, b
-    inverse = np.linalg.inv(axes)
-    source, target = [], []
-    for finder, origin in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
-        for depth, quad in finder.quads:
-            signs = (inverse @ (quad - finder.centre).T).T > 0  # (4, 2): right of / below the centre
-            if len({tuple(s) for s in signs}) != 4:
-                continue
-            source.extend(np.array(origin) + np.where(signs, 7 - depth, depth))
-            target.extend(quad)
-    if len(source) < 8:
+    if abs(np.linalg.det(axes)) < 1e-9:
         return None
-    source, target = np.array(source, np.float64), np.array(target, np.float64)
-    module_px = np.mean([f.size for f in triple]) / 7
+    inverse = np.linalg.inv(axes)
+    outlines = [(origin, depth, finder.centre, quad)
+                for finder, origin in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7)))
+                for depth, quad in finder.quads]
+    origins = np.array([o[0] for o in outlines], np.float64)[:, None]  # (K, 1, 2)
+    depths = np.array([o[1] for o in outlines], np.float64)[:, None, None]  # (K, 1, 1)
+    centres = np.array([o[2] for o in outlines], np.float64)[:, None]  # (K, 1, 2)
+    quads = np.stack([o[3] for o in outlines])  # (K, 4, 2)
+    signs = (quads - centres) @ inverse.T > 0  # (K, 4, 2): right of / below the finder's centre
+    quadrants = np.sort(2 * signs[..., 0] + signs[..., 1], axis=1)
+    whole = (quadrants == np.arange(4)).all(1)  # one corner in each quadrant
+    if whole.sum() < 2:
+        return None
+    source = (origins + np.where(signs, 7 - depths, depths))[whole].reshape(-1, 2)
+    target = quads[whole].reshape(-1, 2)
+    module_px = (tl.size + tr.size + bl.size) / 21
     homography, _ = cv2.findHomography(source, target, 0)
     if homography is None:
         return None

@@ -30,6 +30,7 @@ FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the
 DATA_CODEWORDS = {"L": 19, "M": 16, "Q": 13, "H": 9}
 MAX_DIGITS = {"L": 41, "M": 34, "Q": 27, "H": 17}
 _PADDING = (0xEC, 0x11)
+NUMERIC_MODE = "0001"  # mode indicator of a numeric segment
 
 
 def _placement() -> np.ndarray:
@@ -100,7 +101,7 @@ def _codec(level: str):
 def parse(data: bytes, level: str) -> str | None:
     """The digits of data codewords that hold exactly one numeric-mode segment and standard padding, else None."""
     bits = "".join(f"{b:08b}" for b in data)
-    if bits[:4] != "0001":
+    if bits[:4] != NUMERIC_MODE:
         return None
     count = int(bits[4:14], 2)
     if not 1 <= count <= MAX_DIGITS[level]:
@@ -170,10 +171,14 @@ def verified(evidence: NumericEvidence, options: NumericOptions) -> bool:
 
 
 def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
-    """True when a hard upright grid's codewords, unmasked with ``fmt``, decode but hold no numeric payload."""
+    """True when a hard upright grid's codewords, unmasked with ``fmt``, decode but hold no numeric payload.
+    Codewords that begin with the numeric mode indicator are not decoded (this keeps the check cheap for the
+    codes that are read): they are not called foreign."""
     import reedsolo
 
     bits = codeword_bits(grid[None].astype(np.uint8), np.array([fmt.mask]))[0]
+    if "".join(map(str, bits[:4])) == NUMERIC_MODE:
+        return False
     try:
         data = _codec(fmt.level).decode(bytearray(np.packbits(bits).tobytes()))[0]
     except reedsolo.ReedSolomonError:

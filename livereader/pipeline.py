@@ -14,7 +14,7 @@ import numpy as np
 from livereader.deblur import DeblurOptions, deblur
 from livereader.finder import FinderOptions, LocatedCode, locate, scout
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
-from livereader.reader import Model, read_grids
+from livereader.reader import GridRead, Model, read_grids
 from livereader.verify import VerifyOptions, foreign
 
 READ, REJECTED, UNSUPPORTED = "read", "rejected", "unsupported"
@@ -65,29 +65,38 @@ Models = Model | Sequence[Model]
 def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
                   sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
-    options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
-    that do not decode, as sampled, to something other than a number (:func:`livereader.verify.foreign`)."""
+    options say; any other sampler's hard grids). Grids that decode, as sampled, to something other than a
+    number (:func:`livereader.verify.foreign`) are rejected unread. Also says which codes are worth another
+    try: the other rejected ones."""
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
     grids = [sampler(grey, c) for c in codes if c.supported]
-    values = [g.soft if soft else g.hard.astype(np.float32) for g in grids]
+    foreign_codes = [foreign(g.hard) for g in grids]
+    values = [g.soft if soft else g.hard.astype(np.float32) for g, f in zip(grids, foreign_codes) if not f]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
-    sampled_grids = iter(grids)
+    sampled_grids, foreign_flags = iter(grids), iter(foreign_codes)
     results, retry = [], []
     for code in codes:
         corners = code.corners
         if code.supported:
-            read, sampled = next(reads), next(sampled_grids)
+            sampled, is_foreign = next(sampled_grids), next(foreign_flags)
+            read = GridRead(None, 0.0) if is_foreign else next(reads)
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            worth = status == REJECTED and not foreign(sampled.hard)
+            worth = status == REJECTED and not is_foreign
         else:
             status, text, confidence, worth = UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
                                   code.modules))
         retry.append(worth)
     return results, retry
+
+
+def _inside(code: LocatedCode, results: list[CodeResult]) -> bool:
+    """Whether the code's centre lies inside the outline of one of the results."""
+    centre = tuple(map(float, code.corners.mean(0)))
+    return any(cv2.pointPolygonTest(np.float32(r.corners), centre, False) >= 0 for r in results)
 
 
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
@@ -101,13 +110,16 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     tried again with a refined bottom-right corner, and then deblurred. Each retry costs time only where it runs.
     """
     grey = to_grey(frame)
+    known: list[CodeResult] = []  # codes the first search read: the full search does not read them again
     if options.scout > 1:
         codes, complete = scout(grey, options.scout, options.finder)
         results, retry = _read_located(grey, codes, model, options)
-        if complete and any(r.status == READ for r in results) and not any(retry):
+        known = [r for r in results if r.status == READ]
+        if complete and known and not any(retry):
             return results
-    codes = locate(grey, options.finder)
+    codes = [c for c in locate(grey, options.finder) if not _inside(c, known)]
     results, retry = _read_located(grey, codes, model, options)
+    results, retry = results + known, retry + [False] * len(known)  # codes[i] is still results[i]'s code
     if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:
         sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
                                          noise_offset=options.retry_noise_offset,

@@ -22,7 +22,8 @@ import numpy as np
 
 from livereader import numeric
 from livereader.symbol import SIZE, read_format
-from livereader.verify import Calibration, Evidence, VerifyOptions, evaluate, normalize, upright, verified
+from livereader.verify import (LEVEL, Calibration, Evidence, VerifyOptions, evaluate, no_candidate, normalize, prepare,
+                               upright, verified)
 
 METADATA = "livereader.json"
 SIX_DIGIT, NUMERIC = "six-digit", "numeric"
@@ -128,7 +129,7 @@ def check_grid(grid: np.ndarray) -> np.ndarray:
     grid = np.asarray(grid, dtype=np.float32)
     if grid.shape != (SIZE, SIZE):
         raise ValueError(f"a grid must be {SIZE}x{SIZE}, not {'x'.join(map(str, grid.shape))}")
-    if not np.isfinite(grid).all() or grid.min() < 0 or grid.max() > 1:
+    if not (grid.min() >= 0 and grid.max() <= 1):  # NaN fails both comparisons
         raise ValueError("grid values must lie in [0, 1] (1 = dark)")
     return grid
 
@@ -144,24 +145,36 @@ def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: V
     return GridRead(None, confidence)
 
 
-def _upright_batches(grids: np.ndarray, network: Callable[[np.ndarray], np.ndarray], batch: int):
-    """(upright grid, network output) pairs for (N, 21, 21) grids, the network run on ``batch`` grids at a time."""
+def _outputs(network: Callable[[np.ndarray], np.ndarray], grids: np.ndarray, batch: int):
+    """The network's outputs for (N, 21, 21) grids, run on ``batch`` grids at a time."""
     for start in range(0, len(grids), batch):
-        chunk = np.stack([upright(g) for g in grids[start : start + batch].astype(np.float32)])
-        yield from zip(chunk, network(chunk))
+        yield from network(grids[start : start + batch])
+
+
+def _uprights(grids: np.ndarray) -> np.ndarray:
+    return np.stack([upright(g) for g in grids.astype(np.float32)]) if len(grids) else grids.astype(np.float32)
 
 
 def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                      options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
-    """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches, then verified."""
-    return [evaluate(g, lp, options) for g, lp in _upright_batches(grids, group_log_probs, batch)]
+    """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches on those whose
+    format bits name level H (no other can verify), then verified."""
+    grids = _uprights(grids)
+    prepared = [prepare(g) for g in grids]
+    evidence = [no_candidate(fmt) for _, fmt in prepared]
+    chosen = [i for i, (_, fmt) in enumerate(prepared) if fmt.level == LEVEL]
+    for i, log_probs in zip(chosen, _outputs(group_log_probs, grids[chosen], batch)):
+        grid, fmt = prepared[i]
+        evidence[i] = evaluate(grid, log_probs, options, fmt)
+    return evidence
 
 
 def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                              options: VerifyOptions, batch: int = 4096) -> list[numeric.NumericEvidence]:
     """Decoding evidence for (N, 21, 21) grids: each turned upright, the numeric CNN run in batches, decoded."""
+    grids = _uprights(grids)
     evidence = []
-    for grid, logits in _upright_batches(grids, codeword_logits, batch):
+    for grid, logits in zip(grids, _outputs(codeword_logits, grids, batch)):
         grid = normalize(grid)
         evidence.append(numeric.decode(grid, read_format(grid), logits[numeric.FORMATS:], options.numeric))
     return evidence

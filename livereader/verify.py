@@ -15,6 +15,7 @@ wrong only if at least ``50 - max_distance`` data modules were misread.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -143,8 +144,9 @@ def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
     high, low = group_log_probs
     top_high = np.argpartition(-high, count)[:count]
     top_low = np.argpartition(-low, count)[:count]
-    total = (high[top_high][:, None] + low[top_low][None, :]).ravel()
-    best = np.argsort(-total)[:count]
+    total = -(high[top_high][:, None] + low[top_low][None, :]).ravel()
+    best = np.argpartition(total, count - 1)[:count]
+    best = best[np.argsort(total[best])]
     return top_high[best // count] * 1000 + top_low[best % count]
 
 
@@ -160,6 +162,7 @@ def _bit_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def candidate_tiers(group_log_probs: np.ndarray, options: VerifyOptions) -> Iterator[np.ndarray]:
     """The CNN's best numbers, then their one- and two-bit neighbours, then their three-bit neighbours (lazily)."""
     best = _top_numbers(group_log_probs, options.candidates)
+    yield best
     bits = number_bits(best)
     singles, pairs, triples = _bit_changes()
 
@@ -167,26 +170,38 @@ def candidate_tiers(group_log_probs: np.ndarray, options: VerifyOptions) -> Iter
         numbers = bits_number((bits[:count, None] ^ patterns[None]).reshape(-1, BITS))
         return numbers[numbers >= 0]
 
-    yield best
     yield np.concatenate([near(singles, options.expand), near(pairs, options.expand_pairs)])
     yield near(triples, options.expand_triples)
 
 
-def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptions) -> Evidence:
-    """Measure how well the best of the CNN's expanded candidates explains the grid (see the module docstring).
+def no_candidate(fmt: FormatInfo) -> Evidence:
+    """The evidence of a grid that no six-digit candidate can explain: its format bits name another level."""
+    return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
+
+
+def prepare(grid: np.ndarray) -> tuple[np.ndarray, FormatInfo]:
+    """An upright grid normalized (see :func:`normalize`), and its format bits read."""
+    grid = normalize(grid)
+    return grid, read_format(grid)
+
+
+def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptions,
+             fmt: FormatInfo | None = None) -> Evidence:
+    """Measure how well the best of the CNN's expanded candidates explains the upright grid (see the module
+    docstring); with ``fmt``, the grid is already normalized and its format read (:func:`prepare`).
 
     ``group_log_probs``: (2, 1000), the CNN's log probabilities of the high and low 3-digit group. Tiers of
     candidates are tried in order until one comes within ``max_distance``: any other code is then at least
     ``MIN_DISTANCE - max_distance`` away, so later tiers cannot hold a closer one.
     """
-    grid = normalize(grid)
-    fmt = read_format(grid)
+    if fmt is None:
+        grid, fmt = prepare(grid)
     if fmt.level != LEVEL:
-        return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
+        return no_candidate(fmt)
     observed = grid[DATA_REGION]
     pool, distances = np.zeros(0, np.int64), np.zeros(0, np.float32)
     for tier in candidate_tiers(group_log_probs, options):
-        tier = np.setdiff1d(tier, pool)
+        tier = np.setdiff1d(tier, pool) if len(pool) else tier  # the first tier's numbers are distinct
         pool = np.concatenate([pool, tier])
         distances = np.concatenate([distances, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)])
         if distances.min() <= options.max_distance:
@@ -227,8 +242,8 @@ class Calibration:
     def confidence(self, evidence: Evidence) -> float:
         if not evidence.found:
             return 0.0
-        z = float(np.dot(self.weights, evidence.features()) + self.bias)
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+        z = sum(w * f for w, f in zip(self.weights, evidence.features().tolist())) + self.bias
+        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
 
 
 def fit_calibration(features: np.ndarray, correct: np.ndarray) -> Calibration:
