@@ -4,9 +4,11 @@
 numeric codes of any length and level, which :mod:`livereader.numeric` decodes.
 
 GridReader input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized).
-Output: ``(B, 10 * digits + 8 + 10 * groups)``: the digits' log probabilities (10 each, most significant
-first), 8 logits for the data mask (an auxiliary head the network also uses itself), and the logits of the 10
-bits of each 3-digit group (``groups = digits // 3``, least significant bit first; see :func:`split_logits`).
+``forward`` (training): ``(B, 8 + 10 * groups)``, 8 logits for the data mask (an auxiliary head the network also
+uses itself) and the logits of the 10 bits of each 3-digit group (``groups = digits // 3``, least significant
+bit first; see :func:`split_logits`). ``read`` (the reader; exported with the TorchScript file): ``(B, groups,
+1000)``, the log probabilities of each group's value, computed in the graph (each operation the reader runs
+outside it costs more than the arithmetic).
 
 Why this shape (see ``../shared/FACTS.md``): the data mask is a global property of the symbol, fixed by the
 15 format bits beside the finder patterns, so a purely local CNN cannot unmask a module. A small format head
@@ -14,8 +16,7 @@ reads the 30 format modules, and its soft mask estimate is XORed into the grid; 
 unmasked modules side by side (blur and misregistration are local) and a 1x1 convolution squeezes its features;
 a fully connected layer reads the 20 data bits from where their modules are, which global pooling would throw
 away. The symbol stores each 3-digit group as a 10-bit binary number, so the bits are what the network reads;
-a fixed layer turns the bits' probabilities into each group's distribution over 0-999 and the digits'
-marginals. (Reading digits directly left the last digit of each group, ``value % 10`` of the bits, 55% right.)
+a fixed layer turns the bits' probabilities into each group's distribution over 0-999. (Reading digits directly left the last digit of each group, ``value % 10`` of the bits, 55% right.)
 One 3x3 layer, not two: the fully connected layer already combines neighbours, and a second 3x3 layer cost 35%
 of the batched speed on 2 CPU cores.
 """
@@ -72,14 +73,18 @@ class GridReader(nn.Module):
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         mask_logits = self.format_head(grid.flatten(1)[:, self.format_index])  # (B, 8)
         mask_weights = torch.softmax(mask_logits, dim=1)  # (B, 8)
-        mask = torch.einsum("bk,khw->bhw", mask_weights, self.masks).unsqueeze(1)  # (B, 1, 21, 21)
+        mask = (mask_weights @ self.masks.flatten(1)).reshape(grid.shape)  # (B, 1, 21, 21)
         unmasked = grid + mask - 2 * grid * mask  # soft XOR
         features = self.features(torch.cat([grid, unmasked], dim=1))  # (B, squeeze, 21, 21)
-        bit_logits = self.reader(features).reshape(-1, self.groups, 10)  # (B, G, 10), LSB first
-        cube = group_log_probs(bit_logits, self.value_bits).exp().reshape(-1, self.groups, 10, 10, 10)
-        digits = torch.stack([cube.sum(dim=(3, 4)), cube.sum(dim=(2, 4)), cube.sum(dim=(2, 3))], dim=2)
-        digits = digits.clamp_min(1e-30).log()  # (B, G, 3, 10): hundreds, tens, ones of each group
-        return torch.cat([digits.flatten(1), mask_logits, bit_logits.flatten(1)], dim=1)
+        bit_logits = self.reader(features)  # (B, 10 * G), LSB first
+        return torch.cat([mask_logits, bit_logits], dim=1)
+
+    @torch.jit.export
+    def read(self, grid: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 21, 21) grids -> (B, G, 1000) log probabilities of each group's value."""
+        masks, group_bits = self.masks.shape[0], self.value_bits.shape[1]  # MASKS, GROUP_BITS
+        bit_logits = self.forward(grid)[:, masks:].reshape(-1, self.groups, group_bits)
+        return group_log_probs(bit_logits, self.value_bits)
 
 
 @lru_cache(maxsize=1)
@@ -97,10 +102,9 @@ def group_log_probs(bit_logits: torch.Tensor, value_bits: torch.Tensor) -> torch
     return torch.log_softmax(bit_logits @ value_bits.T, dim=-1)
 
 
-def split_logits(output: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Model output -> digit log probs (B, digits, 10), mask logits (B, 8), bit logits (B, digits // 3, 10)."""
-    digit_part, rest = output[:, : 10 * digits], output[:, 10 * digits :]
-    return digit_part.reshape(-1, digits, 10), rest[:, :MASKS], rest[:, MASKS:].reshape(-1, digits // 3, 10)
+def split_logits(output: torch.Tensor, digits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``GridReader.forward``'s output -> mask logits (B, 8), bit logits (B, digits // 3, 10)."""
+    return output[:, :MASKS], output[:, MASKS:].reshape(-1, digits // 3, GROUP_BITS)
 
 
 

@@ -8,8 +8,9 @@ in the order of the codeword stream (``PLACEMENT``). This module turns those sof
    capacity ``2 * errors + erasures <= EC codewords``, as the classical readers allow.
 2. The data codewords must hold exactly one numeric-mode segment and the padding the standard prescribes
    (terminator, zero bits, then 0xEC 0x11 ...): anything else (text, mixed modes) is another kind of code.
-3. The number is re-encoded with ``qrcode`` at the level and mask of the format bits and compared with the
-   observed grid: the read stands only if the re-encoded symbol explains the grid (``NumericOptions``).
+3. The number's symbol at the level and mask of the format bits (the corrected codewords, placed and masked:
+   the strict parse admits only the encoding ``qrcode`` makes) is compared with the observed grid: the read
+   stands only if that symbol explains the grid (``NumericOptions``).
 
 Version 1 has one Reed-Solomon block per level, so the codeword stream is the data codewords followed by the
 EC codewords, and every bit's module is the same at every level (``PLACEMENT`` follows ISO/IEC 18004 7.7.3;
@@ -23,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, encode, mask_patterns
+from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns
 
 CODEWORDS = 26
 FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
@@ -62,7 +63,7 @@ def codeword_bits(grids: np.ndarray, masks: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class NumericOptions:
     erasure_tries: tuple[int, ...] = (0, 4, 8, 12)  # codewords erased per Reed-Solomon try, least reliable first
-    max_distance: float = 60.0  # data modules (of 208) the re-encoded symbol may disagree with
+    max_distance: float = 60.0  # data modules (of 208) the number's symbol may disagree with
     max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
     min_confidence: float = 0.5  # calibrated confidence a read needs
 
@@ -75,7 +76,7 @@ class NumericEvidence:
     """What decoding measured for one grid. ``text`` is None when no numeric payload was decoded."""
 
     text: str | None
-    distance: float  # data modules where the re-encoded symbol disagrees with the observed grid
+    distance: float  # data modules where the number's symbol disagrees with the observed grid
     corrected: int  # codewords the Reed-Solomon decoder changed
     capacity: int  # EC codewords of the level (it corrects up to capacity // 2 errors)
     margin: float  # mean |logit| of the CNN's codeword bits (how sure the CNN was)
@@ -154,8 +155,11 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         text = parse(bytes(data), fmt.level)
         if text is None:
             return none
+        # The symbol of ``text`` at this level and mask: the corrected codewords, placed and masked. That is what
+        # qrcode makes of it, as the strict parse admits only the standard encoding (the tests check both), and
+        # it costs no re-encoding (qrcode takes longer than the whole Reed-Solomon decoding).
         rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
-        expected = encode(text, fmt.level, fmt.mask)[rows, cols]
+        expected = np.unpackbits(np.frombuffer(bytes(corrected), np.uint8)) ^ mask_patterns()[fmt.mask, rows, cols]
         distance = float(np.abs(expected - grid[rows, cols]).sum())
         return NumericEvidence(text, distance, errors, ec, margin, fmt)
     return none

@@ -60,13 +60,14 @@ class Model:
     calibration: Calibration
     metadata: dict
 
-    def __call__(self, grids: np.ndarray):
-        """(N, 21, 21) grids -> the network's output tensor (see :mod:`livereader.model`), without gradients."""
+    def __call__(self, grids: np.ndarray, method: str = "forward"):
+        """(N, 21, 21) grids -> the output tensor of the network's ``method`` (see :mod:`livereader.model`),
+        without gradients."""
         import torch
 
         module = self.module if len(grids) <= SMALL_BATCH else self.batched
         with torch.inference_mode():
-            return module(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None])
+            return getattr(module, method)(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None])
 
     def codeword_logits(self, grids: np.ndarray) -> np.ndarray:
         """(N, 21, 21) grids -> (N, 240): a numeric model's 32 format logits, then its 208 codeword bit logits."""
@@ -74,12 +75,7 @@ class Model:
 
     def group_log_probs(self, grids: np.ndarray) -> np.ndarray:
         """(N, 21, 21) grids -> (N, digits // 3, 1000) log probabilities of each 3-digit group's value."""
-        import torch
-
-        from livereader.model import group_log_probs, split_logits, value_bits
-
-        with torch.inference_mode():
-            return group_log_probs(split_logits(self(grids), self.digits)[2], value_bits()).numpy()
+        return self(grids, "read").numpy()
 
 
 def default_model_path(name: str = DEFAULT_MODELS[0]) -> Path:
@@ -104,13 +100,16 @@ def load_model(path: str | Path | None = None) -> Model:
         if kind not in (SIX_DIGIT, NUMERIC):
             raise ValueError(f"unknown model kind {kind!r}")
         digits = int(metadata["config"]["digits"]) if kind == SIX_DIGIT else 0
+        if kind == SIX_DIGIT and not hasattr(module, "read"):
+            raise ValueError("no read method: exported by an older livereader, train it again")
     except Exception as error:  # torch raises many kinds for a corrupt or foreign file
         reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"not a livereader model file: {path} ({reason[:120]})") from None
     module.eval()
     # oneDNN's own layout: 2-3x faster batches on CPU, but its conversions make one grid 1.8x slower (measured,
     # 168 against 310 us for the six-digit model), so both are kept.
-    batched = torch.jit.optimize_for_inference(torch.jit.load(str(path), map_location="cpu").eval())
+    methods = ["read"] if kind == SIX_DIGIT else None
+    batched = torch.jit.optimize_for_inference(torch.jit.load(str(path), map_location="cpu").eval(), methods)
     return Model(module, batched, path, kind, digits, calibration, metadata)
 
 

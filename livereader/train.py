@@ -92,7 +92,8 @@ def export(model, path: Path, metadata: dict) -> None:
     import torch
 
     model.eval()
-    frozen = torch.jit.freeze(torch.jit.script(model.cpu()))
+    methods = ["read"] if hasattr(model, "read") else []  # GridReader's reader entry point
+    frozen = torch.jit.freeze(torch.jit.script(model.cpu()), preserved_attrs=methods)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(frozen, str(path), _extra_files={METADATA: json.dumps(metadata)})
 
@@ -130,7 +131,7 @@ def six_digit_loss(net, batch: tuple, gen, device):
     value_bits = getattr(net, "module", net).value_bits  # the model's buffer, under DistributedDataParallel too
     groups = torch.from_numpy(np.stack([numbers // 1000, numbers % 1000], axis=1)).to(device)  # (B, 2)
     x = augment(torch.from_numpy(grids), AugmentConfig(), gen).to(device)
-    _, mask_logits, bit_logits = split_logits(net(x), ModelConfig().digits)
+    mask_logits, bit_logits = split_logits(net(x), ModelConfig().digits)
     loss = F.nll_loss(group_log_probs(bit_logits, value_bits).reshape(-1, 1000), groups.reshape(-1))
     return loss + 0.2 * F.cross_entropy(mask_logits, torch.from_numpy(masks).long().to(device))
 
@@ -154,7 +155,6 @@ def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
     """Fit the confidence on augmented training numbers and foreign codes (never held-out numbers)."""
     import torch
 
-    from livereader.model import group_log_probs, split_logits, value_bits
     from livereader.reader import collect_evidence
     from livereader.verify import VerifyOptions, fit_calibration
 
@@ -164,9 +164,7 @@ def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
 
     def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            output = model(torch.from_numpy(batch.astype(np.float32))[:, None])
-            bit_logits = split_logits(output, ModelConfig().digits)[2]
-            return group_log_probs(bit_logits, value_bits()).numpy()
+            return model.read(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
 
     evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), VerifyOptions())
     correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])

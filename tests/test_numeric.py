@@ -69,6 +69,8 @@ def test_decoding_corrects_up_to_the_capacity_and_no_further(level):
         evidence = decode(grid.astype(np.float32), fmt, (2.0 * damaged - 1) * 4, NumericOptions(erasure_tries=(0,)))
         assert (evidence.text == payload) if readable else evidence.text is None
         assert evidence.corrected == (errors if readable else 0)
+        if readable:  # the payload's own symbol, as qrcode makes it, is the clean grid
+            assert evidence.distance == 0
 
 
 def test_foreign_data_tells_text_from_numbers():
