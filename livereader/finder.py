@@ -253,16 +253,23 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
 def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
     """How clearly the timing modules between the finders alternate in step with the finder cores' polarity:
     (light-module mean - dark-module mean) / spread of the samples; high for a correctly oriented code."""
-    inner = np.arange(8, code.modules - 8) + 0.5
-    points = np.concatenate([np.c_[inner, np.full_like(inner, 6.5)], np.c_[np.full_like(inner, 6.5), inner],
-                             [[3.5, 3.5], [1.5, 3.5]]])  # the timing modules, then a core and a light ring module
-    pixels = cv2.perspectiveTransform(points[None], code.homography)[0].astype(np.float32)
+    points, dark = _timing_points(code.modules)
+    pixels = cv2.perspectiveTransform(points, code.homography)[0].astype(np.float32)
     values = cv2.remap(grey, pixels[:, :1], pixels[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
     values = values.astype(np.float64)
     timing, (core, ring) = values[:-2], values[-2:]
-    dark = np.tile(np.arange(len(inner)) % 2 == 0, 2)  # timing modules at even module indices are dark
     polarity = 1.0 if ring >= core else -1.0
     return polarity * float(timing[~dark].mean() - timing[dark].mean()) / (timing.std() + 1.0)
+
+
+@lru_cache(maxsize=8)
+def _timing_points(modules: int) -> tuple[np.ndarray, np.ndarray]:
+    """(1, P, 2) module coordinates of the timing modules (row 6, then column 6), then a finder core and a light
+    ring module; and which timing modules are dark (those at even module indices)."""
+    inner = np.arange(8, modules - 8) + 0.5
+    points = np.concatenate([np.c_[inner, np.full_like(inner, 6.5)], np.c_[np.full_like(inner, 6.5), inner],
+                             [[3.5, 3.5], [1.5, 3.5]]])
+    return points[None], np.tile(np.arange(len(inner)) % 2 == 0, 2)
 
 
 def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
@@ -275,44 +282,44 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     """Homography from module coordinates to pixels, fitted to every outline corner of the three finders."""
     tl, tr, bl = triple
     modules = _module_count(tl, tr, bl)
-    axes = np.array([np.subtract(tr.centre, tl.centre), np.subtract(bl.centre, tl.centre)]).T  # columns a, b
-    if abs(np.linalg.det(axes)) < 1e-9:
+    (ax, ay), (bx, by) = np.subtract(tr.centre, tl.centre).tolist(), np.subtract(bl.centre, tl.centre).tolist()
+    det = ax * by - bx * ay
+    if abs(det) < 1e-9:
         return None
-    inverse = np.linalg.inv(axes)
-    outlines = [(origin, depth, finder.centre, quad)
-                for finder, origin in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7)))
-                for depth, quad in finder.quads]
-    origins = np.array([o[0] for o in outlines], np.float64)[:, None]  # (K, 1, 2)
-    depths = np.array([o[1] for o in outlines], np.float64)[:, None, None]  # (K, 1, 1)
-    centres = np.array([o[2] for o in outlines], np.float64)[:, None]  # (K, 1, 2)
-    quads = np.stack([o[3] for o in outlines])  # (K, 4, 2)
-    signs = (quads - centres) @ inverse.T > 0  # (K, 4, 2): right of / below the finder's centre
+    inverse_t = np.array([[by, -ay], [-bx, ax]]) / det  # the transposed inverse of the axes [a b]
+    outlines = [(*origin, depth, *finder.centre) for finder, origin in zip(triple, ((0, 0), (modules - 7, 0),
+                                                                                     (0, modules - 7)))
+                for depth, _ in finder.quads]
+    layout = np.array(outlines, np.float64)[:, None]  # (K, 1, 5): origin x, y, depth, centre x, y
+    quads = np.stack([q for finder in triple for _, q in finder.quads])  # (K, 4, 2)
+    signs = (quads - layout[..., 3:]) @ inverse_t > 0  # (K, 4, 2): right of / below the finder's centre
     quadrants = np.sort(2 * signs[..., 0] + signs[..., 1], axis=1)
     whole = (quadrants == np.arange(4)).all(1)  # one corner in each quadrant
     if whole.sum() < 2:
         return None
-    source = (origins + np.where(signs, 7 - depths, depths))[whole].reshape(-1, 2)
+    depths = layout[..., 2:3]
+    source = (layout[..., :2] + np.where(signs, 7 - depths, depths))[whole].reshape(-1, 2)
     target = quads[whole].reshape(-1, 2)
+    # The outline corners, then the symbol's corners (module coordinates), mapped in one call per homography.
+    points = np.concatenate([source, [[0, 0], [modules, 0], [modules, modules], [0, modules]]])[None]
     module_px = (tl.size + tr.size + bl.size) / 21
+
+    def mapped(homography: np.ndarray) -> tuple[float, np.ndarray]:
+        """RMS distance of the target corners from their mapped module coordinates (modules); symbol corners."""
+        pixels = cv2.perspectiveTransform(points, homography)[0]
+        return math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px, pixels[-4:]
+
     homography, _ = cv2.findHomography(source, target, 0)
     if homography is None:
         return None
-    residual = _residual(homography, source, target) / module_px
+    residual, corners = mapped(homography)
     if residual > ROBUST_ABOVE:  # an outline cut by a shadow's edge or glare: a fit that ignores it
         robust, _ = cv2.findHomography(source, target, cv2.LMEDS)
         if robust is not None:
-            homography, residual = robust, _residual(robust, source, target) / module_px
-    square = np.array([[[0, 0], [modules, 0], [modules, modules], [0, modules]]], np.float64)
-    corners = cv2.perspectiveTransform(square, homography)[0]
+            homography, (residual, corners) = robust, mapped(robust)
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None
     return LocatedCode(corners, modules, homography, triple, residual)
-
-
-def _residual(homography: np.ndarray, source: np.ndarray, target: np.ndarray) -> float:
-    """RMS distance of the target points from the mapped source points, pixels."""
-    error = cv2.perspectiveTransform(source[None], homography)[0] - target
-    return float(np.sqrt((error**2).sum(1).mean()))
 
 
 def locate(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[LocatedCode]:

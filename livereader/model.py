@@ -16,9 +16,10 @@ reads the 30 format modules, and its soft mask estimate is XORed into the grid; 
 unmasked modules side by side (blur and misregistration are local) and a 1x1 convolution squeezes its features;
 a fully connected layer reads the 20 data bits from where their modules are, which global pooling would throw
 away. The symbol stores each 3-digit group as a 10-bit binary number, so the bits are what the network reads;
-a fixed layer turns the bits' probabilities into each group's distribution over 0-999. (Reading digits directly left the last digit of each group, ``value % 10`` of the bits, 55% right.)
-One 3x3 layer, not two: the fully connected layer already combines neighbours, and a second 3x3 layer cost 35%
-of the batched speed on 2 CPU cores.
+a fixed layer turns the bits' probabilities into each group's distribution over 0-999. (Reading digits
+directly left the last digit of each group, ``value % 10`` of the bits, 55% right.) One 3x3 layer, not two: the
+fully connected layer already combines neighbours, and a second 3x3 layer cost 35% of the batched speed on
+2 CPU cores.
 """
 
 from __future__ import annotations
