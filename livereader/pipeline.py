@@ -14,7 +14,7 @@ import numpy as np
 from livereader.deblur import DeblurOptions, deblur
 from livereader.finder import FinderOptions, LocatedCode, locate, scout
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
-from livereader.reader import GridRead, Model, read_grids
+from livereader.reader import Model, read_grids
 from livereader.verify import VerifyOptions, foreign
 
 READ, REJECTED, UNSUPPORTED = "read", "rejected", "unsupported"
@@ -65,26 +65,23 @@ Models = Model | Sequence[Model]
 def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
                   sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
-    options say; any other sampler's hard grids). Grids that decode, as sampled, to something other than a
-    number (:func:`livereader.verify.foreign`) are rejected unread. Also says which codes are worth another
-    try: the other rejected ones."""
+    options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
+    that do not decode, as sampled, to something other than a number (:func:`livereader.verify.foreign`)."""
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
     grids = [sampler(grey, c) for c in codes if c.supported]
-    foreign_codes = [foreign(g.hard) for g in grids]
-    values = [g.soft if soft else g.hard.astype(np.float32) for g, f in zip(grids, foreign_codes) if not f]
+    values = [g.soft if soft else g.hard.astype(np.float32) for g in grids]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
-    sampled_grids, foreign_flags = iter(grids), iter(foreign_codes)
+    sampled_grids = iter(grids)
     results, retry = [], []
     for code in codes:
         corners = code.corners
         if code.supported:
-            sampled, is_foreign = next(sampled_grids), next(foreign_flags)
-            read = GridRead(None, 0.0) if is_foreign else next(reads)
+            read, sampled = next(reads), next(sampled_grids)
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            worth = status == REJECTED and not is_foreign
+            worth = status == REJECTED and not foreign(sampled.hard)
         else:
             status, text, confidence, worth = UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),

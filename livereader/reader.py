@@ -21,9 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from livereader import numeric
-from livereader.symbol import SIZE, read_format
-from livereader.verify import (LEVEL, Calibration, Evidence, VerifyOptions, evaluate, no_candidate, normalize, prepare,
-                               upright, verified)
+from livereader.symbol import SIZE, FormatInfo
+from livereader.verify import LEVEL, Calibration, Evidence, VerifyOptions, evaluate, no_candidate, prepare, verified
 
 METADATA = "livereader.json"
 SIX_DIGIT, NUMERIC = "six-digit", "numeric"
@@ -150,19 +149,21 @@ def _outputs(network: Callable[[np.ndarray], np.ndarray], grids: np.ndarray, bat
         yield from network(grids[start : start + batch])
 
 
-def _uprights(grids: np.ndarray) -> np.ndarray:
-    return np.stack([upright(g) for g in grids.astype(np.float32)]) if len(grids) else grids.astype(np.float32)
+def _prepared(grids: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, FormatInfo]]]:
+    """(N, 21, 21) grids -> the upright grids (the network's input), and each one normalized with its format."""
+    prepared = [prepare(g) for g in grids.astype(np.float32)]
+    uprights = np.stack([p[0] for p in prepared]) if prepared else grids.astype(np.float32)
+    return uprights, [p[1:] for p in prepared]
 
 
 def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                      options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
     """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches on those whose
     format bits name level H (no other can verify), then verified."""
-    grids = _uprights(grids)
-    prepared = [prepare(g) for g in grids]
+    uprights, prepared = _prepared(grids)
     evidence = [no_candidate(fmt) for _, fmt in prepared]
     chosen = [i for i, (_, fmt) in enumerate(prepared) if fmt.level == LEVEL]
-    for i, log_probs in zip(chosen, _outputs(group_log_probs, grids[chosen], batch)):
+    for i, log_probs in zip(chosen, _outputs(group_log_probs, uprights[chosen], batch)):
         grid, fmt = prepared[i]
         evidence[i] = evaluate(grid, log_probs, options, fmt)
     return evidence
@@ -171,12 +172,9 @@ def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids:
 def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                              options: VerifyOptions, batch: int = 4096) -> list[numeric.NumericEvidence]:
     """Decoding evidence for (N, 21, 21) grids: each turned upright, the numeric CNN run in batches, decoded."""
-    grids = _uprights(grids)
-    evidence = []
-    for grid, logits in zip(grids, _outputs(codeword_logits, grids, batch)):
-        grid = normalize(grid)
-        evidence.append(numeric.decode(grid, read_format(grid), logits[numeric.FORMATS:], options.numeric))
-    return evidence
+    uprights, prepared = _prepared(grids)
+    return [numeric.decode(grid, fmt, logits[numeric.FORMATS:], options.numeric)
+            for (grid, fmt), logits in zip(prepared, _outputs(codeword_logits, uprights, batch))]
 
 
 def model_evidence(model: Model, grids: np.ndarray, options: VerifyOptions) -> list:

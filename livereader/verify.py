@@ -128,12 +128,13 @@ def upright(grid: np.ndarray) -> np.ndarray:
     return 1 - grid if dark < light else grid
 
 
-def normalize(grid: np.ndarray) -> np.ndarray:
+def normalize(grid: np.ndarray, levels: tuple[float, float] | None = None) -> np.ndarray:
     """Stretch an upright soft grid so that its function patterns' dark and light modules read 1 and 0.
 
-    The finder, separator and timing modules have known values, so they measure the grid's own contrast.
+    The finder, separator and timing modules have known values, so they measure the grid's own contrast
+    (``levels``: the grid's :func:`_levels`, when already measured).
     """
-    dark, light = _levels(grid)
+    dark, light = levels or _levels(grid)
     if dark - light < 0.2:
         return grid
     return np.clip((grid - light) / (dark - light), 0.0, 1.0)
@@ -179,23 +180,28 @@ def no_candidate(fmt: FormatInfo) -> Evidence:
     return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
 
 
-def prepare(grid: np.ndarray) -> tuple[np.ndarray, FormatInfo]:
-    """An upright grid normalized (see :func:`normalize`), and its format bits read."""
-    grid = normalize(grid)
-    return grid, read_format(grid)
+def prepare(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, FormatInfo]:
+    """The grid turned upright (:func:`upright`), that grid normalized (:func:`normalize`), and its format bits
+    read from the normalized grid; the levels are measured once for an upright grid."""
+    levels = _levels(grid)
+    if levels[0] < levels[1]:
+        grid = 1 - grid
+        levels = _levels(grid)
+    normalized = normalize(grid, levels)
+    return grid, normalized, read_format(normalized)
 
 
 def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptions,
              fmt: FormatInfo | None = None) -> Evidence:
     """Measure how well the best of the CNN's expanded candidates explains the upright grid (see the module
-    docstring); with ``fmt``, the grid is already normalized and its format read (:func:`prepare`).
+    docstring); with ``fmt``, the grid is already normalized and its format read (see :func:`prepare`).
 
     ``group_log_probs``: (2, 1000), the CNN's log probabilities of the high and low 3-digit group. Tiers of
     candidates are tried in order until one comes within ``max_distance``: any other code is then at least
     ``MIN_DISTANCE - max_distance`` away, so later tiers cannot hold a closer one.
     """
     if fmt is None:
-        grid, fmt = prepare(grid)
+        _, grid, fmt = prepare(grid)
     if fmt.level != LEVEL:
         return no_candidate(fmt)
     observed = grid[DATA_REGION]
