@@ -102,9 +102,10 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
 
     The first search looks for finder patterns in the frame shrunk by ``options.scout``; when it reads a code,
     leaves nothing worth another try and no finder pattern outside its codes, that is the answer. Otherwise the
-    full frame is searched, and a frame with no read at all is searched again with a more sensitive threshold
-    (blurred finder rings). Codes that do not read, unless they decode to something other than a number, are
-    tried again with a refined bottom-right corner, and then deblurred. Each retry costs time only where it runs.
+    full frame is searched (the codes the first search read are kept, not read again), and a frame with no read
+    at all is searched again with a more sensitive threshold (blurred finder rings). Codes that do not read,
+    unless they decode to something other than a number, are tried again with a refined bottom-right corner, and
+    then deblurred. Each retry costs time only where it runs.
     """
     grey = to_grey(frame)
     known: list[CodeResult] = []  # codes the first search read: the full search does not read them again

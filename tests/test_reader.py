@@ -90,4 +90,27 @@ def test_torchscript_equals_eager(tmp_path):
     with torch.inference_mode():
         assert torch.allclose(loaded.module(x), eager(x), atol=1e-5)
         assert torch.allclose(loaded.batched(x), eager(x), atol=1e-5)  # the oneDNN copy for batches
+        assert torch.allclose(loaded.module.read(x), eager.read(x), atol=1e-5)  # the reader's entry point
+        assert torch.allclose(loaded.batched.read(x), eager.read(x), atol=1e-5)
     assert torch.allclose(loaded(x[:2, 0].numpy()), eager(x[:2]), atol=1e-5)  # a frame's few grids
+    assert np.allclose(loaded.group_log_probs(x[:2, 0].numpy()), eager.read(x[:2]).detach().numpy(), atol=1e-5)
+
+
+def test_the_six_digit_cnn_runs_only_on_level_h_grids():
+    from livereader.reader import collect_evidence
+    from livereader.symbol import encode
+    from livereader.verify import VerifyOptions
+
+    batches = []
+
+    def network(grids: np.ndarray) -> np.ndarray:  # a CNN sure of 654321
+        batches.append(len(grids))
+        log_probs = np.full((len(grids), 2, 1000), np.log(1e-6))
+        log_probs[:, 0, 654], log_probs[:, 1, 321] = 0.0, 0.0
+        return log_probs
+
+    grids = np.stack([encode("654321", level) for level in "HMHQ"]).astype(np.float32)
+    evidence = collect_evidence(network, grids, VerifyOptions())
+    assert batches == [2]  # one call, for the two level-H grids
+    assert [e.number for e in evidence] == [654321, -1, 654321, -1]
+    assert [e.format.level for e in evidence] == list("HMHQ")

@@ -108,6 +108,13 @@ def _two_sizes() -> np.ndarray:
     return frame
 
 
+def _with_lone_finder(frame: np.ndarray) -> np.ndarray:
+    """The frame with one finder pattern (4 px modules) drawn outside every code."""
+    lone = frame.copy()
+    lone[300:360, 100:160] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 4), np.ones((4, 4)))[:60, :60]
+    return lone
+
+
 def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model):
     from livereader.finder import scout
     from livereader.pipeline import ReaderOptions
@@ -115,11 +122,27 @@ def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model
     frame = _two_sizes()
     codes, complete = scout(frame, 2)
     assert len(codes) == 1 and complete
-    lone = frame.copy()
-    lone[300:360, 100:160] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 4), np.ones((4, 4)))[:60, :60]
+    lone = _with_lone_finder(frame)
     codes, complete = scout(lone, 2)
     assert len(codes) == 1 and not complete  # a finder pattern outside every code: the full frame is searched
     # Where no finder of a small code shows at half resolution, only a full search finds it: the capture loop
     # runs one every few frames (tests/test_cli.py).
     assert [r.text for r in read_frame(frame, model)] == ["123456"]
     assert sorted(r.text for r in read_frame(frame, model, ReaderOptions(scout=1))) == ["123456", "654321"]
+
+
+def test_the_full_search_does_not_read_again_what_the_first_search_read(model, monkeypatch):
+    import livereader.pipeline as pipeline
+
+    frame = _with_lone_finder(_two_sizes())  # the lone finder sends the frame to the full search
+    batches, read_grids = [], pipeline.read_grids
+
+    def counted(grids, *args, **kwargs):
+        batches.append(len(grids))
+        return read_grids(grids, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "read_grids", counted)
+    results = read_frame(frame, model)
+    assert sorted(r.text for r in results if r.status == "read") == ["123456", "654321"]  # each reported once
+    # The first search read the large code; the full search found it again but read only the small one.
+    assert batches == [1, 1]
