@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from livereader.finder import LocatedCode
-from livereader.symbol import FORMAT_POSITIONS, SIZE, format_codewords
+from livereader.symbol import SIZE, read_format
 
 SUBSAMPLES = 3  # samples per module along each axis
 
@@ -51,19 +51,9 @@ def _sample_points(spread: float) -> np.ndarray:
     return np.stack([xs, ys], -1).reshape(1, -1, 2)
 
 
-def _format_distances(hard: np.ndarray) -> np.ndarray:
-    """(2,): format modules (of 30) that disagree with the nearest valid format word, for either polarity, of
-    the hard grid as it is and transposed (mirrored)."""
-    rows, cols = FORMAT_POSITIONS[..., 0].ravel(), FORMAT_POSITIONS[..., 1].ravel()
-    observed = np.stack([hard[rows, cols], hard[cols, rows]])  # (2, 30)
-    disagree = (_format_words()[None] != observed[:, None]).sum(2)  # (2, 32); the other polarity: 30 - disagree
-    return np.minimum(disagree.min(1), observed.shape[1] - disagree.max(1))
-
-
-@lru_cache(maxsize=1)
-def _format_words() -> np.ndarray:
-    """(32, 30) uint8: both copies of every format word, in the order of ``FORMAT_POSITIONS``."""
-    return np.tile(format_codewords(), 2)
+def _format_distance(hard: np.ndarray) -> float:
+    """Format modules (of 30) that disagree with the nearest valid format word, for either polarity."""
+    return min(read_format(hard).distance, read_format(1 - hard).distance)
 
 
 def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:
@@ -115,8 +105,7 @@ def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions =
 def oriented(soft: np.ndarray) -> SampledGrid:
     """A (21, 21) soft grid as seen in the frame -> the sampled grid in the symbol's own orientation."""
     hard = (soft > 0.5).astype(np.uint8)
-    as_seen, transposed = _format_distances(hard)
-    mirrored = transposed < as_seen
+    mirrored = _format_distance(hard.T) < _format_distance(hard)
     if mirrored:
         soft, hard = np.ascontiguousarray(soft.T), np.ascontiguousarray(hard.T)
     return SampledGrid(soft, hard, mirrored)
