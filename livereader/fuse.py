@@ -28,10 +28,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from livereader.grid import sample_soft
-from livereader.pipeline import READ, REJECTED, UNSUPPORTED, CodeResult, ReaderOptions, read_frame, to_grey
+from livereader.grid import corner_homography, sample_soft
+from livereader.pipeline import (READ, REJECTED, UNSUPPORTED, CodeResult, ReaderOptions, holder, read_frame,
+                                 to_grey)
 from livereader.reader import Model
-from livereader.symbol import DATA_REGION, SIZE
+from livereader.symbol import DATA_REGION
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,9 @@ class FrameStack:
 
     def disagreement(self, mean: np.ndarray, corners: tuple) -> float:
         """Share of data modules that the latest frame and ``mean`` see differently through a code's outline."""
-        square = np.float32([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]])
-        homography = cv2.getPerspectiveTransform(square, np.float32(corners)).astype(np.float64)
+        homography = corner_homography(corners)
         current = sample_soft(self._grey[-1], homography) > 0.5
         return float((current != (sample_soft(mean, homography) > 0.5))[DATA_REGION].mean())
-
-
-def _inside(result: CodeResult, others: list[CodeResult]) -> int | None:
-    """Index of the first of ``others`` whose outline holds ``result``'s centre, or None."""
-    centre = tuple(float(v) for v in np.mean(result.corners, axis=0))
-    for index, other in enumerate(others):
-        if cv2.pointPolygonTest(np.array(other.corners, np.float32), centre, False) >= 0:
-            return index
-    return None
 
 
 def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Model],
@@ -97,7 +88,7 @@ def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Mo
         if fused.status != READ or stack.disagreement(mean, fused.corners) > stack.options.max_disagreement:
             continue
         fused = replace(fused, fused=stack.count)
-        index = _inside(fused, results)
+        index = holder(fused.corners, results)
         if index is None:
             results.append(fused)
         elif results[index].status == REJECTED:

@@ -69,7 +69,6 @@ def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:
 def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5, 0.25)) -> LocatedCode:
     """Move the bottom-right corner, the one extrapolated farthest from the finder patterns, to where the
     module samples show the most contrast: a coarse-to-fine search of +-2 steps per axis, in modules."""
-    square = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], np.float32)
     best, best_score = code.corners.astype(np.float32), _contrast(grey, code.homography)
     for step in steps:
         centre = best[2].copy()
@@ -77,11 +76,16 @@ def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5,
             offset = cv2.perspectiveTransform(np.float32([[[SIZE + dx * step, SIZE + dy * step]]]), code.homography)
             corners = best.copy()
             corners[2] = centre + offset[0, 0] - code.corners[2].astype(np.float32)
-            score = _contrast(grey, cv2.getPerspectiveTransform(square, corners))
+            score = _contrast(grey, corner_homography(corners))
             if score > best_score:
                 best, best_score = corners, score
-    homography = cv2.getPerspectiveTransform(square, best).astype(np.float64)
-    return replace(code, corners=best.astype(np.float64), homography=homography)
+    return replace(code, corners=best.astype(np.float64), homography=corner_homography(best))
+
+
+def corner_homography(corners) -> np.ndarray:
+    """The module-to-pixel homography of a 21x21 symbol whose corners tl, tr, br, bl are ``corners`` (pixels)."""
+    square = np.float32([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]])
+    return cv2.getPerspectiveTransform(square, np.float32(corners))
 
 
 def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:

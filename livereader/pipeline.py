@@ -90,10 +90,13 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results, retry
 
 
-def _inside(code: LocatedCode, results: list[CodeResult]) -> bool:
-    """Whether the code's centre lies inside the outline of one of the results."""
-    centre = tuple(map(float, code.corners.mean(0)))
-    return any(cv2.pointPolygonTest(np.float32(r.corners), centre, False) >= 0 for r in results)
+def holder(corners, results: Sequence[CodeResult]) -> int | None:
+    """Index of the first result whose outline holds the centre of ``corners`` ((4, 2) pixels), or None."""
+    centre = tuple(float(v) for v in np.mean(corners, axis=0))
+    for index, result in enumerate(results):
+        if cv2.pointPolygonTest(np.float32(result.corners), centre, False) >= 0:
+            return index
+    return None
 
 
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
@@ -115,7 +118,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         known = [r for r in results if r.status == READ]
         if complete and known and not any(retry):
             return results
-    codes = [c for c in locate(grey, options.finder) if not _inside(c, known)]
+    codes = [c for c in locate(grey, options.finder) if holder(c.corners, known) is None]
     results, retry = _read_located(grey, codes, model, options)
     results, retry = results + known, retry + [False] * len(known)  # codes[i] is still results[i]'s code
     if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:
