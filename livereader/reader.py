@@ -3,7 +3,8 @@
 A model file is a TorchScript module (see :mod:`livereader.model`) saved with an extra file
 ``livereader.json`` that holds its kind, configuration and confidence calibration. Two kinds exist:
 
-* ``six-digit``: :class:`livereader.model.GridReader`, verified by :mod:`livereader.verify`;
+* ``six-digit``: :class:`livereader.model.GridReader`, verified by :mod:`livereader.verify`; it reads grids
+  unmasked with the mask that their format bits name (metadata ``"input": "unmasked"``);
 * ``numeric``: :class:`livereader.model.CodewordReader`, decoded and verified by :mod:`livereader.numeric`.
 
 Several models are tried in order, each on the grids that the earlier ones did not read. The shipped default is
@@ -21,11 +22,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from livereader import numeric
-from livereader.symbol import SIZE, FormatInfo
+from livereader.symbol import SIZE, FormatInfo, unmask
 from livereader.verify import LEVEL, Calibration, Evidence, VerifyOptions, evaluate, no_candidate, prepare, verified
 
 METADATA = "livereader.json"
 SIX_DIGIT, NUMERIC = "six-digit", "numeric"
+UNMASKED = "unmasked"  # a six-digit model's input: upright grids with their data mask removed
 DEFAULT_MODELS = ("default.pt", "numeric.pt")  # the shipped models, tried in this order
 SMALL_BATCH = 4  # up to this many grids, the module as saved runs faster than the oneDNN-optimized one
 
@@ -73,7 +75,7 @@ class Model:
         return self(grids).numpy()
 
     def group_log_probs(self, grids: np.ndarray) -> np.ndarray:
-        """(N, 21, 21) grids -> (N, digits // 3, 1000) log probabilities of each 3-digit group's value."""
+        """(N, 21, 21) unmasked grids -> (N, digits // 3, 1000) log probabilities of each 3-digit group's value."""
         return self(grids, "read").numpy()
 
 
@@ -99,8 +101,8 @@ def load_model(path: str | Path | None = None) -> Model:
         if kind not in (SIX_DIGIT, NUMERIC):
             raise ValueError(f"unknown model kind {kind!r}")
         digits = int(metadata["config"]["digits"]) if kind == SIX_DIGIT else 0
-        if kind == SIX_DIGIT and not hasattr(module, "read"):
-            raise ValueError("no read method: exported by an older livereader, train it again")
+        if kind == SIX_DIGIT and (not hasattr(module, "read") or metadata.get("input") != UNMASKED):
+            raise ValueError("reads masked grids: exported by an older livereader, train it again")
     except Exception as error:  # torch raises many kinds for a corrupt or foreign file
         reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"not a livereader model file: {path} ({reason[:120]})") from None
@@ -159,11 +161,12 @@ def _prepared(grids: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, For
 def collect_evidence(group_log_probs: Callable[[np.ndarray], np.ndarray], grids: np.ndarray,
                      options: VerifyOptions, batch: int = 4096) -> list[Evidence]:
     """Verification evidence for (N, 21, 21) grids: each turned upright, the CNN run in batches on those whose
-    format bits name level H (no other can verify), then verified."""
+    format bits name level H (no other can verify), unmasked with the mask that they name, then verified."""
     uprights, prepared = _prepared(grids)
     evidence = [no_candidate(fmt) for _, fmt in prepared]
     chosen = [i for i, (_, fmt) in enumerate(prepared) if fmt.level == LEVEL]
-    for i, log_probs in zip(chosen, _outputs(group_log_probs, uprights[chosen], batch)):
+    unmasked = unmask(uprights[chosen], [prepared[i][1].mask for i in chosen])
+    for i, log_probs in zip(chosen, _outputs(group_log_probs, unmasked, batch)):
         grid, fmt = prepared[i]
         evidence[i] = evaluate(grid, log_probs, options, fmt)
     return evidence

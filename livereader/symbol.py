@@ -98,6 +98,13 @@ def mask_patterns() -> np.ndarray:
     return np.stack([np.vectorize(mask_func(m))(rows, cols).astype(np.uint8) for m in range(8)])
 
 
+def unmask(grids: np.ndarray, masks) -> np.ndarray:
+    """(N, 21, 21) grids in [0, 1] (soft or hard) with their (N,) masks -> the grids XOR their mask patterns
+    (float32): where a mask flips a module, its value v becomes 1 - v. Function patterns are flipped too; no
+    reader of the result looks at them."""
+    return np.abs(np.asarray(grids, np.float32) - mask_patterns()[np.asarray(masks, dtype=np.intp)])
+
+
 def encode(text: str, level: str = "H", mask: int | None = None) -> np.ndarray:
     """The version-1 grid of ``text`` made by ``qrcode`` (mask chosen by qrcode when ``mask`` is None).
 

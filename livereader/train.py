@@ -29,7 +29,8 @@ from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment
 from livereader.data import (NUMBERS, GridSet, cache_dir, encode_numbers, foreign_codes, is_held_out,
                              numeric_codes, six_digit_grids, unpack)
 from livereader.model import CodewordConfig, ModelConfig
-from livereader.reader import METADATA, NUMERIC, SIX_DIGIT, ModelError
+from livereader.reader import METADATA, NUMERIC, SIX_DIGIT, UNMASKED, ModelError
+from livereader.symbol import unmask
 
 # Numeric codes: fewer wrong modules than for the six-digit model, which learns to see through them; the
 # codeword reader cannot (an isolated wrong module looks right), and Reed-Solomon decoding corrects them.
@@ -121,19 +122,21 @@ def distributed(device_name: str) -> tuple[int, int, str]:
 
 
 def six_digit_loss(net, batch: tuple, gen, device):
-    """Negative log likelihood of each group's value under the bits' probabilities (see model.py), plus the mask."""
+    """Negative log likelihood of each group's value under the bits' probabilities (see model.py), for augmented
+    grids unmasked with their own masks (the reader unmasks with the mask that the format bits name: the same one
+    wherever a read can verify)."""
     import torch
     import torch.nn.functional as F
 
-    from livereader.model import group_log_probs, split_logits
+    from livereader.model import GROUP_BITS, group_log_probs
 
     grids, numbers, masks = batch
     value_bits = getattr(net, "module", net).value_bits  # the model's buffer, under DistributedDataParallel too
     groups = torch.from_numpy(np.stack([numbers // 1000, numbers % 1000], axis=1)).to(device)  # (B, 2)
-    x = augment(torch.from_numpy(grids), AugmentConfig(), gen).to(device)
-    mask_logits, bit_logits = split_logits(net(x), ModelConfig().digits)
-    loss = F.nll_loss(group_log_probs(bit_logits, value_bits).reshape(-1, 1000), groups.reshape(-1))
-    return loss + 0.2 * F.cross_entropy(mask_logits, torch.from_numpy(masks).long().to(device))
+    seen = augment(torch.from_numpy(grids), AugmentConfig(), gen)[:, 0].numpy()
+    x = torch.from_numpy(unmask(seen, masks))[:, None].to(device)
+    bit_logits = net(x).reshape(len(x), -1, GROUP_BITS)
+    return F.nll_loss(group_log_probs(bit_logits, value_bits).reshape(-1, 1000), groups.reshape(-1))
 
 
 def numeric_loss(net, codes, gen, device):
@@ -281,7 +284,7 @@ def train(args: argparse.Namespace) -> int:
         command = shlex.join(["torchrun", "--nproc_per_node", str(world), "-m", "livereader.train",
                               *(sys.argv[1:] if args.argv is None else args.argv)])
     metadata = {
-        "name": args.name, "kind": args.kind, "config": config.to_dict(),
+        "name": args.name, "kind": args.kind, "config": config.to_dict(), **({} if numeric else {"input": UNMASKED}),
         "calibration": {"weights": list(calibration.weights), "bias": calibration.bias, "features": features},
         "payload": payload,
     }

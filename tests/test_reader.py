@@ -10,6 +10,8 @@ import torch
 from livereader import GridRead, ModelError, decode_grid, load_model, read_grids
 from livereader.data import foreign_codes
 from livereader.model import GridReader, ModelConfig
+from livereader.reader import UNMASKED
+from livereader.symbol import mask_patterns
 from livereader.train import export
 
 
@@ -80,11 +82,14 @@ def test_missing_and_corrupt_model_files(tmp_path):
     assert "not a livereader model file" in str(error.value) and "\n" not in str(error.value)
 
 
+CARD = {"config": ModelConfig().to_dict(), "calibration": {"weights": [0, 0, 0, 0], "bias": 0}, "input": UNMASKED}
+
+
 def test_torchscript_equals_eager(tmp_path):
     torch.manual_seed(0)
     eager = GridReader(ModelConfig()).eval()
     path = tmp_path / "m.pt"
-    export(eager, path, {"config": ModelConfig().to_dict(), "calibration": {"weights": [0, 0, 0, 0], "bias": 0}})
+    export(eager, path, CARD)
     x = torch.rand(64, 1, 21, 21)
     loaded = load_model(path)
     with torch.inference_mode():
@@ -96,15 +101,24 @@ def test_torchscript_equals_eager(tmp_path):
     assert np.allclose(loaded.group_log_probs(x[:2, 0].numpy()), eager.read(x[:2]).detach().numpy(), atol=1e-5)
 
 
-def test_the_six_digit_cnn_runs_only_on_level_h_grids():
+def test_a_six_digit_model_that_reads_masked_grids_is_refused(tmp_path):
+    path = tmp_path / "old.pt"
+    export(GridReader(ModelConfig()).eval(), path, {key: value for key, value in CARD.items() if key != "input"})
+    with pytest.raises(ModelError, match="train it again") as error:
+        load_model(path)
+    assert "\n" not in str(error.value)
+
+
+def test_the_six_digit_cnn_runs_only_on_level_h_grids_unmasked():
     from livereader.reader import collect_evidence
-    from livereader.symbol import encode
+    from livereader.symbol import encode, read_format
     from livereader.verify import VerifyOptions
 
-    batches = []
+    batches, seen = [], []
 
     def network(grids: np.ndarray) -> np.ndarray:  # a CNN sure of 654321
         batches.append(len(grids))
+        seen.extend(grids)
         log_probs = np.full((len(grids), 2, 1000), np.log(1e-6))
         log_probs[:, 0, 654], log_probs[:, 1, 321] = 0.0, 0.0
         return log_probs
@@ -112,5 +126,8 @@ def test_the_six_digit_cnn_runs_only_on_level_h_grids():
     grids = np.stack([encode("654321", level) for level in "HMHQ"]).astype(np.float32)
     evidence = collect_evidence(network, grids, VerifyOptions())
     assert batches == [2]  # one call, for the two level-H grids
+    mask = read_format(grids[0]).mask
+    assert np.array_equal(seen[0], np.abs(grids[0] - mask_patterns()[mask]))  # unmasked by the format's mask
+    assert np.array_equal(seen[0], seen[1])
     assert [e.number for e in evidence] == [654321, -1, 654321, -1]
     assert [e.format.level for e in evidence] == list("HMHQ")

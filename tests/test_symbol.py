@@ -1,4 +1,7 @@
-from livereader.symbol import DATA_REGION, FIXED_REGION, LEVELS, encode, fixed_modules, read_format
+import numpy as np
+
+from livereader.symbol import (DATA_REGION, FIXED_REGION, LEVELS, encode, fixed_modules, mask_patterns, read_format,
+                               unmask)
 
 
 def test_format_is_read_for_every_level_and_mask():
@@ -25,3 +28,14 @@ def test_regions_match_the_symbol_layout():
 def test_grid_convention_is_one_for_dark():
     grid = encode("42")
     assert grid[0, 0] == 1 and grid[1, 1] == 0 and grid[3, 3] == 1  # finder: dark ring, light ring, dark core
+
+
+
+def test_unmask_flips_the_modules_of_the_named_mask():
+    grids = np.stack([encode("123456", "H", mask) for mask in range(8)])  # uint8, 1 = dark
+    plain = unmask(grids, range(8))
+    assert plain.dtype == np.float32 and set(np.unique(plain)) == {0.0, 1.0}
+    assert all(np.array_equal(p[DATA_REGION], plain[0][DATA_REGION]) for p in plain)  # one payload under 8 masks
+    soft = grids * np.float32(0.8) + np.float32(0.1)
+    flips = mask_patterns() == 1
+    assert np.allclose(unmask(soft, range(8)), np.where(flips, 1 - soft, soft))
