@@ -295,7 +295,7 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     """Homography from module coordinates to pixels, fitted to every outline corner of the three finders."""
     tl, tr, bl = triple
     modules = _module_count(tl, tr, bl)
-    (ax, ay), (bx, by) = np.subtract(tr.centre, tl.centre).tolist(), np.subtract(bl.centre, tl.centre).tolist()
+    (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
     det = ax * by - bx * ay
     if abs(det) < 1e-9:
         return None
@@ -304,7 +304,7 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
                                                                                      (0, modules - 7)))
                 for depth, _ in finder.quads]
     layout = np.array(outlines, np.float64)[:, None]  # (K, 1, 5): origin x, y, depth, centre x, y
-    quads = np.stack([q for finder in triple for _, q in finder.quads])  # (K, 4, 2)
+    quads = np.array([q for finder in triple for _, q in finder.quads])  # (K, 4, 2)
     signs = (quads - layout[..., 3:]) @ inverse_t > 0  # (K, 4, 2): right of / below the finder's centre
     quadrants = np.sort(2 * signs[..., 0] + signs[..., 1], axis=1)
     whole = (quadrants == np.arange(4)).all(1)  # one corner in each quadrant
