@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from livereader.finder import LocatedCode
-from livereader.symbol import SIZE, read_format
+from livereader.symbol import SIZE, format_distances
 
 SUBSAMPLES = 3  # samples per module along each axis
 
@@ -52,8 +52,10 @@ def _sample_points(spread: float) -> np.ndarray:
 
 
 def _format_distance(hard: np.ndarray) -> float:
-    """Format modules (of 30) that disagree with the nearest valid format word, for either polarity."""
-    return min(read_format(hard).distance, read_format(1 - hard).distance)
+    """Format modules (of 30) that disagree with the nearest valid format word, for either polarity (a 0/1 grid's
+    complement is 30 - d from a codeword that the grid is d from)."""
+    distances = format_distances(hard)
+    return float(min(distances.min(), 30 - distances.max()))
 
 
 def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:

@@ -69,7 +69,8 @@ class FormatInfo:
 
 @lru_cache(maxsize=None)
 def format_codewords() -> np.ndarray:
-    """(32, 15) uint8: the 15 format bits (LSB first) of every (level, mask) pair, row = 8 * level index + mask."""
+    """(32, 15) float32 0/1: the 15 format bits (LSB first) of every (level, mask) pair, row = 8 * level index +
+    mask (float: grids are compared with them as they are, soft or hard)."""
     from qrcode.util import BCH_type_info
 
     rows = []
@@ -77,14 +78,18 @@ def format_codewords() -> np.ndarray:
         for mask in range(8):
             value = BCH_type_info((_LEVEL_BITS[level] << 3) | mask)
             rows.append([(value >> i) & 1 for i in range(15)])
-    return np.array(rows, dtype=np.uint8)
+    return np.array(rows, dtype=np.float32)
+
+
+def format_distances(grid: np.ndarray) -> np.ndarray:
+    """(32,) distances of both copies of a (soft) grid's format modules from each valid format codeword."""
+    observed = grid[FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (2, 15)
+    return np.abs(format_codewords()[:, None, :] - observed[None]).sum(axis=(1, 2))
 
 
 def read_format(grid: np.ndarray) -> FormatInfo:
     """The nearest valid format codeword to both copies of a (soft) grid's format modules."""
-    observed = grid[FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (2, 15)
-    codewords = format_codewords().astype(np.float32)  # (32, 15)
-    distances = np.abs(codewords[:, None, :] - observed[None]).sum(axis=(1, 2))  # (32,)
+    distances = format_distances(grid)
     best = int(np.argmin(distances))
     return FormatInfo(level=LEVELS[best // 8], mask=best % 8, distance=float(distances[best]))
 
