@@ -20,7 +20,7 @@ away. The symbol stores each 3-digit group as a 10-bit binary number, so the bit
 a fixed layer turns the bits' probabilities into each group's distribution over 0-999. (Reading digits
 directly left the last digit of each group, ``value % 10`` of the bits, 55% right.) One 3x3 layer, not two: the
 fully connected layer already combines neighbours, and a second 3x3 layer cost 35% of the batched speed on
-2 CPU cores. The network is small on purpose: in a camera frame its call is a fifth of the time, and its fully
+2 CPU cores. The network is small on purpose: in a camera frame its call is a sixth of the time, and its fully
 connected weights (0.45 MB) stay in a CPU core's cache, where an earlier network with a learnt mask head and
 four times the weights took 0.2 ms more per frame.
 """
