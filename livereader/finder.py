@@ -227,7 +227,8 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[np.nd
     score = cos + np.abs(np.log(la / lb)) + np.abs(np.log(span_a / span_b)) + np.log(size_ratio)
     possible = ((np.maximum(la, lb) < options.max_side_ratio * np.minimum(la, lb))
                 & (size_ratio < options.max_size_ratio) & (cos < 0.6)  # the right angle seen in perspective
-                & (np.minimum(span_a, span_b) > 10) & (np.maximum(span_a, span_b) < options.max_modules - 7))
+                # 14 for version 1; a near finder that looks large under strong tilt makes a span look 30% shorter
+                & (np.minimum(span_a, span_b) > 9) & (np.maximum(span_a, span_b) < options.max_modules - 7))
     return triples[possible], score[possible]
 
 
