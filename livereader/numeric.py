@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns
+from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns, unmask
 
 CODEWORDS = 26
 FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
@@ -56,8 +56,7 @@ PLACEMENT = _placement()
 
 def codeword_bits(grids: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(N, 21, 21) clean 0/1 grids and their (N,) masks -> (N, 208) uint8 codeword bits (the training target)."""
-    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
-    return grids[:, rows, cols] ^ mask_patterns()[masks][:, rows, cols]
+    return unmask(grids, masks)[:, PLACEMENT[:, 0], PLACEMENT[:, 1]].astype(np.uint8)
 
 
 @dataclass(frozen=True)

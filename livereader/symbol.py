@@ -105,8 +105,8 @@ def mask_patterns() -> np.ndarray:
 
 def unmask(grids: np.ndarray, masks) -> np.ndarray:
     """(N, 21, 21) grids in [0, 1] (soft or hard) with their (N,) masks -> the grids XOR their mask patterns
-    (float32): where a mask flips a module, its value v becomes 1 - v. Function patterns are flipped too; no
-    reader of the result looks at them."""
+    (float32): where a mask flips a module, its value v becomes 1 - v. The mask patterns cover the whole symbol,
+    so function patterns are flipped too; the six-digit network is trained on grids unmasked the same way."""
     return np.abs(np.asarray(grids, np.float32) - mask_patterns()[np.asarray(masks, dtype=np.intp)])
 
 
