@@ -46,14 +46,14 @@ ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robus
 class Finder:
     """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines as quads.
 
-    ``quads`` holds up to three outlines as (4, 2) corner arrays with their distance from the pattern's
+    ``quads`` holds up to three outlines as four (x, y) corners with their distance from the pattern's
     outer edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core). Corners of a quad are in no
     particular order.
     """
 
     centre: tuple[float, float]
     size: float
-    quads: tuple[tuple[int, np.ndarray], ...]
+    quads: tuple[tuple[int, tuple[tuple[float, float], ...]], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,8 +77,8 @@ class LocatedCode:
 
 def noise_level(grey: np.ndarray) -> float:
     """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
-    sample = grey[::8, ::2].astype(np.int16)
-    diff = np.abs(sample[:, 1:] - sample[:, :-1]).ravel()
+    sample = grey[::8, ::2]
+    diff = cv2.absdiff(sample[:, 1:], sample[:, :-1]).ravel()
     low, high = (len(diff) - 1) // 2, len(diff) // 2  # np.median by one partial sort: its wrapper costs 0.1 ms
     middle = np.partition(diff, (low, high))
     return (int(middle[low]) + int(middle[high])) / 2 * 1.4826 / math.sqrt(2)
@@ -99,7 +99,7 @@ def _scaler(scale: float):
     return lambda value: (value + 0.5) * scale - 0.5
 
 
-def _quad(contour: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
+def _quad(contour: np.ndarray, scale: float = 1.0) -> tuple[tuple[float, float], ...] | None:
     """Four corners of a roughly quadrilateral contour: the largest-area quad on its convex hull (in the pixels
     of an image ``scale`` times larger, see :func:`find_finders`).
 
@@ -120,7 +120,7 @@ def _quad(contour: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
     if right <= 0 or left >= 0:
         return None
     up = _scaler(scale)
-    return np.array([(up(x), up(y)) for x, y in (first, hull[side.index(right)], third, hull[side.index(left)])])
+    return tuple((up(x), up(y)) for x, y in (first, hull[side.index(right)], third, hull[side.index(left)]))
 
 
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0) -> list[Finder]:
@@ -129,26 +129,26 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
     contours, hierarchy = cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return []
-    tree = hierarchy[0]  # rows: next, previous, first child, parent
-    child = tree[:, 2]
-    candidates = np.flatnonzero((child >= 0) & (tree[:, 3] >= 0))
+    tree = hierarchy[0].tolist()  # rows: next, previous, first child, parent
     places, scores = [], []  # (centre, size, outlines by depth) of each candidate, and how finder-like it is
-    for ring in candidates:  # ring: the 5x5 outline (between the outer ring and the light or dark ring)
-        core = _largest_child(ring, contours, tree)
-        ring_moments, core_moments = cv2.moments(contours[ring]), cv2.moments(contours[core])
-        if core_moments["m00"] <= 0 or ring_moments["m00"] <= 0:
+    for ring, (_, _, first_child, outer) in enumerate(tree):  # ring: the 5x5 outline, inside the outer one
+        if first_child < 0 or outer < 0:
             continue
-        core_centre = (core_moments["m10"] / core_moments["m00"], core_moments["m01"] / core_moments["m00"])
-        ring_centre = (ring_moments["m10"] / ring_moments["m00"], ring_moments["m01"] / ring_moments["m00"])
-        ring_is_hole = cv2.contourArea(contours[ring], True) > 0  # dark-on-light: the ring is a hole
-        ring_area = _inner_area(ring_moments["m00"], not ring_is_hole)
-        core_area = _inner_area(core_moments["m00"], ring_is_hole)
+        core, core_m00 = _largest_child(first_child, contours, tree)
+        oriented = cv2.contourArea(contours[ring], True)
+        ring_is_hole, ring_m00 = oriented > 0, abs(oriented)  # dark-on-light: the ring is a hole
+        if core_m00 <= 0 or ring_m00 <= 0:
+            continue
+        ring_area = _inner_area(ring_m00, not ring_is_hole)
+        core_area = _inner_area(core_m00, ring_is_hole)
         if core_area < options.min_core_px or not 0.04 < core_area / max(ring_area, 1) < 0.7:
             continue
+        ring_moments, core_moments = cv2.moments(contours[ring]), cv2.moments(contours[core])  # only where needed
+        core_centre = (core_moments["m10"] / core_m00, core_moments["m01"] / core_m00)
+        ring_centre = (ring_moments["m10"] / ring_m00, ring_moments["m01"] / ring_m00)
         if math.dist(ring_centre, core_centre) > 0.15 * math.sqrt(ring_area):
             continue
         outlines = {1: ring, 2: core}
-        outer = tree[ring, 3]
         outer_ratio = ring_area / max(_inner_area(cv2.contourArea(contours[outer]), ring_is_hole), 1)
         # How far the areas are from 3x3 : 5x5 : 7x7; an outer ring merged with its surroundings costs 0.7.
         score = abs(math.log(core_area / ring_area / 0.36))
@@ -159,7 +159,7 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
             score += 0.7
         # The size from the contour's own area, as traced: under strong perspective it is the better estimate of
         # the module count (it read 2 more of 100 codes tilted by up to 55 degrees than the edge-corrected area).
-        places.append((core_centre, math.sqrt(ring_moments["m00"]) * 7 / 5, outlines))
+        places.append((core_centre, math.sqrt(ring_m00) * 7 / 5, outlines))
         scores.append(score)
     finders, up = [], _scaler(scale)
     for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
@@ -178,21 +178,22 @@ def _inner_area(area: float, outer: bool) -> float:
     return (math.sqrt(area) + (1.0 if outer else -1.0)) ** 2 if area >= 1 else 0.0
 
 
-def _largest_child(index: int, contours: list, tree: np.ndarray) -> int:
-    best, best_area, child = -1, -1.0, tree[index, 2]
+def _largest_child(child: int, contours: list, tree: list) -> tuple[int, float]:
+    """The largest of ``child`` and its siblings, and its area."""
+    best, best_area = -1, -1.0
     while child >= 0:
         area = cv2.contourArea(contours[child])
         if area > best_area:
             best, best_area = child, area
-        child = tree[child, 0]
-    return best
+        child = tree[child][0]
+    return best, best_area
 
 
 def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     """One candidate (centre, size, ...) per place: of concentric ones (the 7x7 and 5x5 outlines, a hollow
     core), the one whose nested areas match a finder pattern best."""
     kept: list[tuple] = []
-    for index in np.argsort(scores):
+    for index in sorted(range(len(scores)), key=scores.__getitem__):
         (x, y), size = places[index][:2]
         if all(math.hypot(x - k[0][0], y - k[0][1]) > 0.3 * min(size, k[1]) or max(size, k[1]) > 2.5 * min(size, k[1])
                for k in kept):
@@ -237,22 +238,21 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     if len(finders) < 3:
         return []
     triples, scores = _triple_scores(finders, options)
-    members = np.sort(triples, 1)  # the same three finders in any order share a row here
+    triples, scores = triples.tolist(), scores.tolist()  # plain Python from here: a frame has few triples
+    orders: dict[tuple[int, ...], list[int]] = {}  # the same three finders in any order: rows, best first
+    for row in sorted(range(len(scores)), key=scores.__getitem__):
+        orders.setdefault(tuple(sorted(triples[row])), []).append(row)
     used: set[int] = set()
-    tried: set[tuple[int, ...]] = set()  # trios whose every order was fitted already
     codes = []
-    for index in np.argsort(scores, kind="stable"):
-        trio = tuple(members[index].tolist())
-        if used.intersection(trio) or trio in tried:
+    for trio, rows in orders.items():  # best-looking trio first
+        if used.intersection(trio):
             continue
-        tried.add(trio)
         # Strong perspective can make another corner look most like the right angle: of the trio's possible
         # orders, keep the one whose timing patterns (row and column 6) alternate best. The best-scoring order
         # is fitted first and kept at once when its timing patterns alternate clearly.
-        rows = np.flatnonzero(np.all(members == members[index], 1))
         fits, contrasts = [], []
-        for order in triples[rows[np.argsort(scores[rows], kind="stable")]]:
-            code = _fit(tuple(finders[i] for i in order))
+        for row in rows:
+            code = _fit(tuple(finders[i] for i in triples[row]))
             if code is not None:
                 fits.append(code)
                 contrasts.append(timing_contrast(grey, code))
@@ -260,7 +260,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
                     break
         if fits and max(contrasts) > options.min_timing_contrast:  # three finders of one code, not of several
             used.update(trio)
-            codes.append(fits[int(np.argmax(contrasts))])
+            codes.append(fits[contrasts.index(max(contrasts))])
     return codes
 
 
@@ -268,22 +268,25 @@ def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
     """How clearly the timing modules between the finders alternate in step with the finder cores' polarity:
     (light-module mean - dark-module mean) / spread of the samples; high for a correctly oriented code."""
     points, dark = _timing_points(code.modules)
-    pixels = cv2.perspectiveTransform(points, code.homography)[0].astype(np.float32)
-    values = cv2.remap(grey, pixels[:, :1], pixels[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
-    values = values.astype(np.float64)
-    timing, (core, ring) = values[:-2], values[-2:]
+    pixels = cv2.perspectiveTransform(points, code.homography).astype(np.float32)
+    values = cv2.remap(grey, pixels, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
+    *timing, core, ring = values  # a few dozen values: plain Python costs less than numpy calls
+    dark_values = [v for v, is_dark in zip(timing, dark) if is_dark]
+    light_values = [v for v, is_dark in zip(timing, dark) if not is_dark]
+    mean = sum(timing) / len(timing)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in timing) / len(timing))
     polarity = 1.0 if ring >= core else -1.0
-    return polarity * float(timing[~dark].mean() - timing[dark].mean()) / (timing.std() + 1.0)
+    return polarity * (sum(light_values) / len(light_values) - sum(dark_values) / len(dark_values)) / (spread + 1.0)
 
 
 @lru_cache(maxsize=8)
-def _timing_points(modules: int) -> tuple[np.ndarray, np.ndarray]:
+def _timing_points(modules: int) -> tuple[np.ndarray, tuple[bool, ...]]:
     """(1, P, 2) module coordinates of the timing modules (row 6, then column 6), then a finder core and a light
     ring module; and which timing modules are dark (those at even module indices)."""
     inner = np.arange(8, modules - 8) + 0.5
     points = np.concatenate([np.c_[inner, np.full_like(inner, 6.5)], np.c_[np.full_like(inner, 6.5), inner],
                              [[3.5, 3.5], [1.5, 3.5]]])
-    return points[None], np.tile(np.arange(len(inner)) % 2 == 0, 2)
+    return points[None], tuple(i % 2 == 0 for i in range(len(inner))) * 2
 
 
 def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
@@ -293,29 +296,34 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
 
 
 def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
-    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders."""
+    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders.
+
+    Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
+    the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
+    """
     tl, tr, bl = triple
     modules = _module_count(tl, tr, bl)
     (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
     det = ax * by - bx * ay
     if abs(det) < 1e-9:
         return None
-    inverse_t = np.array([[by, -ay], [-bx, ax]]) / det  # the transposed inverse of the axes [a b]
-    outlines = [(*origin, depth, *finder.centre) for finder, origin in zip(triple, ((0, 0), (modules - 7, 0),
-                                                                                     (0, modules - 7)))
-                for depth, _ in finder.quads]
-    layout = np.array(outlines, np.float64)[:, None]  # (K, 1, 5): origin x, y, depth, centre x, y
-    quads = np.array([q for finder in triple for _, q in finder.quads])  # (K, 4, 2)
-    signs = (quads - layout[..., 3:]) @ inverse_t > 0  # (K, 4, 2): right of / below the finder's centre
-    quadrants = np.sort(2 * signs[..., 0] + signs[..., 1], axis=1)
-    whole = (quadrants == np.arange(4)).all(1)  # one corner in each quadrant
-    if whole.sum() < 2:
+    # a point's coordinates along the finder axes a (right) and b (down): the inverse of the matrix [a b]
+    ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
+    source, target = [], []  # module coordinates and pixels of the outline corners
+    for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
+        cx, cy = finder.centre
+        for depth, quad in finder.quads:
+            # each corner by its quadrant around the finder's centre: (right of it, below it)
+            corners = {((x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0): (x, y) for x, y in quad}
+            if len(corners) == 4:  # one corner in each quadrant
+                source += [(ox + (7 - depth if right else depth), oy + (7 - depth if below else depth))
+                           for right, below in corners]
+                target += corners.values()
+    if len(source) < 8:  # fewer than two whole outlines
         return None
-    depths = layout[..., 2:3]
-    source = (layout[..., :2] + np.where(signs, 7 - depths, depths))[whole].reshape(-1, 2)
-    target = quads[whole].reshape(-1, 2)
+    target = np.array(target)
     # The outline corners, then the symbol's corners (module coordinates), mapped in one call per homography.
-    points = np.concatenate([source, [[0, 0], [modules, 0], [modules, modules], [0, modules]]])[None]
+    points = np.array([source + [(0, 0), (modules, 0), (modules, modules), (0, modules)]], np.float64)
     module_px = (tl.size + tr.size + bl.size) / 21
 
     def mapped(homography: np.ndarray) -> tuple[float, np.ndarray]:
@@ -323,12 +331,12 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
         pixels = cv2.perspectiveTransform(points, homography)[0]
         return math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px, pixels[-4:]
 
-    homography, _ = cv2.findHomography(source, target, 0)
+    homography, _ = cv2.findHomography(points[0, :-4], target, 0)
     if homography is None:
         return None
     residual, corners = mapped(homography)
     if residual > ROBUST_ABOVE:  # an outline cut by a shadow's edge or glare: a fit that ignores it
-        robust, _ = cv2.findHomography(source, target, cv2.LMEDS)
+        robust, _ = cv2.findHomography(points[0, :-4], target, cv2.LMEDS)
         if robust is not None:
             homography, (residual, corners) = robust, mapped(robust)
     if not cv2.isContourConvex(corners.astype(np.float32)):

@@ -97,11 +97,11 @@ def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = Grid
 
 def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions = GridOptions()) -> np.ndarray:
     """The (21, 21) soft grid under a module-to-pixel homography, as seen in the frame (not yet oriented)."""
-    points = cv2.perspectiveTransform(_sample_points(options.spread), homography)[0].astype(np.float32)
     side = SIZE * SUBSAMPLES
-    maps = points.reshape(side, side, 2)
-    samples = cv2.remap(grey, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    values = samples.reshape(SIZE, SUBSAMPLES, SIZE, SUBSAMPLES).astype(np.float32).mean((1, 3))
+    points = cv2.perspectiveTransform(_sample_points(options.spread), homography).astype(np.float32)
+    samples = cv2.remap(grey, points.reshape(side, side, 2), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # each module's mean of its SUBSAMPLES x SUBSAMPLES samples (an exact block mean for an integer factor)
+    values = cv2.resize(samples.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     window = (options.window, options.window)
     mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
     spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
