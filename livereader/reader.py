@@ -68,7 +68,7 @@ class Model:
 
         module = self.module if len(grids) <= SMALL_BATCH else self.batched
         with torch.inference_mode():
-            return getattr(module, method)(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32))[:, None])
+            return getattr(module, method)(torch.from_numpy(np.ascontiguousarray(grids, dtype=np.float32)).unsqueeze(1))
 
     def codeword_logits(self, grids: np.ndarray) -> np.ndarray:
         """(N, 21, 21) grids -> (N, 240): a numeric model's 32 format logits, then its 208 codeword bit logits."""
@@ -124,14 +124,17 @@ def _default_models() -> tuple[Model, ...]:
     return load_models()
 
 
-def check_grid(grid: np.ndarray) -> np.ndarray:
-    """A (21, 21) float32 grid with values in [0, 1] (1 = dark), or ValueError."""
-    grid = np.asarray(grid, dtype=np.float32)
-    if grid.shape != (SIZE, SIZE):
-        raise ValueError(f"a grid must be {SIZE}x{SIZE}, not {'x'.join(map(str, grid.shape))}")
-    if not (grid.min() >= 0 and grid.max() <= 1):  # NaN fails both comparisons
+def check_grids(grids) -> np.ndarray:
+    """(N, 21, 21) float32 grids with values in [0, 1] (1 = dark), or ValueError."""
+    try:
+        grids = np.asarray(grids, dtype=np.float32)
+    except ValueError:  # grids of different shapes
+        raise ValueError(f"a grid must be {SIZE}x{SIZE}") from None
+    if grids.ndim != 3 or grids.shape[1:] != (SIZE, SIZE):
+        raise ValueError(f"a grid must be {SIZE}x{SIZE}, not {'x'.join(map(str, grids.shape[1:]))}")
+    if len(grids) and not (grids.min() >= 0 and grids.max() <= 1):  # NaN fails both comparisons
         raise ValueError("grid values must lie in [0, 1] (1 = dark)")
-    return grid
+    return grids
 
 
 def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: VerifyOptions) -> GridRead:
@@ -191,7 +194,7 @@ def read_grids(grids: np.ndarray, model: Model | Sequence[Model] | None = None,
                options: VerifyOptions = VerifyOptions()) -> list[GridRead]:
     """Read a batch of grids (N, 21, 21), one CNN call per model; see :func:`decode_grid`."""
     models = _default_models() if model is None else (model,) if isinstance(model, Model) else tuple(model)
-    grids = np.stack([check_grid(g) for g in grids]) if len(grids) else np.zeros((0, SIZE, SIZE), np.float32)
+    grids = check_grids(grids) if len(grids) else np.zeros((0, SIZE, SIZE), np.float32)
     reads = [GridRead(None, 0.0)] * len(grids)
     for current in models:
         todo = [i for i, r in enumerate(reads) if r.text is None]

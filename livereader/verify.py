@@ -142,9 +142,8 @@ def normalize(grid: np.ndarray, levels: tuple[float, float] | None = None) -> np
 
 def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
     """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first."""
+    top_high, top_low = np.argpartition(-group_log_probs, count, axis=1)[:, :count]
     high, low = group_log_probs
-    top_high = np.argpartition(-high, count)[:count]
-    top_low = np.argpartition(-low, count)[:count]
     total = -(high[top_high][:, None] + low[top_low][None, :]).ravel()
     best = np.argpartition(total, count - 1)[:count]
     best = best[np.argsort(total[best])]
@@ -205,11 +204,14 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     if fmt.level != LEVEL:
         return no_candidate(fmt)
     observed = grid[DATA_REGION]
-    pool, distances = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    pool = distances = None
     for tier in candidate_tiers(group_log_probs, options):
-        tier = np.setdiff1d(tier, pool) if len(pool) else tier  # the first tier's numbers are distinct
-        pool = np.concatenate([pool, tier])
-        distances = np.concatenate([distances, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)])
+        if pool is None:  # the first tier's numbers are distinct
+            pool, distances = tier, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
+        else:
+            tier = np.setdiff1d(tier, pool)
+            pool = np.concatenate([pool, tier])
+            distances = np.concatenate([distances, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)])
         if distances.min() <= options.max_distance:
             break
     order = np.argsort(distances)
