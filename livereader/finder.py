@@ -94,9 +94,9 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
     return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
 
 
-def _scaler(scale: float):
-    """Pixel coordinates in an image shrunk by ``scale`` -> in the full image (pixel centres at integers)."""
-    return lambda value: (value + 0.5) * scale - 0.5
+def _to_full(x: float, y: float, scale: float) -> tuple[float, float]:
+    """A point in an image shrunk by ``scale`` -> in the full image (pixel centres at integers)."""
+    return (x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5
 
 
 def _quad(contour: np.ndarray, scale: float = 1.0) -> tuple[tuple[float, float], ...] | None:
@@ -120,7 +120,7 @@ def _quad(contour: np.ndarray, scale: float = 1.0) -> tuple[tuple[float, float],
     if right <= 0 or left >= 0:
         return None
     corners = (first, hull[side.index(right)], third, hull[side.index(left)])
-    return tuple(((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5) for x, y in corners)  # as _scaler, inline
+    return tuple(_to_full(x, y, scale) for x, y in corners)
 
 
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0) -> list[Finder]:
@@ -163,12 +163,12 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
         # the module count (it read 2 more of 100 codes tilted by up to 55 degrees than the edge-corrected area).
         places.append((core_centre, math.sqrt(ring_m00) * 7 / 5, outlines))
         scores.append(score)
-    finders, up = [], _scaler(scale)
+    finders = []
     for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
         quads = tuple((depth, q) for depth, q in ((d, _quad(contours[i], scale)) for d, i in outlines.items())
                       if q is not None)
         if len(quads) >= 2:
-            finders.append(Finder((up(centre[0]), up(centre[1])), size * scale, quads))
+            finders.append(Finder(_to_full(*centre, scale), size * scale, quads))
     return finders
 
 

@@ -94,7 +94,6 @@ def group_log_probs(bit_logits: torch.Tensor, value_bits: torch.Tensor) -> torch
     return torch.log_softmax(bit_logits @ value_bits.T, dim=-1)
 
 
-
 @dataclass(frozen=True)
 class CodewordConfig:
     channels: int = 32  # convolution channels

@@ -206,12 +206,11 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     observed = grid[DATA_REGION]
     pool = distances = None
     for tier in candidate_tiers(group_log_probs, options):
-        if pool is None:  # the first tier's numbers are distinct
-            pool, distances = tier, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
-        else:
+        if pool is not None:  # the first tier's numbers are distinct
             tier = np.setdiff1d(tier, pool)
-            pool = np.concatenate([pool, tier])
-            distances = np.concatenate([distances, np.abs(encode_data(tier, fmt.mask) - observed).sum(1)])
+        found = np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
+        pool, distances = (tier, found) if pool is None else (np.concatenate([pool, tier]),
+                                                                np.concatenate([distances, found]))
         if distances.min() <= options.max_distance:
             break
     order = np.argsort(distances)

@@ -128,7 +128,6 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
     assert load_model(tmp_path / "ddp.pt").kind == "numeric"
 
 
-
 def test_codeword_reader_torchscript_equals_eager(tmp_path):
     import torch
 

@@ -30,7 +30,6 @@ def test_grid_convention_is_one_for_dark():
     assert grid[0, 0] == 1 and grid[1, 1] == 0 and grid[3, 3] == 1  # finder: dark ring, light ring, dark core
 
 
-
 def test_unmask_flips_the_modules_of_the_named_mask():
     grids = np.stack([encode("123456", "H", mask) for mask in range(8)])  # uint8, 1 = dark
     plain = unmask(grids, range(8))

@@ -124,7 +124,6 @@ def _with_lone_finder(frame: np.ndarray) -> np.ndarray:
 
 
 def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model):
-    from livereader.finder import scout
     from livereader.pipeline import ReaderOptions
 
     frame = _two_sizes()
