@@ -37,6 +37,9 @@ class FinderOptions:
     max_modules: int = 177  # largest module count located (version 40)
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
     sure_timing_contrast: float = 1.5  # ... and an orientation whose timing alternates this clearly is kept at once
+    max_misalignment: float = 0.3  # radians between a side's line and each of its two finders' edges
+    side_partners: int = 2  # nearest side partners kept per finder and direction along its edges
+    max_fits: int = 64  # homography fits per frame: the work budget of a pathological frame
 
 
 ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robustly (least median of squares)
@@ -47,13 +50,21 @@ class Finder:
     """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines as quads.
 
     ``quads`` holds up to three outlines as four (x, y) corners with their distance from the pattern's
-    outer edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core). Corners of a quad are in no
-    particular order.
+    outer edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core). Corners of a quad run around it, from
+    no particular one. ``axes``: the directions of the outermost quad's two pairs of opposite edges, radians in
+    [0, pi) (y pointing down).
     """
 
     centre: tuple[float, float]
     size: float
     quads: tuple[tuple[int, tuple[tuple[float, float], ...]], ...]
+
+    @property
+    def axes(self) -> tuple[float, float]:
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.quads[0][1]
+        # each pair of opposite edges runs the other way round the quad: their difference is twice their mean
+        return (math.atan2((y1 - y0) - (y3 - y2), (x1 - x0) - (x3 - x2)) % math.pi,
+                math.atan2((y2 - y1) - (y0 - y3), (x2 - x1) - (x0 - x3)) % math.pi)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,14 +105,15 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
     return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
 
 
-def _to_full(x: float, y: float, scale: float) -> tuple[float, float]:
-    """A point in an image shrunk by ``scale`` -> in the full image (pixel centres at integers)."""
-    return (x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5
+def _to_full(x: float, y: float, scale: float, origin: tuple[int, int] = (0, 0)) -> tuple[float, float]:
+    """A point in an image shrunk by ``scale`` (a crop of the full image at ``origin``, (x, y) in its pixels) -> in
+    the full image (pixel centres at integers)."""
+    return (x + 0.5) * scale - 0.5 + origin[0], (y + 0.5) * scale - 0.5 + origin[1]
 
 
-def _quad(contour: np.ndarray, scale: float = 1.0) -> tuple[tuple[float, float], ...] | None:
-    """Four corners of a roughly quadrilateral contour: the largest-area quad on its convex hull (in the pixels
-    of an image ``scale`` times larger, see :func:`find_finders`).
+def _quad(contour: np.ndarray, scale: float = 1.0, origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
+    """Four corners of a roughly quadrilateral contour, in order around it: the largest-area quad on its convex
+    hull (in the pixels of the full image, see :func:`find_finders`).
 
     Written by hand because ``cv2.approxPolyN`` puts corners where the hull's edges meet, off blurred rounded
     outlines (it read fewer blurred codes), ``cv2.approxPolyDP`` returns 3, 5 or more vertices on blurred or
@@ -120,12 +132,14 @@ def _quad(contour: np.ndarray, scale: float = 1.0) -> tuple[tuple[float, float],
     if right <= 0 or left >= 0:
         return None
     corners = (first, hull[side.index(right)], third, hull[side.index(left)])
-    return tuple(_to_full(x, y, scale) for x, y in corners)
+    return tuple(_to_full(x, y, scale, origin) for x, y in corners)
 
 
-def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0) -> list[Finder]:
+def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0,
+                 origin: tuple[int, int] = (0, 0)) -> list[Finder]:
     """All finder patterns in a grey uint8 frame, dark-on-light and light-on-dark; with ``scale``, ``grey`` is a
-    frame shrunk by that factor and the finders are given in the full frame's pixels."""
+    frame shrunk by that factor, with ``origin``, a crop of the frame whose top-left pixel is ``origin`` (x, y);
+    the finders are given in the full frame's pixels."""
     contours, hierarchy = cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return []
@@ -165,10 +179,10 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
         scores.append(score)
     finders = []
     for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
-        quads = tuple((depth, q) for depth, q in ((d, _quad(contours[i], scale)) for d, i in outlines.items())
+        quads = tuple((d, q) for d, q in ((d, _quad(contours[i], scale, origin)) for d, i in sorted(outlines.items()))
                       if q is not None)
         if len(quads) >= 2:
-            finders.append(Finder(_to_full(*centre, scale), size * scale, quads))
+            finders.append(Finder(_to_full(*centre, scale, origin), size * scale, quads))
     return finders
 
 
@@ -203,47 +217,83 @@ def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     return kept
 
 
-def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """All candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is
-    better), with impossible ones dropped.
+def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
+    """For each finder and each of its four half-axes (directions along its edges, see :attr:`Finder.axes`), the
+    indices of the nearest ``options.side_partners`` finders that could share a side of one code with it:
+    similar sizes, a plausible span, and the line between both centres along an edge of each.
 
-    Plain Python: a typical frame has three or four finders, where each numpy call costs more than the arithmetic
-    (vectorized, this took 0.2 ms of a 2.5 ms frame). Pairs that cannot be two finders of one code (sizes, span)
-    are dropped first, which keeps a cluttered frame's triples few.
+    A code's tl finder and its tr (or bl) finder lie on a line parallel to both finders' edges, even in
+    perspective (to within ``options.max_misalignment``), and nothing finder-like lies between them but by
+    chance: keeping the nearest few per direction bounds the triples per finder, so grouping costs about
+    linear time in the finders of a cluttered frame, where all pairs would cost their cube.
     """
-    sizes = [f.size for f in finders]
-    near: dict[int, list[int]] = {i: [] for i in range(len(finders))}  # each finder's possible partners
-    for i, j in itertools.combinations(range(len(finders)), 2):
-        (xi, yi), (xj, yj) = finders[i].centre, finders[j].centre
-        # centre distance in modules (m - 7: 14 for version 1); a near finder that looks large under strong tilt
-        # makes a span look 30% shorter
-        span = 7 * math.hypot(xj - xi, yj - yi) / ((sizes[i] + sizes[j]) / 2)
-        if max(sizes[i], sizes[j]) < options.max_size_ratio * min(sizes[i], sizes[j]) \
-                and 9 < span < options.max_modules - 7:
-            near[i].append(j)
-            near[j].append(i)
-    triples, scores = [], []
-    for c, partners in near.items():
-        (cx, cy), s0 = finders[c].centre, sizes[c]
-        for p, q in itertools.combinations(sorted(partners), 2):
-            ax, ay = finders[p].centre[0] - cx, finders[p].centre[1] - cy
-            bx, by = finders[q].centre[0] - cx, finders[q].centre[1] - cy
-            if ax * by - ay * bx < 0:  # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
-                p, q, ax, ay, bx, by = q, p, bx, by, ax, ay
-            la, lb = math.hypot(ax, ay), math.hypot(bx, by)
-            s1, s2 = sizes[p], sizes[q]
-            size_ratio = max(s0, s1, s2) / min(s0, s1, s2)
-            cos = abs(ax * bx + ay * by) / max(la * lb, 1e-9)
-            if max(la, lb) < options.max_side_ratio * min(la, lb) and size_ratio < options.max_size_ratio \
-                    and cos < 0.6:  # the right angle seen in perspective
-                span_a, span_b = 7 * la / ((s0 + s1) / 2), 7 * lb / ((s0 + s2) / 2)
-                triples.append((c, p, q))
-                scores.append(cos + abs(math.log(la / lb)) + abs(math.log(span_a / span_b)) + math.log(size_ratio))
+    centres = np.array([f.centre for f in finders])  # (n, 2)
+    sizes = np.array([f.size for f in finders])
+    axes = np.array([f.axes for f in finders])  # (n, 2) radians
+    dx, dy = centres[None, :, 0] - centres[:, None, 0], centres[None, :, 1] - centres[:, None, 1]  # (n, n): i -> j
+    distance = np.hypot(dx, dy)
+    mean_size = (sizes[:, None] + sizes[None, :]) / 2
+    span = 7 * distance / mean_size  # centre distance in modules (m - 7: 14 for version 1)
+    # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
+    plausible = (np.maximum(sizes[:, None], sizes[None, :]) < options.max_size_ratio * np.minimum(sizes[:, None], sizes[None, :])) \
+        & (span > 9) & (span < options.max_modules - 7)
+    # each pair's angle from both of i's axes, in (-pi, pi]; the nearer axis and which way along it
+    turn = (np.arctan2(dy, dx)[:, :, None] - axes[:, None, :] + np.pi) % (2 * np.pi) - np.pi  # (n, n, 2)
+    off = np.minimum(np.abs(turn), np.pi - np.abs(turn))  # misalignment with each axis
+    axis = off.argmin(2)
+    misaligned = off.min(2)
+    backwards = np.abs(np.take_along_axis(turn, axis[:, :, None], 2)[:, :, 0]) > np.pi / 2
+    direction = 2 * axis + backwards  # half-axis 0..3 of i that points at j
+    # i's side line must run along j's edges too (angles mod pi: the same for j -> i)
+    aligned = (misaligned < options.max_misalignment) & (misaligned.T < options.max_misalignment)
+    ranked = np.where(plausible & aligned, distance, np.inf)
+    sides = [[[] for _ in range(4)] for _ in finders]
+    for half_axis in range(4):
+        along = np.where(direction == half_axis, ranked, np.inf)
+        nearest = np.argsort(along, axis=1, kind="stable")[:, :options.side_partners]
+        for i, js in enumerate(nearest.tolist()):
+            sides[i][half_axis] = [j for j in js if along[i, j] < np.inf]
+    return sides
+
+
+def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better):
+    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`).
+
+    Plain Python past the side screening: few triples remain, where each numpy call costs more than the
+    arithmetic.
+    """
+    triples, scores, seen = [], [], set()
+    for c, sides in enumerate(_sides(finders, options)):
+        (cx, cy), s0 = finders[c].centre, finders[c].size
+        for first, second in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
+            for p, q in itertools.product(sides[first], sides[second]):
+                ax, ay = finders[p].centre[0] - cx, finders[p].centre[1] - cy
+                bx, by = finders[q].centre[0] - cx, finders[q].centre[1] - cy
+                if ax * by - ay * bx < 0:  # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
+                    p, q, ax, ay, bx, by = q, p, bx, by, ax, ay
+                if (c, p, q) in seen:
+                    continue
+                seen.add((c, p, q))
+                la, lb = math.hypot(ax, ay), math.hypot(bx, by)
+                s1, s2 = finders[p].size, finders[q].size
+                size_ratio = max(s0, s1, s2) / min(s0, s1, s2)
+                cos = abs(ax * bx + ay * by) / max(la * lb, 1e-9)
+                if max(la, lb) < options.max_side_ratio * min(la, lb) and size_ratio < options.max_size_ratio \
+                        and cos < 0.6:  # the right angle seen in perspective
+                    span_a, span_b = 7 * la / ((s0 + s1) / 2), 7 * lb / ((s0 + s2) / 2)
+                    triples.append((c, p, q))
+                    scores.append(cos + abs(math.log(la / lb)) + abs(math.log(span_a / span_b)) + math.log(size_ratio))
     return triples, scores
 
 
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
-    """Group finders into codes, best-looking triples first, each finder used once."""
+    """Group finders into codes, best-looking triples first, each finder used once.
+
+    Each order of a trio is fitted by least squares (:func:`_fit`) and judged by its timing patterns; only the
+    order kept is fitted again robustly where its outline corners disagree. At most ``options.max_fits`` fits
+    per call: a pathological frame loses codes, not seconds.
+    """
     if len(finders) < 3:
         return []
     triples, scores = _triple_scores(finders, options)
@@ -251,32 +301,41 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     for row in sorted(range(len(scores)), key=scores.__getitem__):
         orders.setdefault(tuple(sorted(triples[row])), []).append(row)
     used: set[int] = set()
-    codes = []
+    codes, fits_left = [], options.max_fits
     for trio, rows in orders.items():  # best-looking trio first
-        if used.intersection(trio):
+        if used.intersection(trio) or fits_left <= 0:
             continue
         # Strong perspective can make another corner look most like the right angle: of the trio's possible
         # orders, keep the one whose timing patterns (row and column 6) alternate best. The best-scoring order
         # is fitted first and kept at once when its timing patterns alternate clearly.
-        fits, contrasts = [], []
-        for row in rows:
+        best, best_contrast = None, -math.inf
+        for row in rows[:fits_left]:
+            fits_left -= 1
             code = _fit(tuple(finders[i] for i in triples[row]))
             if code is not None:
-                fits.append(code)
-                contrasts.append(timing_contrast(grey, code))
-                if contrasts[-1] >= options.sure_timing_contrast:
+                contrast = timing_contrast(grey, code.homography, code.modules)
+                if contrast > best_contrast:
+                    best, best_contrast = code, contrast
+                if contrast >= options.sure_timing_contrast:
                     break
-        if fits and max(contrasts) > options.min_timing_contrast:  # three finders of one code, not of several
+        # An outline cut by a shadow's edge or glare: a fit that ignores it (costs 10x more; only 21x21 codes,
+        # whose grids are sampled through it: the others are only outlined).
+        if best is not None and best.residual > ROBUST_ABOVE and best.supported:
+            robust = _fit(best.finders, cv2.LMEDS)
+            if robust is not None:
+                best, best_contrast = robust, timing_contrast(grey, robust.homography, robust.modules)
+        if best is not None and best_contrast > options.min_timing_contrast:  # three finders of one code
             used.update(trio)
-            codes.append(fits[contrasts.index(max(contrasts))])
+            codes.append(best)
     return codes
 
 
-def timing_contrast(grey: np.ndarray, code: LocatedCode) -> float:
-    """How clearly the timing modules between the finders alternate in step with the finder cores' polarity:
-    (light-module mean - dark-module mean) / spread of the samples; high for a correctly oriented code."""
-    points, dark = _timing_points(code.modules)
-    pixels = cv2.perspectiveTransform(points, code.homography).astype(np.float32)
+def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> float:
+    """How clearly the timing modules between the finders of a code with ``modules`` modules, seen through the
+    module-to-pixel ``homography``, alternate in step with the finder cores' polarity: (light-module mean -
+    dark-module mean) / spread of the samples; high for a correctly oriented code."""
+    points, dark = _timing_points(modules)
+    pixels = cv2.perspectiveTransform(points, homography).astype(np.float32)
     values = cv2.remap(grey, pixels, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
     *timing, core, ring = values  # a few dozen values: plain Python costs less than numpy calls
     dark_values = [v for v, is_dark in zip(timing, dark) if is_dark]
@@ -303,8 +362,9 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     return 17 + 4 * max(1, round(((spans[0] + spans[1]) / 2 + 7 - 17) / 4))
 
 
-def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
-    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders.
+def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0) -> LocatedCode | None:
+    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
+    ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares).
 
     Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
     the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
@@ -330,31 +390,33 @@ def _fit(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     if len(source) < 8:  # fewer than two whole outlines
         return None
     target = np.array(target)
-    # The outline corners, then the symbol's corners (module coordinates), mapped in one call per homography.
+    # The outline corners, then the symbol's corners (module coordinates), mapped in one call.
     points = np.array([source + [(0, 0), (modules, 0), (modules, modules), (0, modules)]], np.float64)
-    module_px = (tl.size + tr.size + bl.size) / 21
-
-    def mapped(homography: np.ndarray) -> tuple[float, np.ndarray]:
-        """RMS distance of the target corners from their mapped module coordinates (modules); symbol corners."""
-        pixels = cv2.perspectiveTransform(points, homography)[0]
-        return math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px, pixels[-4:]
-
-    homography, _ = cv2.findHomography(points[0, :-4], target, 0)
+    homography, _ = cv2.findHomography(points[0, :-4], target, method)
     if homography is None:
         return None
-    residual, corners = mapped(homography)
-    if residual > ROBUST_ABOVE:  # an outline cut by a shadow's edge or glare: a fit that ignores it
-        robust, _ = cv2.findHomography(points[0, :-4], target, cv2.LMEDS)
-        if robust is not None:
-            homography, (residual, corners) = robust, mapped(robust)
+    pixels = cv2.perspectiveTransform(points, homography)[0]
+    module_px = (tl.size + tr.size + bl.size) / 21
+    residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px  # RMS, modules
+    corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None
     return LocatedCode(corners, modules, homography, triple, residual)
 
 
-def locate(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
-    """Every code whose three finder patterns are visible in the grey uint8 frame."""
-    return group_codes(grey, find_finders(grey, options), options)
+Region = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels x0 <= x < x1, y0 <= y < y1
+
+
+def locate(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
+           known: list[np.ndarray] = ()) -> list[LocatedCode]:
+    """Every code whose three finder patterns are visible in the grey uint8 frame (only in ``regions`` if given:
+    finders are searched in those crops, codes fitted in the whole frame), but for codes already ``known``
+    (outlines, (4, 2) pixels): finders inside them are left out."""
+    regions = [(0, 0, grey.shape[1], grey.shape[0])] if regions is None else regions
+    finders = [f for x0, y0, x1, y1 in regions for f in find_finders(grey[y0:y1, x0:x1], options, 1.0, (x0, y0))]
+    outlines = [np.float32(outline) for outline in known]
+    finders = [f for f in finders if all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
+    return group_codes(grey, finders, options)
 
 
 @lru_cache(maxsize=8)
@@ -363,16 +425,39 @@ def _shrunk(options: FinderOptions, factor: int) -> FinderOptions:
     return replace(options, block=max(3, (options.block // factor) | 1))
 
 
-def scout(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], bool]:
+def scout(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], list[Finder]]:
     """A fast first search: finder patterns found in the frame shrunk by ``factor`` (``factor`` squared times
     fewer pixels: codes with modules of about 1.5 ``factor`` px and up), codes fitted in the full frame. Also
-    says whether every finder pattern found outside the codes belongs to one: one left over may be part of a
-    code that only the full frame shows."""
+    returns the finder patterns found outside every code: each may be part of a code that only the full frame
+    shows (nested squares inside a code look like finders too, and are not returned)."""
     small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
     finders = find_finders(small, _shrunk(options, factor), factor)
     codes = group_codes(grey, finders, options)
     used = {id(f) for code in codes for f in code.finders}
     outlines = [code.corners.astype(np.float32) for code in codes]
-    left_over = [f for f in finders if id(f) not in used  # nested squares inside a code look like finders too
+    left_over = [f for f in finders if id(f) not in used
                  and all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
-    return codes, not left_over
+    return codes, left_over
+
+
+def around(points, margin: float) -> Region:
+    """The box that holds ``points`` ((N, 2) pixels) and ``margin`` pixels more on every side."""
+    xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
+    return int(min(xs) - margin), int(min(ys) - margin), int(max(xs) + margin) + 1, int(max(ys) + margin) + 1
+
+
+def merged_regions(boxes: list[Region], shape: tuple[int, ...], whole: float = 0.5) -> list[Region]:
+    """``boxes`` clipped to a frame of ``shape`` (height, width, ...), overlapping ones merged (as connected blobs
+    of a mask at 1/8 resolution), so that no pixel is searched twice. The whole frame when they would cover more
+    than the share ``whole`` of it: one search costs less than many."""
+    height, width = shape[:2]
+    cell = 8
+    mask = np.zeros((-(-height // cell), -(-width // cell)), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(mask, (max(0, x0) // cell, max(0, y0) // cell), (max(0, x1 - 1) // cell, max(0, y1 - 1) // cell),
+                      1, cv2.FILLED)
+    if cv2.countNonZero(mask) > whole * mask.size:
+        return [(0, 0, width, height)]
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    return [(int(x) * cell, int(y) * cell, min(width, int(x + w) * cell), min(height, int(y + h) * cell))
+            for x, y, w, h, _ in stats[1:count].tolist()]

@@ -3,8 +3,8 @@
 A camera sees each code in many consecutive frames, each with its own noise. :class:`FrameStack` keeps the
 mean of the latest grey frames: averaging n frames divides independent noise by sqrt(n), so the finder
 patterns and modules that single noisy or motion-blurred frames hide show up in the mean, while a code moves
-little between consecutive frames and stays sharp enough to read. Where a frame leaves anything unread,
-:func:`read_fused` reads the mean as one more frame and adds its reads. Each fused read goes through the same
+little between consecutive frames and stays sharp enough to read. Where a frame locates nothing, or leaves a
+21x21 code unread that is not known to hold something other than a number, :func:`read_fused` reads the mean as one more frame and adds its reads. Each fused read goes through the same
 location, models and verification as a single frame, so it is never a guess.
 
 Why pixels and not each track's module values: a code that a single frame locates is almost always read in
@@ -29,8 +29,7 @@ import cv2
 import numpy as np
 
 from livereader.grid import corner_homography, sample_soft
-from livereader.pipeline import (READ, REJECTED, UNSUPPORTED, CodeResult, ReaderOptions, holder, read_frame,
-                                 to_grey)
+from livereader.pipeline import READ, REJECTED, CodeResult, Hints, ReaderOptions, holder, read_frame, to_grey
 from livereader.reader import Model
 from livereader.symbol import DATA_REGION
 
@@ -73,18 +72,19 @@ class FrameStack:
 
 
 def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Model],
-               options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
-    """Read a frame, and where it leaves anything unread (no read, or a located code not read), read the mean
-    of the frame stack too: its reads are added, replacing an unread code in the same place."""
+               options: ReaderOptions = ReaderOptions(), hints: Hints = Hints()) -> list[CodeResult]:
+    """Read a frame, and where it locates nothing or leaves a code worth another try (a 21x21 code not read,
+    not known to hold something other than a number: :attr:`CodeResult.worth_retry`), read the mean of the frame
+    stack too: its reads are added, replacing an unread code in the same place."""
     grey = to_grey(image)
     stack.add(grey)
-    results = read_frame(grey, models, options)
-    if results and all(r.status == READ for r in results if r.status != UNSUPPORTED):
+    results = read_frame(grey, models, options, hints)
+    if results and not any(r.worth_retry for r in results):
         return results
     mean = stack.mean()
     if mean is None:
         return results
-    for fused in read_frame(mean, models, options):
+    for fused in read_frame(mean, models, options, hints):
         if fused.status != READ or stack.disagreement(mean, fused.corners) > stack.options.max_disagreement:
             continue
         fused = replace(fused, fused=stack.count)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import FinderOptions, LocatedCode, locate, scout
+from livereader.finder import FinderOptions, LocatedCode, Region, around, locate, merged_regions, scout
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
 from livereader.verify import VerifyOptions, foreign
@@ -32,8 +32,14 @@ class ReaderOptions:
     retry_noise_offset: float = 1.5
     retry_timing_contrast: float = float("-inf")
     # The first search runs on the frame shrunk by this factor (4x fewer pixels); the full frame is searched
-    # only where it leaves anything unread or unexplained (1: always the full frame).
+    # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
+    # whose modules are too small for the shrunk frame (still images; streams every few frames).
     scout: int = 2
+    scout_min_side: int = 360  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
+    # the full-resolution search looks this many finder sizes around a finder pattern outside every code (0: not
+    # at all; a stream leaves them to its whole-frame searches)
+    reach: float = 4.0
+    max_retries: int = 8  # rejected codes refined and deblurred per frame: a cluttered frame's work budget
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class CodeResult:
 
     ``status``: ``read`` (``text`` holds the verified number), ``rejected`` (a 21x21 code that did not read or
     verify) or ``unsupported`` (not 21x21). ``corners``: tl, tr, br, bl of the symbol in pixels (x, y).
+    ``foreign``: a rejected code known to hold something other than a number (it decodes so as sampled, or a
+    stream saw it do so): no other sampling can make it read, so it is not tried again.
     """
 
     corners: tuple[tuple[float, float], ...]
@@ -50,6 +58,25 @@ class CodeResult:
     confidence: float
     modules: int
     fused: int = 0  # frames averaged for this read by :mod:`livereader.fuse` (0: read from this frame alone)
+    foreign: bool = False
+
+    @property
+    def worth_retry(self) -> bool:
+        """A 21x21 code that did not read and may read with other sampling or more frames."""
+        return self.status == REJECTED and not self.foreign
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What a stream knows of a frame before reading it (:mod:`livereader.stream`).
+
+    ``focus``: regions searched at full resolution where the first search settles no code, e.g. where tracked
+    codes are predicted to be. ``foreign``: outlines (tl, tr, br, bl pixels) of codes known to hold something
+    other than a number; a code located there that does not read is not tried again.
+    """
+
+    focus: tuple[Region, ...] = ()
+    foreign: tuple[tuple[tuple[float, float], ...], ...] = ()
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
@@ -63,17 +90,18 @@ Models = Model | Sequence[Model]
 
 
 def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
-                  sampler: Sampler | None = None) -> tuple[list[CodeResult], list[bool]]:
+                  sampler: Sampler | None = None, foreign_places: Sequence = ()) -> list[CodeResult]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
-    options say; any other sampler's hard grids). Also says which codes are worth another try: rejected ones
-    that do not decode, as sampled, to something other than a number (:func:`livereader.verify.foreign`)."""
+    options say; any other sampler's hard grids). Rejected codes are marked ``foreign`` when they decode, as
+    sampled, to something other than a number (:func:`livereader.verify.foreign`), or lie where
+    ``foreign_places`` (outlines) hold such a code."""
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
     grids = [sampler(grey, c) for c in codes if c.supported]
     values = [g.soft if soft else g.hard.astype(np.float32) for g in grids]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
     sampled_grids = iter(grids)
-    results, retry = [], []
+    results = []
     for code in codes:
         corners = code.corners
         if code.supported:
@@ -81,13 +109,18 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            worth = status == REJECTED and not foreign(sampled.hard)
+            known = status == REJECTED and (_inside(code.corners, foreign_places) or foreign(sampled.hard))
         else:
-            status, text, confidence, worth = UNSUPPORTED, None, 0.0, False
+            status, text, confidence, known = UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
-                                  code.modules))
-        retry.append(worth)
-    return results, retry
+                                  code.modules, foreign=known))
+    return results
+
+
+def _inside(corners, outlines: Sequence) -> bool:
+    """True when the centre of ``corners`` ((4, 2) pixels) lies in one of ``outlines``."""
+    centre = tuple(float(v) for v in np.mean(corners, axis=0))
+    return any(cv2.pointPolygonTest(np.float32(outline), centre, False) >= 0 for outline in outlines)
 
 
 def holder(corners, results: Sequence[CodeResult]) -> int | None:
@@ -99,43 +132,61 @@ def holder(corners, results: Sequence[CodeResult]) -> int | None:
     return None
 
 
-def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions()) -> list[CodeResult]:
+def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
+               hints: Hints = Hints()) -> list[CodeResult]:
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
     order as :func:`livereader.reader.read_grids` does).
 
-    The first search looks for finder patterns in the frame shrunk by ``options.scout``; when it reads a code,
-    leaves nothing worth another try and no finder pattern outside its codes, that is the answer. Otherwise the
-    full frame is searched (the codes the first search read are kept, not read again), and a frame with no read
-    at all is searched again with a more sensitive threshold (blurred finder rings). Codes that do not read,
-    unless they decode to something other than a number, are tried again with a refined bottom-right corner, and
-    then deblurred. Each retry costs time only where it runs.
+    The first search looks for finder patterns in the frame shrunk by ``options.scout``. What it settles (codes
+    read, codes not 21x21, codes that hold something other than a number) is not looked at again. Only what it
+    leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
+    another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions; a
+    frame with no such evidence is done after the first search. Small codes whose finders do not show at half
+    size are found by a search of the whole frame at full resolution (``options.scout=1``, also used for frames
+    smaller than ``options.scout_min_side``), which streams run every few frames and still images always. Where nothing reads, the searched regions are
+    searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
+    again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
+    frame. Each step costs time only where it runs.
     """
     grey = to_grey(frame)
-    known: list[CodeResult] = []  # codes the first search read: the full search does not read them again
-    if options.scout > 1:
-        codes, complete = scout(grey, options.scout, options.finder)
-        results, retry = _read_located(grey, codes, model, options)
-        known = [r for r in results if r.status == READ]
-        if complete and known and not any(retry):
-            return results
-    codes = [c for c in locate(grey, options.finder) if holder(c.corners, known) is None]
-    results, retry = _read_located(grey, codes, model, options)
-    results, retry = results + known, retry + [False] * len(known)  # codes[i] is still results[i]'s code
-    if not any(r.status == READ for r in results) and options.retry_offset < options.finder.offset:
+    known: list[CodeResult] = []  # settled: not searched or read again
+    codes: list[LocatedCode] = []  # the codes still open, and their results
+    results: list[CodeResult] = []
+    regions: list[Region] | None = None  # where the full-resolution search looks (None: everywhere)
+    if options.scout > 1 and min(grey.shape) >= options.scout_min_side:
+        found, left_over = scout(grey, options.scout, options.finder)
+        first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+        known = [r for r in first if not r.worth_retry]
+        codes = [c for c, r in zip(found, first) if r.worth_retry]
+        results = [r for r in first if r.worth_retry]
+        # finder patterns outside every code, codes worth another try, and focus regions where nothing settled
+        boxes = [around([f.centre], options.reach * f.size) for f in left_over
+                 if options.reach > 0 and not _inside([f.centre], hints.foreign)]
+        boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
+        boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
+        if not boxes:
+            return known
+        regions = merged_regions(boxes, grey.shape)
+    settled = [r.corners for r in known]
+    located = locate(grey, options.finder, regions, settled)
+    again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
+    stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
+    codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
+    if not any(r.status == READ for r in results + known) and options.retry_offset < options.finder.offset:
         sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
                                          noise_offset=options.retry_noise_offset,
-                                         min_timing_contrast=options.retry_timing_contrast))
-        again, again_retry = _read_located(grey, sensitive, model, options)
+                                         min_timing_contrast=options.retry_timing_contrast), regions, settled)
+        again = _read_located(grey, sensitive, model, options, foreign_places=hints.foreign)
         if len(sensitive) > len(codes) or any(r.status == READ for r in again):
-            codes, results, retry = sensitive, again, again_retry
+            codes, results = sensitive, again
     retries = ((lambda code: refine(grey, code), None),
                (lambda code: code, lambda image, code: deblur(image, code, options.deblur)))
     for adjust, sampler in retries:
-        todo = [i for i, worth in enumerate(retry) if worth]
+        todo = [i for i, r in enumerate(results) if r.worth_retry][:options.max_retries]
         if not todo:
             break
-        again, _ = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
+        again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
         for i, result in zip(todo, again):
             if result.status == READ:
-                results[i], retry[i] = result, False
-    return results
+                results[i] = result
+    return results + known

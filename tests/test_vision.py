@@ -18,9 +18,11 @@ def _corner_error(result_corners, truth) -> float:
 
 @pytest.mark.parametrize("category", ["clean", "perspective", "inverted", "mirrored", "several", "small"])
 def test_reads_every_code_with_its_corners(model, category):
+    from livereader.pipeline import ReaderOptions
+
     read = total = 0
     for scene in scenes([category], 8, seed=3):
-        results = read_frame(scene.image, model)
+        results = read_frame(scene.image, model, ReaderOptions(scout=1))  # as still images are read
         for truth in scene.codes:
             total += 1
             mine = [r for r in results if r.text == truth.text]
@@ -116,10 +118,11 @@ def _two_sizes() -> np.ndarray:
     return frame
 
 
-def _with_lone_finder(frame: np.ndarray) -> np.ndarray:
-    """The frame with one finder pattern (4 px modules) drawn outside every code."""
+def _with_lone_finder(frame: np.ndarray, x: int = 100, y: int = 300) -> np.ndarray:
+    """The frame with one finder pattern (4 px modules, 60 px with its quiet zone) drawn at (x, y), outside every
+    code."""
     lone = frame.copy()
-    lone[300:360, 100:160] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 4), np.ones((4, 4)))[:60, :60]
+    lone[y : y + 60, x : x + 60] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 4), np.ones((4, 4)))[:60, :60]
     return lone
 
 
@@ -127,29 +130,37 @@ def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model
     from livereader.pipeline import ReaderOptions
 
     frame = _two_sizes()
-    codes, complete = scout(frame, 2)
-    assert len(codes) == 1 and complete
-    lone = _with_lone_finder(frame)
-    codes, complete = scout(lone, 2)
-    assert len(codes) == 1 and not complete  # a finder pattern outside every code: the full frame is searched
+    codes, left_over = scout(frame, 2)
+    assert len(codes) == 1 and not left_over
+    codes, left_over = scout(_with_lone_finder(frame), 2)
+    assert len(codes) == 1 and len(left_over) == 1  # a finder pattern outside every code: searched around it
     # Where no finder of a small code shows at half resolution, only a full search finds it: the capture loop
-    # runs one every few frames (tests/test_cli.py).
+    # runs one every few frames (tests/test_cli.py), and reads still images so.
     assert [r.text for r in read_frame(frame, model)] == ["123456"]
     assert sorted(r.text for r in read_frame(frame, model, ReaderOptions(scout=1))) == ["123456", "654321"]
 
 
-def test_the_full_search_does_not_read_again_what_the_first_search_read(model, monkeypatch):
+def test_the_full_resolution_search_looks_only_around_what_the_first_search_left(model, monkeypatch):
+    import livereader.finder as finder
     import livereader.pipeline as pipeline
 
-    frame = _with_lone_finder(_two_sizes())  # the lone finder sends the frame to the full search
-    batches, read_grids = [], pipeline.read_grids
+    batches, searched, read_grids, find_finders = [], [], pipeline.read_grids, finder.find_finders
 
     def counted(grids, *args, **kwargs):
         batches.append(len(grids))
         return read_grids(grids, *args, **kwargs)
 
+    def logged(grey, *args, **kwargs):
+        searched.append(grey.shape)
+        return find_finders(grey, *args, **kwargs)
+
     monkeypatch.setattr(pipeline, "read_grids", counted)
-    results = read_frame(frame, model)
-    assert sorted(r.text for r in results if r.status == "read") == ["123456", "654321"]  # each reported once
-    # The first search read the large code; the full search found it again but read only the small one.
+    monkeypatch.setattr(finder, "find_finders", logged)
+    far = read_frame(_with_lone_finder(_two_sizes()), model)  # a lone finder far from the small code
+    assert [r.text for r in far if r.status == "read"] == ["123456"]
+    assert batches == [1] and searched[0] == (240, 320) and searched[1][0] * searched[1][1] < 0.25 * 480 * 640
+    batches.clear()
+    near = read_frame(_with_lone_finder(_two_sizes(), 330, 380), model)  # one beside the small code
+    assert sorted(r.text for r in near if r.status == "read") == ["123456", "654321"]  # each reported once
+    # The first search read the large code; the search around the lone finder read only the small one.
     assert batches == [1, 1]
