@@ -1,7 +1,8 @@
 """``livereader``: read numbers from version-1 QR codes in camera streams, videos, images and grids.
 
-One capture loop serves every frame source (:mod:`livereader.capture`): each frame goes through
-:func:`livereader.pipeline.read_frame` and the tracker (:mod:`livereader.track`), its codes are written as JSON
+One capture loop serves every frame source (:mod:`livereader.capture`): each frame of a stream goes through
+a :class:`livereader.stream.StreamReader` (search schedule, tracking, fusion), each still image through
+:func:`livereader.pipeline.read_frame` at full resolution as a scene of its own; its codes are written as JSON
 lines (with their track ids; with ``--once`` only each track's first read), drawn (:mod:`livereader.overlay`)
 into a live window and/or an annotated video or image folder. ``--grid FILE...`` reads text grids (one 21x21
 grid per file, one line per row, ``1``/``#`` dark and ``0``/``.`` light) without the vision pipeline.
@@ -27,9 +28,6 @@ from livereader.symbol import SIZE
 _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
-# Every this many frames the whole frame is searched at full resolution, not first at half resolution
-# (ReaderOptions.scout): a small code beside a large one is then found at least this often.
-FULL_SEARCH_EVERY = 4
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -160,22 +158,20 @@ def run(args: argparse.Namespace, model) -> int:
 
     from livereader.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.capture import SourceError, display_available
-    from livereader.fuse import FrameStack, read_fused
     from livereader.grid import GridOptions
     from livereader.overlay import draw
     from livereader.pipeline import READ, ReaderOptions, read_frame
+    from livereader.stream import StreamOptions, StreamReader
     from livereader.track import Tracker
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
     options = ReaderOptions(grid=GridOptions(soft=args.soft))
-    full_search = replace(options, scout=1)
     show = bool(args.camera is not None or args.demo) and not args.nodisplay
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
     outputs = _Outputs(args, show)
-    tracker = Tracker()
-    stack = FrameStack() if not (args.image or args.nofusion) else None  # still images are not a sequence
+    stream = None if args.image else StreamReader(model, options, StreamOptions(fusion=not args.nofusion))
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     try:
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
@@ -189,14 +185,15 @@ def run(args: argparse.Namespace, model) -> int:
                     status = 1
                 continue
             image = undistort(frame.image) if undistort else frame.image
-            chosen = full_search if frames % FULL_SEARCH_EVERY == 0 else options
-            results = read_fused(image, stack, model, chosen) if stack else read_frame(image, model, chosen)
-            tracked = tracker.update(results)
+            if stream is not None:
+                tracked = stream.read(image)
+            else:  # a still image: its own scene, searched whole at full resolution
+                tracked = Tracker().update(read_frame(image, model, replace(options, scout=1)))
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)
             last = now
             frames += 1
-            reads += sum(r.status == READ for r in results)
+            reads += sum(code.result is not None and code.result.status == READ for code in tracked)
             annotated = draw(image, [code.shown for code in tracked], fps) if (show or outputs.output) else None
             outputs.write(frame, tracked, annotated)
             if show:

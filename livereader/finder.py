@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -47,21 +47,33 @@ ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robus
 
 @dataclass(frozen=True, eq=False)
 class Finder:
-    """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines as quads.
+    """One finder pattern: its centre, its size (about 7 modules, pixels) and its outlines.
 
-    ``quads`` holds up to three outlines as four (x, y) corners with their distance from the pattern's
-    outer edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core). Corners of a quad run around it, from
-    no particular one. ``axes``: the directions of the outermost quad's two pairs of opposite edges, radians in
-    [0, pi) (y pointing down).
+    ``outlines`` holds up to three contours, outermost first, each with its distance from the pattern's outer
+    edge in modules: 0 (the 7x7 outline), 1 (5x5) and 2 (3x3 core), in the pixels of the image searched, which
+    is the frame shrunk by ``scale`` or cropped at ``origin`` (x, y). ``quads`` are their four corners in the
+    frame's pixels, in order around each; ``axes`` the directions of the outermost quad's two pairs of opposite
+    edges, radians in [0, pi) (y pointing down). Both are computed when first asked for: most candidates in a
+    cluttered frame never are.
     """
 
     centre: tuple[float, float]
     size: float
-    quads: tuple[tuple[int, tuple[tuple[float, float], ...]], ...]
+    outlines: tuple[tuple[int, np.ndarray], ...]
+    scale: float = 1.0
+    origin: tuple[int, int] = (0, 0)
 
-    @property
+    @cached_property
+    def quads(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+        quads = ((depth, _quad(contour, self.scale, self.origin)) for depth, contour in self.outlines)
+        return tuple((depth, quad) for depth, quad in quads if quad is not None)
+
+    @cached_property
     def axes(self) -> tuple[float, float]:
-        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.quads[0][1]
+        outermost = next((q for q in (_quad(c, self.scale, self.origin) for _, c in self.outlines) if q), None)
+        if outermost is None:  # no outline with four corners: no direction is preferred
+            return 0.0, math.pi / 2
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = outermost
         # each pair of opposite edges runs the other way round the quad: their difference is twice their mean
         return (math.atan2((y1 - y0) - (y3 - y2), (x1 - x0) - (x3 - x2)) % math.pi,
                 math.atan2((y2 - y1) - (y0 - y3), (x2 - x1) - (x0 - x3)) % math.pi)
@@ -177,13 +189,9 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
         # the module count (it read 2 more of 100 codes tilted by up to 55 degrees than the edge-corrected area).
         places.append((core_centre, math.sqrt(ring_m00) * 7 / 5, outlines))
         scores.append(score)
-    finders = []
-    for centre, size, outlines in _distinct(places, scores):  # quads only for the kept ones: they cost most
-        quads = tuple((d, q) for d, q in ((d, _quad(contours[i], scale, origin)) for d, i in sorted(outlines.items()))
-                      if q is not None)
-        if len(quads) >= 2:
-            finders.append(Finder(_to_full(*centre, scale, origin), size * scale, quads))
-    return finders
+    return [Finder(_to_full(*centre, scale, origin), size * scale,
+                   tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
+            for centre, size, outlines in _distinct(places, scores)]
 
 
 def _inner_area(area: float, outer: bool) -> float:
@@ -229,14 +237,15 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     """
     centres = np.array([f.centre for f in finders])  # (n, 2)
     sizes = np.array([f.size for f in finders])
-    axes = np.array([f.axes for f in finders])  # (n, 2) radians
     dx, dy = centres[None, :, 0] - centres[:, None, 0], centres[None, :, 1] - centres[:, None, 1]  # (n, n): i -> j
     distance = np.hypot(dx, dy)
-    mean_size = (sizes[:, None] + sizes[None, :]) / 2
-    span = 7 * distance / mean_size  # centre distance in modules (m - 7: 14 for version 1)
+    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules (m - 7: 14 for v1)
     # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
     plausible = (np.maximum(sizes[:, None], sizes[None, :]) < options.max_size_ratio * np.minimum(sizes[:, None], sizes[None, :])) \
         & (span > 9) & (span < options.max_modules - 7)
+    # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
+    paired = plausible.any(1).tolist()
+    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])  # (n, 2)
     # each pair's angle from both of i's axes, in (-pi, pi]; the nearer axis and which way along it
     turn = (np.arctan2(dy, dx)[:, :, None] - axes[:, None, :] + np.pi) % (2 * np.pi) - np.pi  # (n, n, 2)
     off = np.minimum(np.abs(turn), np.pi - np.abs(turn))  # misalignment with each axis
@@ -316,7 +325,8 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
                 contrast = timing_contrast(grey, code.homography, code.modules)
                 if contrast > best_contrast:
                     best, best_contrast = code, contrast
-                if contrast >= options.sure_timing_contrast:
+                # a code that is not 21x21 is only outlined: any order whose timing alternates will do
+                if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
                     break
         # An outline cut by a shadow's edge or glare: a fit that ignores it (costs 10x more; only 21x21 codes,
         # whose grids are sampled through it: the others are only outlined).

@@ -43,6 +43,15 @@ class TrackedCode:
     first_read: bool = False  # this frame first read the track's number
 
 
+@dataclass(frozen=True)
+class LiveTrack:
+    """A live track as last seen: for a stream's search hints (:mod:`livereader.stream`)."""
+
+    track: int
+    result: CodeResult  # where and what it was last located
+    foreign: bool  # it decoded to something other than a number and has not read a number since
+
+
 @dataclass
 class _Track:
     id: int
@@ -50,6 +59,7 @@ class _Track:
     last_read: CodeResult | None = None
     since_read: int = 0  # frames since the last read
     missing: int = 0
+    foreign: bool = False
 
     @property
     def text(self) -> str | None:
@@ -106,6 +116,7 @@ class Tracker:
                 used.add(len(self._tracks) - 1)
             first = result.status == READ and track.text is None
             track.result = result
+            track.foreign = result.foreign or (track.foreign and result.status != READ)
             track.since_read += 1
             if result.status == READ:
                 track.last_read, track.since_read = result, 0
@@ -119,6 +130,10 @@ class Tracker:
                     held.append(TrackedCode(track.id, None, self._shown(track), track.missing))
         self._tracks = [t for t in self._tracks if t.missing <= self.options.max_missing]
         return tracked + held
+
+    def live(self) -> list[LiveTrack]:
+        """The tracks seen in the last ``options.hold`` frames."""
+        return [LiveTrack(t.id, t.result, t.foreign) for t in self._tracks if t.missing <= self.options.hold]
 
     def _shown(self, track: _Track) -> CodeResult:
         """Where the track was last seen, with the number it last read if that was in the last ``hold`` frames."""

@@ -34,23 +34,28 @@ def test_usage_error_exits_2():
     assert exit_info.value.code == 2
 
 
-def test_the_capture_loop_searches_whole_frames_every_few_frames(tmp_path, capsys):
+def test_a_new_code_is_found_within_the_full_search_schedule_and_then_followed(tmp_path, capsys):
     import cv2
     import numpy as np
 
-    from livereader.cli import FULL_SEARCH_EVERY
+    from livereader.stream import StreamOptions
 
-    frame = np.full((480, 640), 235, np.uint8)
-    for text, module_px, x, y in (("123456", 8, 20, 20), ("654321", 2, 401, 301)):  # as in test_vision
+    every = StreamOptions().full_every
+    large = np.full((480, 640), 235, np.uint8)
+    both = large.copy()
+    for frame, text, module_px, x, y in ((large, "123456", 8, 20, 20), (both, "123456", 8, 20, 20),
+                                         (both, "654321", 2, 401, 301)):  # as in test_vision
         modules = np.pad(encode(text, "H"), 4)
         frame[y : y + 29 * module_px, x : x + 29 * module_px] = 255 - 220 * np.kron(modules, np.ones((module_px,) * 2))
     path = tmp_path / "two.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
-    for _ in range(FULL_SEARCH_EVERY + 1):
+    for frame in [large] + [both] * (every + 1):  # the small code shows from frame 1 on
         writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     writer.release()
     assert main(["--video", str(path), "--jsonl", "-", "--nofusion"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     small = sorted(d["frame"] for d in lines if d["text"] == "654321")
-    assert small == [0, FULL_SEARCH_EVERY]  # only the full searches find it
-    assert sorted(d["frame"] for d in lines if d["text"] == "123456") == list(range(FULL_SEARCH_EVERY + 1))
+    # Too small for the half-size search: the next whole-frame search finds it (frame `every`, within `every`
+    # frames of its first), and the track's focus region keeps it found in the frames after.
+    assert small == [every, every + 1]
+    assert sorted(d["frame"] for d in lines if d["text"] == "123456") == list(range(every + 2))

@@ -1,0 +1,98 @@
+"""Reading a stream (camera, video, demo): each frame read with what the earlier frames showed.
+
+A stream shows the same codes in many consecutive frames, so most of a frame's work is known before it is
+read. :class:`StreamReader` keeps that knowledge for one stream (state lives here and in the tracker, never in
+the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
+
+- **Where tracked codes are now.** The outline corners of each live track are followed from the previous frame
+  by pyramidal Lucas-Kanade optical flow (``cv2.calcOpticalFlowPyrLK``, on the half-size frames). Where a
+  tracked 21x21 code is predicted and the half-size search settles nothing, a small region around the
+  predicted outline is searched at full resolution (``Hints.focus``): a code too small for the half-size search
+  stays found in every frame once any search has found it.
+- **What holds no number.** A code that has decoded to something other than a number stays known as such
+  while it is tracked (``Hints.foreign``): it is neither refined, deblurred nor fused again in later frames.
+- **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included) is searched whole at full
+  resolution; the others at half size and, at full resolution, only in focus regions and around codes worth
+  another try (finder patterns that the half-size search leaves unexplained wait for the next whole-frame
+  search: in a stream they are mostly the same ones frame after frame). A new
+  code is therefore found in the first frame it shows in when its modules are about 3 px or larger (the
+  half-size search), and within ``full_every`` frames whatever its size: the longest a new code waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from livereader.finder import Region, around
+from livereader.fuse import FrameStack, FuseOptions, read_fused
+from livereader.pipeline import Hints, ReaderOptions, read_frame, to_grey
+from livereader.reader import Model
+from livereader.track import TrackedCode, Tracker, TrackOptions
+
+_FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
+_FLOW_WINDOW = (15, 15)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    full_every: int = 4  # search the whole frame at full resolution every this many frames (the longest wait)
+    focus_margin: float = 0.5  # a focus region holds the predicted outline and this share of its size around it
+    fusion: bool = True  # read the mean of the latest frames where a frame alone leaves a code unread
+    track: TrackOptions = field(default_factory=TrackOptions)
+    fuse: FuseOptions = field(default_factory=FuseOptions)
+
+
+class StreamReader:
+    """Reads the frames of one stream in order; one object per stream (see the module docstring)."""
+
+    def __init__(self, model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions(),
+                 stream: StreamOptions = StreamOptions()):
+        self.model = model
+        self.options = replace(options, reach=0.0)  # unexplained finders wait for the next whole-frame search
+        self.full_options = replace(options, scout=1)
+        self.stream = stream
+        self.tracker = Tracker(stream.track)
+        self.stack = FrameStack(stream.fuse) if stream.fusion else None
+        self.frames = 0
+        self._small: np.ndarray | None = None  # the previous frame at flow scale
+
+    def read(self, image: np.ndarray) -> list[TrackedCode]:
+        """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
+        tracks (:meth:`livereader.track.Tracker.update`)."""
+        grey = to_grey(image)
+        hints = self._hints(grey)
+        options = self.full_options if self.frames % self.stream.full_every == 0 else self.options
+        self.frames += 1
+        if self.stack is not None:
+            results = read_fused(grey, self.stack, self.model, options, hints)
+        else:
+            results = read_frame(grey, self.model, options, hints)
+        return self.tracker.update(results)
+
+    def _hints(self, grey: np.ndarray) -> Hints:
+        """Where the live tracks are predicted in this frame: focus regions and known foreign outlines."""
+        small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
+        previous, self._small = self._small, small
+        tracks = self.tracker.live()
+        if previous is None or previous.shape != small.shape or not tracks:
+            return Hints()
+        corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
+        points = (corners + 0.5) / _FLOW_SCALE - 0.5
+        moved, found, _ = cv2.calcOpticalFlowPyrLK(previous, small, points, None, winSize=_FLOW_WINDOW, maxLevel=2)
+        predicted = ((moved + 0.5) * _FLOW_SCALE - 0.5).reshape(-1, 4, 2)
+        found = found.reshape(-1, 4).all(1)
+        # a track whose corners the flow lost stays where it was last seen
+        outlines = [p if ok else c for p, c, ok in zip(predicted, corners.reshape(-1, 4, 2), found)]
+        focus: list[Region] = []
+        foreign = []
+        for track, outline in zip(tracks, outlines):
+            if track.foreign:
+                foreign.append(tuple(map(tuple, outline.tolist())))
+            elif track.result.modules == 21:
+                size = float(np.sqrt(cv2.contourArea(outline)))
+                focus.append(around(outline, self.stream.focus_margin * size))
+        return Hints(tuple(focus), tuple(foreign))
