@@ -9,6 +9,7 @@ wrong read (reading a foreign code's own text is not wrong, but it is not one of
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import sys
 import time
@@ -18,9 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livereader import footage
 from livereader.scene import CATEGORIES, Scene, scenes
-
-_PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
     parser.add_argument("--categories", nargs="+", choices=list(CATEGORIES), default=list(CATEGORIES),
                         metavar="NAME", help=f"scene categories (default all: {' '.join(CATEGORIES)})")
-    parser.add_argument("--photos", metavar="DIR", help="also read every image under DIR (e.g. ../shared/realphotos)")
+    parser.add_argument("--photos", metavar="DIR",
+                        help="also read every image under DIR as still images (with its manifest.jsonl, if any: "
+                             "compared with it), and time them as camera frames next to zxing-cpp")
+    parser.add_argument("--video", metavar="FILE", help="also read a video end to end, timed next to zxing-cpp")
+    parser.add_argument("--scaling-frames", type=int, default=10, metavar="N",
+                        help="synthetic pages per row of the scaling rows (0, 1, 4, 16, 64 codes; default 10)")
     parser.add_argument("--clips", type=int, default=0, metavar="N",
                         help="also track codes through N clips of 15-60 frames with 1-4 moving codes each")
     parser.add_argument("--fusion", type=int, default=0, metavar="N",
@@ -135,39 +140,158 @@ def run_scenes(readers: _Readers, categories: list[str], frames: int, hd_frames:
     return figures
 
 
-def _truth_texts(image: Path, folder: Path) -> set[str] | None:
-    """Truth texts of a photo: its manifest.jsonl entry, or a text file beside it (zxing's blackbox style)."""
-    manifest = folder / "manifest.jsonl"
-    if manifest.is_file():
-        for line in manifest.read_text().splitlines():
-            entry = json.loads(line)
-            if folder / entry["path"] == image:
-                return {entry["truth_text"], *(c["text"] for c in entry.get("codes", []))}
-    beside = image.with_suffix(".txt")
-    return {beside.read_text(errors="replace").strip()} if beside.is_file() else None
+def run_photos(folder: Path, models) -> dict:
+    """Every image under ``folder`` read as a still image (as ``livereader --image`` does): located codes by
+    status, and wrong reads (a number that is not a text its manifest entry or a ``.txt`` beside it gives).
+    With a manifest: its version-1 codes, and how many livereader located (a code of ours centred in its
+    outline)."""
+    from livereader.pipeline import ReaderOptions, read_frame
 
-
-def run_photos(folder: Path, model) -> dict:
-    """Located codes by status, reads, and wrong reads (a number that is not the photo's truth) on a folder."""
-    from livereader.pipeline import read_frame
-
+    entries = footage.manifest(folder)
+    still = ReaderOptions(scout=1)
     counts: dict = defaultdict(int)
     wrong_files = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in _PHOTO_SUFFIXES):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    for path in footage.photo_paths(folder):
+        image = footage.load(path)
         if image is None:
             counts["unreadable"] += 1
             continue
         counts["photos"] += 1
-        truth = _truth_texts(path, folder)
-        results = read_frame(image, model)
+        entry = entries.get(path, {})
+        truth = {entry.get("truth_text"), *(c["text"] for c in entry.get("codes", []))} - {None}
+        if not truth and path.with_suffix(".txt").is_file():
+            truth = {path.with_suffix(".txt").read_text(errors="replace").strip()}
+        results = read_frame(image, models, still)
         counts["with a located code"] += bool(results)
         for result in results:
             counts[result.status] += 1
-            if result.text and (truth is None or result.text not in truth):
+            if result.text and result.text not in truth:
                 counts["wrong"] += 1
                 wrong_files.append(str(path))
+        ours = [np.mean(r.corners, 0) for r in results if r.modules == 21]
+        for code in entry.get("codes", []):
+            if code["version"] == 1:
+                counts["manifest version-1 codes"] += 1
+                outline = np.float32(code["corners_tl_tr_br_bl"])
+                counts["of those located"] += any(cv2.pointPolygonTest(outline, tuple(map(float, c)), False) >= 0
+                                                  for c in ours)
     return {**counts, "wrong_files": wrong_files}
+
+
+def print_photos(photos: dict, folder: str) -> None:
+    print(f"\nphotos in {folder}, read as still images: {photos.get('photos', 0)} read, "
+          f"{photos.get('with a located code', 0)} with a located code; located codes: "
+          f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
+          f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
+    if photos.get("manifest version-1 codes"):
+        print(f"  version-1 codes in the manifest: {photos['manifest version-1 codes']}, "
+              f"located by livereader: {photos['of those located']}")
+
+
+def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scaling_frames: int, seed: int) -> dict:
+    """Time per frame next to zxing-cpp, interleaved frame by frame (see :mod:`livereader.footage`), per group;
+    and the share of livereader's time per stage in the photos read as camera frames and in the video."""
+    from livereader.pipeline import ReaderOptions, read_frame
+    from livereader.stream import StreamReader
+
+    models = readers.models
+    theirs = {name: reader for name, reader in readers.readers.items() if name == "zxing-cpp"}
+    groups: dict = {}
+    shares: dict = {}
+
+    def timed(frames, ours, inspect=None) -> dict:
+        return footage.row(footage.interleaved(frames, {"livereader": ours, **theirs}, inspect))
+
+    if photos:
+        paths = footage.photo_paths(photos)
+        images = [image for image in map(footage.load, paths) if image is not None]
+        at_1280 = [footage.scaled(image, 1280) for image in images]
+        profile = cProfile.Profile()
+
+        def camera_frame(image):
+            profile.enable()
+            try:
+                return read_frame(image, models)
+            finally:
+                profile.disable()
+
+        groups["photos, 1280 px, as camera frames"] = timed(at_1280, camera_frame)
+        shares["photos, 1280 px, as camera frames"] = footage.stage_shares(profile, ("pipeline.py", "read_frame"))
+        still = ReaderOptions(scout=1)
+        groups["photos, 1280 px, as still images"] = timed(at_1280, lambda image: read_frame(image, models, still))
+        small = [image for image in images if image.shape[:2] == (480, 640)]
+        groups["photos of 640x480, as stored, camera frames"] = timed(small, lambda image: read_frame(image, models))
+        lots = [footage.scaled(image, 1920) for path, image in zip(paths, images) if path.parent.name == "lots"]
+        groups["'lots' photos, 1920 px, camera frames"] = timed(lots, lambda image: read_frame(image, models))
+        crops = list(footage.code_free_crops(photos))
+        groups["code-free 1280x720 crops, camera frames"] = timed(crops, lambda image: read_frame(image, models))
+    if video:
+        decode: list[float] = []
+
+        def frames():
+            capture = cv2.VideoCapture(str(video))
+            while True:
+                start = time.perf_counter()
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                decode.append(1000 * (time.perf_counter() - start))
+                yield frame
+
+        stream, located = StreamReader(models), [0]
+        profile = cProfile.Profile()
+
+        def streamed(frame):
+            profile.enable()
+            try:
+                return stream.read(frame)
+            finally:
+                profile.disable()
+
+        def count(frame, outputs):
+            located[0] += any(code.result is not None and code.result.modules == 21 for code in outputs["livereader"])
+
+        row = timed(frames(), streamed, count)
+        row["decode ms"] = float(np.sum(decode))
+        row["frames with a 21x21 code located"] = located[0]
+        groups[f"video {video.name}, end to end (StreamReader)"] = row
+        shares[f"video {video.name}"] = footage.stage_shares(profile, ("stream.py", "read"))
+    rng = np.random.default_rng([seed, 17])
+    scaling = {}
+    for codes in (0, 1, 4, 16, 64):
+        pages = [footage.page(codes, rng) for _ in range(scaling_frames)]
+        reads = [0]
+
+        def score(frame, outputs, texts={id(image): set(t) for image, t in pages}):
+            reads[0] += len({r.text for r in outputs["livereader"] if r.text} & texts[id(frame)])
+
+        row = timed([image for image, _ in pages], lambda image: read_frame(image, models), score)
+        row["codes read"] = reads[0] / max(codes * scaling_frames, 1)
+        scaling[codes] = row
+    return {"groups": groups, "shares": shares, "scaling": scaling}
+
+
+def print_footage(figures: dict) -> None:
+    header = f"  {'frames (ms per frame: median / p90 / p99)':44s} {'n':>4s}   {'livereader':^27s}   " \
+             f"{'zxing-cpp':^27s}   ratio"
+    print("\nreal footage, one thread, livereader and zxing-cpp interleaved frame by frame")
+    print(header)
+    for name, figures_row in figures["groups"].items():
+        print(footage.format_row(name, figures_row))
+        if "decode ms" in figures_row:
+            print(f"  {'':44s} video decoding {figures_row['decode ms'] / 1000:.2f} s in all; frames with a 21x21 "
+                  f"code located: {figures_row['frames with a 21x21 code located']}")
+    print("\nscaling: synthetic 1280x960 pages of N codes (4 px modules)")
+    print(header + "   codes read")
+    for codes, figures_row in figures["scaling"].items():
+        print(footage.format_row(f"{codes} codes", figures_row) + f"   {100 * figures_row['codes read']:5.1f}%")
+    base = figures["scaling"][0]["livereader"]["p50"]
+    one, many = (figures["scaling"][n]["livereader"]["p50"] - base for n in (1, 64))
+    print(f"  beyond an empty page's {base:.2f} ms: 1 code {one:.2f} ms, 64 codes {many:.2f} ms "
+          f"({many / max(one, 1e-9):.1f}x one code's)")
+    for name, shares in figures["shares"].items():
+        print(f"\nshare of livereader's time per stage, {name} (cProfile; stages overlap where one calls another):")
+        print("  " + ", ".join(f"{stage} {100 * share:.0f}%" for stage, share in shares.items()))
 
 
 CLIP_CATEGORIES = ("clean", "noise", "perspective", "small")
@@ -359,17 +483,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.photos and not Path(args.photos).is_dir():
         print(f"livereader-bench: error: not a folder: {args.photos}", file=sys.stderr)
         return 1
+    if args.video and not Path(args.video).is_file():
+        print(f"livereader-bench: error: no such file: {args.video}", file=sys.stderr)
+        return 1
     try:
         readers = _Readers(args.model)
         figures = {"scenes": run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed)}
         print_scenes(figures["scenes"])
         if args.photos:
             figures["photos"] = run_photos(Path(args.photos), readers.models)
-            photos = figures["photos"]
-            print(f"\nphotos in {args.photos}: {photos.get('photos', 0)} read, "
-                  f"{photos.get('with a located code', 0)} with a located code; located codes: "
-                  f"{photos.get('unsupported', 0)} unsupported, {photos.get('rejected', 0)} rejected, "
-                  f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
+            print_photos(figures["photos"], args.photos)
+        if "zxing-cpp" in readers.readers and args.scaling_frames > 0:
+            figures["footage"] = run_footage(readers, Path(args.photos) if args.photos else None,
+                                             Path(args.video) if args.video else None, args.scaling_frames, args.seed)
+            print_footage(figures["footage"])
         if args.clips:
             figures["clips"] = run_clips(args.clips, readers.models, args.seed)
             print_clips(figures["clips"])

@@ -38,8 +38,8 @@ class FinderOptions:
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
     sure_timing_contrast: float = 1.5  # ... and an orientation whose timing alternates this clearly is kept at once
     max_misalignment: float = 0.3  # radians between a side's line and each of its two finders' edges
-    side_partners: int = 2  # nearest side partners kept per finder and direction along its edges
-    max_fits: int = 64  # homography fits per frame: the work budget of a pathological frame
+    side_partners: int = 1  # nearest side partners kept per finder and direction along its edges
+    max_fits: int = 64  # homography fits per search, and two more per finder: a pathological frame's budget
 
 
 ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robustly (least median of squares)
@@ -64,16 +64,22 @@ class Finder:
     origin: tuple[int, int] = (0, 0)
 
     @cached_property
-    def quads(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+    def outer(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+        """The outermost outline that has four corners, as ``((depth, quad),)``, or ``()``."""
         quads = ((depth, _quad(contour, self.scale, self.origin)) for depth, contour in self.outlines)
-        return tuple((depth, quad) for depth, quad in quads if quad is not None)
+        return next((((depth, quad),) for depth, quad in quads if quad is not None), ())
+
+    @cached_property
+    def quads(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+        inner = [(depth, _quad(contour, self.scale, self.origin)) for depth, contour in self.outlines
+                 if self.outer and depth > self.outer[0][0]]
+        return self.outer + tuple((depth, quad) for depth, quad in inner if quad is not None)
 
     @cached_property
     def axes(self) -> tuple[float, float]:
-        outermost = next((q for q in (_quad(c, self.scale, self.origin) for _, c in self.outlines) if q), None)
-        if outermost is None:  # no outline with four corners: no direction is preferred
+        if not self.outer:  # no outline with four corners: no direction is preferred
             return 0.0, math.pi / 2
-        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = outermost
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.outer[0][1]
         # each pair of opposite edges runs the other way round the quad: their difference is twice their mean
         return (math.atan2((y1 - y0) - (y3 - y2), (x1 - x0) - (x3 - x2)) % math.pi,
                 math.atan2((y2 - y1) - (y0 - y3), (x2 - x1) - (x0 - x3)) % math.pi)
@@ -215,13 +221,23 @@ def _largest_child(child: int, contours: list, following: list[int]) -> tuple[in
 
 def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     """One candidate (centre, size, ...) per place: of concentric ones (the 7x7 and 5x5 outlines, a hollow
-    core), the one whose nested areas match a finder pattern best."""
-    kept: list[tuple] = []
+    core), the one whose nested areas match a finder pattern best. The conflicting pairs are found at once
+    (numpy); a cluttered frame has hundreds of candidates and few conflicts."""
+    if len(places) < 2:
+        return places
+    centres = np.array([place[0] for place in places])
+    sizes = np.array([place[1] for place in places])
+    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    distance = np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1))
+    conflicts: dict[int, list[int]] = {}
+    for i, j in np.argwhere((distance <= 0.3 * small) & (large <= 2.5 * small)).tolist():
+        if i != j:
+            conflicts.setdefault(i, []).append(j)
+    kept, blocked = [], set()
     for index in sorted(range(len(scores)), key=scores.__getitem__):
-        (x, y), size = places[index][:2]
-        if all(math.hypot(x - k[0][0], y - k[0][1]) > 0.3 * min(size, k[1]) or max(size, k[1]) > 2.5 * min(size, k[1])
-               for k in kept):
+        if index not in blocked:
             kept.append(places[index])
+            blocked.update(conflicts.get(index, ()))
     return kept
 
 
@@ -267,41 +283,43 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
 
 def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
     """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better):
-    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`).
-
-    Plain Python past the side screening: few triples remain, where each numpy call costs more than the
-    arithmetic.
-    """
-    triples, scores, seen = [], [], set()
+    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),
+    the two sides of similar length, the three finders of similar size, the angle between the sides right as
+    seen in perspective."""
+    corner, first, second = [], [], []
     for c, sides in enumerate(_sides(finders, options)):
-        (cx, cy), s0 = finders[c].centre, finders[c].size
-        for first, second in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
-            for p, q in itertools.product(sides[first], sides[second]):
-                ax, ay = finders[p].centre[0] - cx, finders[p].centre[1] - cy
-                bx, by = finders[q].centre[0] - cx, finders[q].centre[1] - cy
-                if ax * by - ay * bx < 0:  # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
-                    p, q, ax, ay, bx, by = q, p, bx, by, ax, ay
-                if (c, p, q) in seen:
-                    continue
-                seen.add((c, p, q))
-                la, lb = math.hypot(ax, ay), math.hypot(bx, by)
-                s1, s2 = finders[p].size, finders[q].size
-                size_ratio = max(s0, s1, s2) / min(s0, s1, s2)
-                cos = abs(ax * bx + ay * by) / max(la * lb, 1e-9)
-                if max(la, lb) < options.max_side_ratio * min(la, lb) and size_ratio < options.max_size_ratio \
-                        and cos < 0.6:  # the right angle seen in perspective
-                    span_a, span_b = 7 * la / ((s0 + s1) / 2), 7 * lb / ((s0 + s2) / 2)
-                    triples.append((c, p, q))
-                    scores.append(cos + abs(math.log(la / lb)) + abs(math.log(span_a / span_b)) + math.log(size_ratio))
-    return triples, scores
+        for a, b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
+            for p, q in itertools.product(sides[a], sides[b]):
+                corner.append(c), first.append(p), second.append(q)
+    if not corner:
+        return [], []
+    centres = np.array([f.centre for f in finders])
+    sizes = np.array([f.size for f in finders])
+    c, p, q = np.array(corner), np.array(first), np.array(second)
+    a, b = centres[p] - centres[c], centres[q] - centres[c]
+    # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
+    swap = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] < 0
+    p, q = np.where(swap, q, p), np.where(swap, p, q)
+    a, b = centres[p] - centres[c], centres[q] - centres[c]
+    la, lb = np.hypot(*a.T), np.hypot(*b.T)
+    trio_sizes = sizes[np.stack([c, p, q])]
+    size_ratio = trio_sizes.max(0) / trio_sizes.min(0)
+    cos = np.abs((a * b).sum(1)) / np.maximum(la * lb, 1e-9)
+    span_a, span_b = 7 * la / ((sizes[c] + sizes[p]) / 2), 7 * lb / ((sizes[c] + sizes[q]) / 2)
+    ok = (np.maximum(la, lb) < options.max_side_ratio * np.minimum(la, lb)) & (size_ratio < options.max_size_ratio) \
+        & (cos < 0.6)  # the right angle seen in perspective
+    with np.errstate(divide="ignore"):
+        scores = cos + np.abs(np.log(la / lb)) + np.abs(np.log(span_a / span_b)) + np.log(size_ratio)
+    return list(zip(c[ok].tolist(), p[ok].tolist(), q[ok].tolist())), scores[ok].tolist()
 
 
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Group finders into codes, best-looking triples first, each finder used once.
 
-    Each order of a trio is fitted by least squares (:func:`_fit`) and judged by its timing patterns; only the
-    order kept is fitted again robustly where its outline corners disagree. At most ``options.max_fits`` fits
-    per call: a pathological frame loses codes, not seconds.
+    Each order of a trio is fitted by least squares to its finders' outermost outlines (:func:`_fit`) and judged
+    by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
+    their corners disagree. At most ``options.max_fits`` fits
+    and two per finder: a pathological frame loses codes, not seconds.
     """
     if len(finders) < 3:
         return []
@@ -310,7 +328,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     for row in sorted(range(len(scores)), key=scores.__getitem__):
         orders.setdefault(tuple(sorted(triples[row])), []).append(row)
     used: set[int] = set()
-    codes, fits_left = [], options.max_fits
+    codes, fits_left = [], options.max_fits + 2 * len(finders)
     for trio, rows in orders.items():  # best-looking trio first
         if used.intersection(trio) or fits_left <= 0:
             continue
@@ -320,7 +338,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
         best, best_contrast = None, -math.inf
         for row in rows[:fits_left]:
             fits_left -= 1
-            code = _fit(tuple(finders[i] for i in triples[row]))
+            code = _fit(tuple(finders[i] for i in triples[row]), outermost=True)
             if code is not None:
                 contrast = timing_contrast(grey, code.homography, code.modules)
                 if contrast > best_contrast:
@@ -328,12 +346,17 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
                 # a code that is not 21x21 is only outlined: any order whose timing alternates will do
                 if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
                     break
-        # An outline cut by a shadow's edge or glare: a fit that ignores it (costs 10x more; only 21x21 codes,
-        # whose grids are sampled through it: the others are only outlined).
-        if best is not None and best.residual > ROBUST_ABOVE and best.supported:
-            robust = _fit(best.finders, cv2.LMEDS)
-            if robust is not None:
-                best, best_contrast = robust, timing_contrast(grey, robust.homography, robust.modules)
+        # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and where
+        # they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers (10x the
+        # cost). Other codes are only outlined.
+        if best is not None and best.supported and fits_left > 0:
+            fits_left -= 1
+            full = _fit(best.finders)
+            if full is not None and full.residual > ROBUST_ABOVE and fits_left > 0:
+                fits_left -= 1
+                full = _fit(best.finders, cv2.LMEDS) or full
+            if full is not None:
+                best, best_contrast = full, timing_contrast(grey, full.homography, full.modules)
         if best is not None and best_contrast > options.min_timing_contrast:  # three finders of one code
             used.update(trio)
             codes.append(best)
@@ -345,8 +368,18 @@ def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> f
     module-to-pixel ``homography``, alternate in step with the finder cores' polarity: (light-module mean -
     dark-module mean) / spread of the samples; high for a correctly oriented code."""
     points, dark = _timing_points(modules)
-    pixels = cv2.perspectiveTransform(points, homography).astype(np.float32)
-    values = cv2.remap(grey, pixels, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
+    return _alternation(_samples(grey, cv2.perspectiveTransform(points, homography)), dark)
+
+
+def _samples(grey: np.ndarray, pixels: np.ndarray) -> list[float]:
+    """Grey values at (1, P, 2) pixel positions, bilinear."""
+    return cv2.remap(grey, pixels.astype(np.float32), None, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
+
+
+def _alternation(values: list[float], dark: tuple[bool, ...]) -> float:
+    """Timing contrast (see :func:`timing_contrast`) of timing-module samples followed by a finder core's and a
+    light ring module's sample; ``dark`` says which timing modules are dark."""
     *timing, core, ring = values  # a few dozen values: plain Python costs less than numpy calls
     dark_values = [v for v, is_dark in zip(timing, dark) if is_dark]
     light_values = [v for v, is_dark in zip(timing, dark) if not is_dark]
@@ -372,31 +405,47 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     return 17 + 4 * max(1, round(((spans[0] + spans[1]) / 2 + 7 - 17) / 4))
 
 
-def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0) -> LocatedCode | None:
-    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
-    ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares).
-
-    Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
-    the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
-    """
+def _outline_corners(triple: tuple[Finder, Finder, Finder], modules: int,
+                     outermost: bool = False) -> list[list[tuple[list, list]]] | None:
+    """For each finder of a (tl, tr, bl) triple, its outlines' four corners as (module coordinates, pixels),
+    outermost first (with ``outermost``, only that one); None when the finders are collinear. Each corner is named by its quadrant around the
+    finder's centre along the finder axes (tl to tr, tl to bl). Plain Python: a few corners each."""
     tl, tr, bl = triple
-    modules = _module_count(tl, tr, bl)
     (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
     det = ax * by - bx * ay
     if abs(det) < 1e-9:
         return None
     # a point's coordinates along the finder axes a (right) and b (down): the inverse of the matrix [a b]
     ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
-    source, target = [], []  # module coordinates and pixels of the outline corners
+    found = []
     for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
         cx, cy = finder.centre
-        for depth, quad in finder.quads:
+        outlines = []
+        for depth, quad in finder.outer if outermost else finder.quads:
             # each corner by its quadrant around the finder's centre: (right of it, below it)
             corners = {((x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0): (x, y) for x, y in quad}
             if len(corners) == 4:  # one corner in each quadrant
-                source += [(ox + (7 - depth if right else depth), oy + (7 - depth if below else depth))
-                           for right, below in corners]
-                target += corners.values()
+                outlines.append(([(ox + (7 - depth if right else depth), oy + (7 - depth if below else depth))
+                                  for right, below in corners], list(corners.values())))
+        found.append(outlines)
+    return found
+
+
+def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool = False) -> LocatedCode | None:
+    """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
+    ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares); with
+    ``outermost``, only to the corners of each finder's outermost outline (a third of the work: enough to
+    judge the timing patterns).
+
+    Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
+    the arithmetic.
+    """
+    modules = _module_count(*triple)
+    outlines = _outline_corners(triple, modules, outermost)
+    if outlines is None:
+        return None
+    source = [point for finder in outlines for corners, _ in finder for point in corners]
+    target = [point for finder in outlines for _, corners in finder for point in corners]
     if len(source) < 8:  # fewer than two whole outlines
         return None
     target = np.array(target)
@@ -406,7 +455,7 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0) -> LocatedCode 
     if homography is None:
         return None
     pixels = cv2.perspectiveTransform(points, homography)[0]
-    module_px = (tl.size + tr.size + bl.size) / 21
+    module_px = sum(f.size for f in triple) / 21
     residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px  # RMS, modules
     corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):

@@ -77,7 +77,7 @@ class StreamReader:
         """Where the live tracks are predicted in this frame: focus regions and known foreign outlines."""
         small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
         previous, self._small = self._small, small
-        tracks = self.tracker.live()
+        tracks = [t for t in self.tracker.live() if t.foreign or t.result.modules == 21]  # those that give hints
         if previous is None or previous.shape != small.shape or not tracks:
             return Hints()
         corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)

@@ -15,9 +15,11 @@ A track reports its number once, in the frame where that number is first read (`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from itertools import count
 
+import cv2
 import numpy as np
 
 from livereader.pipeline import READ, UNSUPPORTED, CodeResult
@@ -67,10 +69,9 @@ class _Track:
 
 
 def _geometry(result: CodeResult) -> tuple[np.ndarray, float]:
-    corners = np.array(result.corners, np.float64)
-    x, y = corners[:, 0], corners[:, 1]
-    area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
-    return corners.mean(0), max(float(np.sqrt(area)), 1.0)
+    """An outline's centre and size (square root of its area, at least 1 pixel)."""
+    corners = np.float32(result.corners)
+    return corners.mean(0), max(math.sqrt(cv2.contourArea(corners)), 1.0)
 
 
 @dataclass

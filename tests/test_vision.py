@@ -164,3 +164,36 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
     assert sorted(r.text for r in near if r.status == "read") == ["123456", "654321"]  # each reported once
     # The first search read the large code; the search around the lone finder read only the small one.
     assert batches == [1, 1]
+
+
+def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
+    import livereader.finder as finder
+
+    finder_pattern = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 2), np.ones((4, 4)))  # 44x44 px
+    frame = np.full((44 * 16, 44 * 20), 235, np.uint8)
+    for row in range(16):
+        for column in range(20):  # 320 aligned finder patterns, every one a plausible partner of many
+            frame[44 * row : 44 * row + 44, 44 * column : 44 * column + 44] = finder_pattern
+    fits, fit = [], finder._fit
+    monkeypatch.setattr(finder, "_fit", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+    found = finder.find_finders(frame)
+    assert len(found) == 320
+    finder.group_codes(frame, found)
+    assert len(fits) <= finder.FinderOptions().max_fits + 2 * len(found)
+
+
+def test_rejected_codes_are_retried_within_the_budget(model, monkeypatch):
+    import livereader.pipeline as pipeline
+    from livereader.pipeline import ReaderOptions
+
+    frame = np.full((480, 640), 235, np.uint8)
+    for index in range(6):
+        grid = encode("%06d" % (111111 * (index + 1)), "H")
+        grid[9:, 9:] = np.random.default_rng(index).integers(0, 2, (12, 12))  # data beyond correction
+        modules = np.pad(grid, 4)
+        y, x = 20 + 150 * (index // 3), 20 + 210 * (index % 3)
+        frame[y : y + 29 * 4, x : x + 29 * 4] = 255 - 220 * np.kron(modules, np.ones((4, 4)))
+    refined, refine = [], pipeline.refine
+    monkeypatch.setattr(pipeline, "refine", lambda grey, code: refined.append(1) or refine(grey, code))
+    results = read_frame(frame, model, ReaderOptions(max_retries=2))
+    assert sum(r.status == REJECTED for r in results) == 6 and len(refined) == 2

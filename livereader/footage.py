@@ -1,0 +1,170 @@
+"""Real footage for ``livereader-bench``: time per frame next to zxing-cpp, interleaved frame by frame.
+
+Each group of frames is read by zxing-cpp and by livereader in turn, frame by frame, on one thread, so both
+see the same machine state; a row gives the median, 90th and 99th percentile time per frame of each and their
+ratios (livereader / zxing-cpp at the same percentile). Groups:
+
+- **photos**: every image under a folder, scaled down to a 1280 px long side (smaller ones as stored), read
+  as a camera frame (:func:`livereader.pipeline.read_frame`'s defaults) and as a still image (the whole frame
+  at full resolution, as ``livereader --image`` reads); and the folder's 640x480 images as stored.
+- **lots**: images whose folder is named ``lots`` (many codes each), at a 1920 px long side.
+- **code-free**: 1280x720 crops of the folder's images that hold no code (every code of its manifest, and the
+  BoofCV hand-labelled corners, kept a margin away).
+- **video**: a video file read end to end by :class:`livereader.stream.StreamReader` (schedule, tracking,
+  fusion), decoding timed apart.
+- **scaling**: synthetic 1280x960 pages with 0, 1, 4, 16 and 64 codes (4 px modules, a mild perspective).
+
+A folder with a ``manifest.jsonl`` (see :func:`manifest`) stores each image's codes; its corners are given
+in the stored pixel layout (EXIF orientation is ignored when reading, as the manifest does).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from livereader.symbol import encode
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+PERCENTILES = (50, 90, 99)
+STAGES = {  # function (module, name) -> stage, for the share of time per stage
+    ("finder.py", "find_finders"): "finder patterns",
+    ("finder.py", "group_codes"): "grouping and fit",
+    ("grid.py", "sample_grid"): "grid sampling",
+    ("reader.py", "read_grids"): "CNN and verification",
+    ("grid.py", "refine"): "refine (retry)",
+    ("deblur.py", "deblur"): "deblur (retry)",
+    ("stream.py", "_hints"): "optical flow (streams)",
+}
+
+
+def manifest(folder: Path) -> dict[Path, dict]:
+    """The folder's ``manifest.jsonl`` entries by image path: ``codes`` (each with ``text``, ``version`` and
+    ``corners_tl_tr_br_bl`` in stored pixels) and, where given, ``hand_labelled_corners``; empty without one."""
+    path = folder / "manifest.jsonl"
+    if not path.is_file():
+        return {}
+    entries = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {folder / entry["path"]: entry for entry in entries}
+
+
+def load(path: Path) -> np.ndarray | None:
+    """An image in its stored pixel layout (no EXIF rotation), BGR."""
+    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+
+
+def scaled(image: np.ndarray, side: int) -> np.ndarray:
+    """The image shrunk to a ``side`` px long side (as it is when already smaller)."""
+    factor = side / max(image.shape[:2])
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else image
+
+
+def photo_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+
+
+def code_outlines(entry: dict) -> list[np.ndarray]:
+    """Every code's outline ((4, 2) stored pixels) that a manifest entry knows of."""
+    outlines = [np.float32(code["corners_tl_tr_br_bl"]) for code in entry.get("codes", [])]
+    for corners in entry.get("hand_labelled_corners") or []:
+        outlines.append(np.float32(corners).reshape(-1, 2))
+    return outlines
+
+
+def code_free_crops(folder: Path, size: tuple[int, int] = (1280, 720), per_image: int = 2) -> Iterator[np.ndarray]:
+    """Crops of ``size`` (width, height) from the folder's images (stored pixels) that hold no code: no known
+    outline comes within a tenth of the crop's width. Only images with a manifest entry count (elsewhere the
+    codes are unknown); at most ``per_image`` crops each, from the corners of the image inwards."""
+    width, height = size
+    for path, entry in manifest(folder).items():
+        image = load(path)
+        if image is None or image.shape[0] < height or image.shape[1] < width:
+            continue
+        margin = width // 10
+        boxes = [(*(o.min(0) - margin), *(o.max(0) + margin)) for o in code_outlines(entry)]
+        found = 0
+        for y in np.linspace(0, image.shape[0] - height, 4).astype(int):
+            for x in np.linspace(0, image.shape[1] - width, 4).astype(int):
+                if found < per_image and all(x1 < x or x0 > x + width or y1 < y or y0 > y + height
+                                             for x0, y0, x1, y1 in boxes):
+                    found += 1
+                    yield image[y : y + height, x : x + width]
+
+
+def page(codes: int, rng: np.random.Generator, size: tuple[int, int] = (1280, 960), module_px: int = 4,
+         texts: Iterable[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """A synthetic page of ``codes`` six-digit level-H codes in a grid (``module_px`` px modules, quiet zones
+    included), seen with a mild perspective and a little noise; and the codes' texts."""
+    width, height = size
+    texts = list(texts) if texts is not None else ["%06d" % n for n in rng.integers(0, 10**6, codes)]
+    canvas = np.full((height, width), 230, np.uint8)
+    cell = 29 * module_px
+    columns = max(1, int(np.ceil(np.sqrt(codes))))
+    left = (width - columns * cell) // 2
+    top = (height - int(np.ceil(codes / columns)) * cell) // 2
+    for index, text in enumerate(texts):
+        row, column = divmod(index, columns)
+        modules = np.pad(encode(text, "H"), 4)
+        y, x = top + row * cell, left + column * cell
+        canvas[y : y + cell, x : x + cell] = 230 - 200 * np.kron(modules, np.ones((module_px, module_px), np.uint8))
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    jitter = rng.uniform(-0.03, 0.03, (4, 2)).astype(np.float32) * np.float32([width, height])
+    warp = cv2.getPerspectiveTransform(corners, corners + jitter)
+    frame = cv2.warpPerspective(canvas, warp, size, flags=cv2.INTER_AREA, borderValue=230)
+    noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape).astype(np.float32)
+    return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR), texts
+
+
+def interleaved(frames: Iterable[np.ndarray], readers: dict[str, Callable[[np.ndarray], object]],
+                inspect: Callable[[np.ndarray, dict], None] | None = None) -> dict[str, list[float]]:
+    """Time each reader on each frame in turn (ms); ``inspect(frame, outputs)`` sees each frame's outputs."""
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    for frame in frames:
+        outputs = {}
+        for name, reader in readers.items():
+            start = time.perf_counter()
+            outputs[name] = reader(frame)
+            times[name].append(1000 * (time.perf_counter() - start))
+        if inspect:
+            inspect(frame, outputs)
+    return times
+
+
+def row(times: dict[str, list[float]], ours: str = "livereader", theirs: str = "zxing-cpp") -> dict:
+    """Percentiles of each reader's times and livereader's ratio to zxing-cpp at each."""
+    figures = {"frames": len(times[ours])}
+    for name, values in times.items():
+        figures[name] = {f"p{p}": float(np.percentile(values, p)) for p in PERCENTILES} if values else {}
+    if times.get(theirs) and times[ours]:
+        figures["ratio"] = {f"p{p}": figures[ours][f"p{p}"] / max(figures[theirs][f"p{p}"], 1e-9) for p in PERCENTILES}
+    return figures
+
+
+def format_row(name: str, figures: dict, ours: str = "livereader", theirs: str = "zxing-cpp") -> str:
+    if not figures["frames"]:
+        return f"  {name:44s} no frames"
+    cells = [f"{name:44s} {figures['frames']:4d}"]
+    for reader in (ours, theirs):
+        if figures.get(reader):
+            cells.append(" / ".join(f"{figures[reader][f'p{p}']:7.2f}" for p in PERCENTILES))
+    if "ratio" in figures:
+        cells.append(" / ".join(f"{figures['ratio'][f'p{p}']:5.1f}x" for p in PERCENTILES))
+    return "  " + "   ".join(cells)
+
+
+def stage_shares(profile: cProfile.Profile, total_function: tuple[str, str]) -> dict[str, float]:
+    """Share of ``total_function``'s cumulative time spent in each of ``STAGES`` (a profiled run)."""
+    stats = pstats.Stats(profile).stats
+    cumulative = {}
+    for (file, _, function), (_, _, _, cum, _) in stats.items():
+        key = (Path(file).name, function)
+        cumulative[key] = cumulative.get(key, 0.0) + cum
+    total = cumulative.get(total_function, 0.0)
+    return {stage: cumulative.get(key, 0.0) / total for key, stage in STAGES.items() if total > 0 and key in cumulative}
