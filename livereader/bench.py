@@ -1,5 +1,9 @@
 """``livereader-bench``: read rate, wrong reads and time per frame on synthetic scenes, next to zxing-cpp and
-OpenCV's QRCodeDetector measured in the same run on the same frames; and on a folder of real photos.
+OpenCV's QRCodeDetector measured in the same run on the same frames; real footage (:mod:`livereader.footage`).
+
+``livereader`` reads each scene as a camera frame (:func:`livereader.pipeline.read_frame`'s defaults: codes
+too small for the half-size search wait for a stream's whole-frame search); ``livereader (still image)``
+searches the whole frame at full resolution, as ``livereader --image`` does.
 
 Everything runs on one thread (OpenCV, torch, and zxing-cpp, which is single-threaded). A read counts when
 the reported text equals the truth of the code under the reported position; any other reported text is a
@@ -80,13 +84,14 @@ class _Readers:
         from livereader.reader import load_models
 
         self.models = models = load_models(model_paths)
-        soft = ReaderOptions(grid=GridOptions(soft=True))
+        soft, still = ReaderOptions(grid=GridOptions(soft=True)), ReaderOptions(scout=1)
 
         def ours(frame, options=ReaderOptions()):
             return [(r.text, np.mean(r.corners, 0)) for r in read_frame(frame, models, options) if r.text]
 
         self.readers = {"livereader": ours}
-        self.untimed = {"livereader (soft grids)": lambda frame: ours(frame, soft)}
+        self.untimed = {"livereader (soft grids)": lambda frame: ours(frame, soft),
+                        "livereader (still image)": lambda frame: ours(frame, still)}
         try:
             import zxingcpp
 

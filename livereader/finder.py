@@ -281,6 +281,13 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     return sides
 
 
+def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[bool]:
+    """For each finder, whether another of ``finders`` could share a side of one code with it (:func:`_sides`)."""
+    if len(finders) < 2:
+        return [False] * len(finders)
+    return [any(sides) for sides in _sides(finders, options)]
+
+
 def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
     """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better):
     a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import FinderOptions, LocatedCode, Region, around, locate, merged_regions, scout
+from livereader.finder import (FinderOptions, LocatedCode, Region, around, locate, merged_regions, scout,
+                               side_partnered)
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
 from livereader.verify import VerifyOptions, foreign
@@ -159,9 +160,14 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         known = [r for r in first if not r.worth_retry]
         codes = [c for c, r in zip(found, first) if r.worth_retry]
         results = [r for r in first if r.worth_retry]
-        # finder patterns outside every code, codes worth another try, and focus regions where nothing settled
-        boxes = [around([f.centre], options.reach * f.size) for f in left_over
-                 if options.reach > 0 and not _inside([f.centre], hints.foreign)]
+        # Finder patterns outside every code, codes worth another try, and focus regions where nothing settled.
+        # A finder pattern is evidence of a code the first search missed where that code's other finders may be
+        # too small for it (modules under 1.5 px when shrunk, at most max_size_ratio times smaller than this
+        # one), or where it has a partner along one of its sides (two finders of a code whose third is lost).
+        small = 7 * 1.5 * options.scout * options.finder.max_size_ratio
+        paired = side_partnered(left_over, options.finder)
+        boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(left_over, paired)
+                 if options.reach > 0 and (f.size < small or partnered) and not _inside([f.centre], hints.foreign)]
         boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
         boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
         if not boxes:
