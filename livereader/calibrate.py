@@ -151,7 +151,7 @@ def _views(args: argparse.Namespace) -> Iterator[np.ndarray]:
     from livereader import capture
 
     if args.images:
-        frames = capture.images(args.images)
+        frames = capture.images(capture.image_files(args.images))
     elif args.video:
         frames = (f for f in capture.video(args.video) if f.index % max(args.step, 1) == 0)
     else:

@@ -49,9 +49,27 @@ def image_files(paths: list[str]) -> list[Path]:
     return sorted(files)
 
 
-def images(paths: list[str]) -> Iterator[Frame]:
-    for index, path in enumerate(image_files(paths)):
-        yield Frame(index, str(path), cv2.imread(str(path), cv2.IMREAD_COLOR), 0.0)
+def images(files: list[Path]) -> Iterator[Frame]:
+    """The image files (see :func:`image_files`) as frames, in the order given."""
+    for index, path in enumerate(files):
+        yield Frame(index, str(path), load_image(path), 0.0)
+
+
+def load_image(path: Path) -> np.ndarray | None:
+    """An image file as (H, W, 3) uint8 BGR, or None when it cannot be decoded. Transparent pixels are shown on
+    white, as a viewer shows them (a code whose light modules are transparent is read as printed)."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255 / max(float(np.iinfo(image.dtype).max), 1.0)) \
+            if np.issubdtype(image.dtype, np.integer) else cv2.convertScaleAbs(image, alpha=255)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:].astype(np.float32) / 255
+        return (image[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    return image
 
 
 def quiet_backends() -> None:
@@ -85,13 +103,17 @@ def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
     finally:
         capture.release()
     decoded = index - pending
+    if not live and decoded == 0:
+        raise SourceError(f"no frame could be read from the video: {name}")
     if not live and decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
 
 
 def video(path: str) -> Iterator[Frame]:
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise SourceError(f"no such file: {path}")
+    if not Path(path).is_file():
+        raise SourceError(f"not a file: {path}")
     return _capture(path, path, live=False)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -22,6 +24,7 @@ from typing import IO, Iterator
 import cv2
 import numpy as np
 
+from livereader import capture
 from livereader.capture import DEMO_FRAMES
 from livereader.symbol import SIZE
 
@@ -62,7 +65,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def read_grid_file(path: Path) -> np.ndarray:
     """A text grid -> (21, 21) uint8 grid, 1 = dark; ValueError with a one-line reason."""
-    rows = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        rows = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text grid") from None
     if len(rows) != SIZE or any(len(row) != SIZE for row in rows):
         raise ValueError(f"{path}: expected {SIZE} rows of {SIZE} modules")
     if any(ch not in _DARK + _LIGHT for row in rows for ch in row):
@@ -87,27 +93,51 @@ def _read_grid_files(args: argparse.Namespace, model) -> int:
     return 0
 
 
-class _Outputs:
-    """Where results go: JSON lines, an annotated video or image folder, a window. Opened lazily, closed once."""
+class UsageError(Exception):
+    """A command line that cannot run as given (exit code 2, one line)."""
 
-    def __init__(self, args: argparse.Namespace, show: bool):
+
+class _Outputs:
+    """Where results go: JSON lines, an annotated video or image folder, a window. Checked and opened before the
+    first frame is read (no output path may be an input), closed once."""
+
+    def __init__(self, args: argparse.Namespace, show: bool, inputs: list[Path]):
         self.show = show
         self.jsonl_path = args.jsonl or (None if show else "-")
         self.output = Path(args.output) if args.output else None
         self.images = bool(args.image)
         self.once = args.once
+        self.inputs = inputs
         self.jsonl: IO | None = None
         self.writer = None
+        self.targets: dict[str, Path] = {}  # annotated image per input image
 
     def open(self) -> None:
+        taken = {path.resolve() for path in self.inputs}
+        if self.output and self.images:
+            # annotated images mirror the inputs' paths below their common folder: distinct names
+            common = Path(os.path.commonpath([path.resolve().parent for path in self.inputs]))
+            self.targets = {str(path): self.output / path.resolve().relative_to(common) for path in self.inputs}
+            outputs = list(self.targets.values())
+        elif self.output:
+            if self.output.suffix.lower() not in (".mp4", ".avi"):
+                raise UsageError(f"--output must end in .mp4 or .avi: {self.output}")
+            if not self.output.resolve().parent.is_dir():
+                raise OSError(f"no such folder for --output: {self.output.parent}")
+            outputs = [self.output]
+        else:
+            outputs = []
+        if self.jsonl_path and self.jsonl_path != "-":
+            outputs.append(Path(self.jsonl_path))
+        for path in outputs:
+            if path.resolve() in taken:
+                raise UsageError(f"output would overwrite an input: {path}")
+        if len({path.resolve() for path in outputs}) < len(outputs):
+            raise UsageError("two outputs share a path: " + " ".join(map(str, outputs)))
         if self.jsonl_path and self.jsonl_path != "-":
             self.jsonl = open(self.jsonl_path, "w")
         elif self.jsonl_path == "-":
             self.jsonl = sys.stdout
-        if self.output and self.images:
-            self.output.mkdir(parents=True, exist_ok=True)
-        elif self.output and self.output.suffix.lower() not in (".mp4", ".avi"):
-            raise OSError(f"--output must end in .mp4 or .avi: {self.output}")
 
     def write(self, frame, tracked, annotated) -> None:
         if self.jsonl:
@@ -121,7 +151,8 @@ class _Outputs:
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
         if self.output and self.images:
-            target = self.output / Path(frame.source).name
+            target = self.targets[frame.source]
+            target.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(target), annotated):
                 raise OSError(f"cannot write {target}")
         elif self.output:
@@ -140,15 +171,21 @@ class _Outputs:
             self.writer.release()
 
 
-def _frames(args: argparse.Namespace, show: bool) -> Iterator:
-    from livereader import capture
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the capture loop is so that it stops as for Ctrl-C."""
 
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _frames(args: argparse.Namespace, show: bool) -> Iterator:
     if args.camera is not None:
         return capture.camera(args.camera)
     if args.video:
         return capture.video(args.video)
     if args.image:
-        return capture.images(args.image)
+        return capture.images(capture.image_files(args.image))
     return capture.demo(None if show else capture.DEMO_FRAMES)
 
 
@@ -170,10 +207,13 @@ def run(args: argparse.Namespace, model) -> int:
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
-    outputs = _Outputs(args, show)
     stream = None if args.image else StreamReader(model, options, StreamOptions(fusion=not args.nofusion))
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
+    outputs = None
+    previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
+        files = capture.image_files(args.image) if args.image else [Path(args.video)] if args.video else []
+        outputs = _Outputs(args, show, files + ([Path(args.calibration)] if args.calibration else []))
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
         outputs.open()
         last = time.perf_counter()
@@ -194,7 +234,8 @@ def run(args: argparse.Namespace, model) -> int:
             last = now
             frames += 1
             reads += sum(code.result is not None and code.result.status == READ for code in tracked)
-            annotated = draw(image, [code.shown for code in tracked], fps) if (show or outputs.output) else None
+            shown = [code.shown for code in tracked]
+            annotated = draw(image, shown, None if args.image else fps) if (show or outputs.output) else None
             outputs.write(frame, tracked, annotated)
             if show:
                 if frames == 1:  # a plain video window: no Qt toolbar or status bar
@@ -202,17 +243,30 @@ def run(args: argparse.Namespace, model) -> int:
                 cv2.imshow(_WINDOW, annotated)
                 if cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1:
                     break
+    except UsageError as error:
+        _error(str(error))
+        status = 2
+    except BrokenPipeError:  # whoever read the JSON lines has stopped: end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error when Python flushes at exit
+        status = None
     except (SourceError, CalibrationError, OSError) as error:
         _error(str(error))
         status = 1
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (see _terminate): outputs are finalised below
+        status = 143 if isinstance(interrupt, _Terminated) else 130
     finally:
-        outputs.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        if outputs is not None:
+            try:
+                outputs.close()
+            except BrokenPipeError:
+                pass
         if show:
             cv2.destroyAllWindows()
+    if status is None:
+        return 0
     elapsed = time.perf_counter() - started
-    if status == 0:
+    if status in (0, 130, 143):
         rate = frames / max(elapsed, 1e-9)
         print(f"livereader: {frames} frames, {reads} reads, {rate:.1f} frames/s", file=sys.stderr)
     return status
@@ -220,13 +274,16 @@ def run(args: argparse.Namespace, model) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from livereader.reader import ModelError, load_models
-
     try:
-        model = load_models(args.model)
-    except ModelError as error:
-        _error(str(error))
-        return 1
+        from livereader.reader import ModelError, load_models
+
+        try:
+            model = load_models(args.model)
+        except ModelError as error:
+            _error(str(error))
+            return 1
+    except KeyboardInterrupt:  # Ctrl-C while the model loads: no traceback
+        return 130
     return _read_grid_files(args, model) if args.grid else run(args, model)
 
 

@@ -108,6 +108,8 @@ def noise_level(grey: np.ndarray) -> float:
     """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
     sample = grey[::8, ::2]
     diff = cv2.absdiff(sample[:, 1:], sample[:, :-1]).ravel()
+    if not len(diff):  # a frame one or two pixels wide
+        return 0.0
     low, high = (len(diff) - 1) // 2, len(diff) // 2  # np.median by one partial sort: its wrapper costs 0.1 ms
     middle = np.partition(diff, (low, high))
     return (int(middle[low]) + int(middle[high])) / 2 * 1.4826 / math.sqrt(2)

@@ -16,6 +16,7 @@ from livereader.finder import (FinderOptions, LocatedCode, Region, around, locat
                                side_partnered)
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
+from livereader.symbol import SIZE
 from livereader.verify import VerifyOptions, foreign
 
 READ, REJECTED, UNSUPPORTED = "read", "rejected", "unsupported"
@@ -36,7 +37,7 @@ class ReaderOptions:
     # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
     scout: int = 2
-    scout_min_side: int = 360  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
+    scout_min_side: int = 600  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
     # the full-resolution search looks this many finder sizes around a finder pattern outside every code (0: not
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
@@ -144,12 +145,15 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions; a
     frame with no such evidence is done after the first search. Small codes whose finders do not show at half
     size are found by a search of the whole frame at full resolution (``options.scout=1``, also used for frames
-    smaller than ``options.scout_min_side``), which streams run every few frames and still images always. Where nothing reads, the searched regions are
-    searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
+    smaller than ``options.scout_min_side``), which streams run every few frames and still images always.
+    Where nothing reads, the searched regions are searched again with a more sensitive threshold (blurred
+    finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
     frame. Each step costs time only where it runs.
     """
     grey = to_grey(frame)
+    if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
+        return []
     known: list[CodeResult] = []  # settled: not searched or read again
     codes: list[LocatedCode] = []  # the codes still open, and their results
     results: list[CodeResult] = []

@@ -11,6 +11,11 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   stays found in every frame once any search has found it.
 - **What holds no number.** A code that has decoded to something other than a number stays known as such
   while it is tracked (``Hints.foreign``): it is neither refined, deblurred nor fused again in later frames.
+- **What is drawn.** The tracker keeps drawing a track's last number for a few frames after it was read
+  (a steady overlay). Such a held number is drawn only while the frame still supports it: the symbol seen
+  through the track's outline in this frame may disagree with the symbol seen when the number was read on
+  at most ``FuseOptions.max_disagreement`` of the data modules (two different codes disagree on about half).
+  Otherwise the track is drawn as not read: a code replaced in place never shows the old number.
 - **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included) is searched whole at full
   resolution; the others at half size and, at full resolution, only in focus regions and around codes worth
   another try (finder patterns that the half-size search leaves unexplained wait for the next whole-frame
@@ -29,8 +34,10 @@ import numpy as np
 
 from livereader.finder import Region, around
 from livereader.fuse import FrameStack, FuseOptions, read_fused
-from livereader.pipeline import Hints, ReaderOptions, read_frame, to_grey
+from livereader.grid import corner_homography, sample_soft
+from livereader.pipeline import READ, REJECTED, Hints, ReaderOptions, read_frame, to_grey
 from livereader.reader import Model
+from livereader.symbol import DATA_REGION
 from livereader.track import TrackedCode, Tracker, TrackOptions
 
 _FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
@@ -59,6 +66,7 @@ class StreamReader:
         self.stack = FrameStack(stream.fuse) if stream.fusion else None
         self.frames = 0
         self._small: np.ndarray | None = None  # the previous frame at flow scale
+        self._seen: dict[int, np.ndarray] = {}  # track -> its data modules as seen when its number was read
 
     def read(self, image: np.ndarray) -> list[TrackedCode]:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
@@ -71,7 +79,24 @@ class StreamReader:
             results = read_fused(grey, self.stack, self.model, options, hints)
         else:
             results = read_frame(grey, self.model, options, hints)
-        return self.tracker.update(results)
+        tracked = [self._supported(grey, code) for code in self.tracker.update(results)]
+        live = {t.track for t in self.tracker.live()}
+        self._seen = {track: seen for track, seen in self._seen.items() if track in live}
+        return tracked
+
+    def _supported(self, grey: np.ndarray, code: TrackedCode) -> TrackedCode:
+        """The tracked code, drawn as not read where this frame does not support the number it would show."""
+        if code.result is not None and code.result.status == READ:
+            self._seen[code.track] = _data_modules(grey, code.result.corners)
+            return code
+        if code.shown.status != READ:
+            return code
+        seen = self._seen.get(code.track)
+        now = _data_modules(grey, code.shown.corners)
+        limit = self.stream.fuse.max_disagreement
+        if seen is not None and float((now != seen).mean()) <= limit:
+            return code
+        return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0))
 
     def _hints(self, grey: np.ndarray) -> Hints:
         """Where the live tracks are predicted in this frame: focus regions and known foreign outlines."""
@@ -96,3 +121,8 @@ class StreamReader:
                 size = float(np.sqrt(cv2.contourArea(outline)))
                 focus.append(around(outline, self.stream.focus_margin * size))
         return Hints(tuple(focus), tuple(foreign))
+
+
+def _data_modules(grey: np.ndarray, corners) -> np.ndarray:
+    """(208,) bool: the data modules seen dark through a 21x21 code's outline (tl, tr, br, bl pixels)."""
+    return (sample_soft(grey, corner_homography(corners)) > 0.5)[DATA_REGION]

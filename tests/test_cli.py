@@ -41,14 +41,14 @@ def test_a_new_code_is_found_within_the_full_search_schedule_and_then_followed(t
     from livereader.stream import StreamOptions
 
     every = StreamOptions().full_every
-    large = np.full((480, 640), 235, np.uint8)
+    large = np.full((720, 1280), 235, np.uint8)  # large enough for the half-size search
     both = large.copy()
     for frame, text, module_px, x, y in ((large, "123456", 8, 20, 20), (both, "123456", 8, 20, 20),
                                          (both, "654321", 2, 401, 301)):  # as in test_vision
         modules = np.pad(encode(text, "H"), 4)
         frame[y : y + 29 * module_px, x : x + 29 * module_px] = 255 - 220 * np.kron(modules, np.ones((module_px,) * 2))
     path = tmp_path / "two.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1280, 720))
     for frame in [large] + [both] * (every + 1):  # the small code shows from frame 1 on
         writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     writer.release()

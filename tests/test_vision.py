@@ -112,7 +112,8 @@ def _paste(frame: np.ndarray, text: str, module_px: int, x: int, y: int) -> None
 
 
 def _two_sizes() -> np.ndarray:
-    frame = np.full((480, 640), 235, np.uint8)
+    """A 1280x720 frame (large enough for the half-size first search) with a large and a small code."""
+    frame = np.full((720, 1280), 235, np.uint8)
     _paste(frame, "123456", 8, 20, 20)
     _paste(frame, "654321", 2, 401, 301)  # no finder pattern of it shows at half resolution
     return frame
@@ -158,7 +159,7 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
     monkeypatch.setattr(finder, "find_finders", logged)
     far = read_frame(_with_lone_finder(_two_sizes()), model)  # a lone finder far from the small code
     assert [r.text for r in far if r.status == "read"] == ["123456"]
-    assert batches == [1] and searched[0] == (240, 320) and searched[1][0] * searched[1][1] < 0.25 * 480 * 640
+    assert batches == [1] and searched[0] == (360, 640) and searched[1][0] * searched[1][1] < 0.1 * 720 * 1280
     batches.clear()
     near = read_frame(_with_lone_finder(_two_sizes(), 330, 380), model)  # one beside the small code
     assert sorted(r.text for r in near if r.status == "read") == ["123456", "654321"]  # each reported once

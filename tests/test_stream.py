@@ -1,0 +1,50 @@
+"""Streams: what the overlay draws is what the current frame supports."""
+
+import json
+
+import cv2
+import numpy as np
+
+from livereader.cli import main
+from livereader.symbol import encode
+
+def _swap_frames(count: int = 60, swap: int = 30) -> list[np.ndarray]:
+    """A numeric code that a text code replaces in place at frame ``swap``, 6 px modules, a little noise."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for index in range(count):
+        grid = encode("482916" if index < swap else "HELLO", "H")
+        frame = np.full((480, 640), 230, np.uint8)
+        frame[150 : 150 + 29 * 6, 230 : 230 + 29 * 6] = 230 - 200 * np.kron(np.pad(grid, 4), np.ones((6, 6), np.uint8))
+        noisy = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+        frames.append(cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR))
+    return frames
+
+
+def test_a_code_replaced_in_place_never_shows_the_old_number(model):
+    from livereader.stream import StreamReader
+
+    stream = StreamReader(model)
+    shown = [[c.shown.text for c in stream.read(frame)] for frame in _swap_frames()]
+    assert all(texts == ["482916"] for texts in shown[:30])
+    assert all("482916" not in texts for texts in shown[30:])
+
+
+def test_the_annotated_swap_video_draws_no_read_over_the_text_code(tmp_path, capsys):
+    video, annotated = tmp_path / "swap.avi", tmp_path / "annotated.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for frame in _swap_frames():
+        writer.write(frame)
+    writer.release()
+    assert main(["--video", str(video), "--output", str(annotated), "--jsonl", "-"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {line["text"] for line in lines if line["frame"] >= 30} == {None}
+    capture, green = cv2.VideoCapture(str(annotated)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        b, g, r = frame.astype(int).transpose(2, 0, 1)
+        green.append(int((g - np.maximum(r, b) > 60).sum()))  # outline, corner dot and label of a read
+    assert len(green) == 60
+    assert min(green[:30]) > 200 and max(green[30:]) < 20
