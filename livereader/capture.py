@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -79,13 +80,22 @@ def quiet_backends() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
-def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
+def video(path: str) -> Iterator[Frame]:
+    """Every frame of a video file, in order; ``image`` is None for an undecodable one."""
+    if not Path(path).exists():
+        raise SourceError(f"no such file: {path}")
+    if not Path(path).is_file():
+        raise SourceError(f"not a file: {path}")
     quiet_backends()
-    capture = cv2.VideoCapture(target)
+    capture = cv2.VideoCapture(path)
     if not capture.isOpened():
-        raise SourceError(f"cannot open {'camera' if live else 'video'}: {name}")
+        raise SourceError(f"cannot open video: {path}")
+    return _frames_of(capture, path)
+
+
+def _frames_of(capture: cv2.VideoCapture, name: str) -> Iterator[Frame]:
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    count = 0 if live else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     index, pending = 0, 0  # pending: undecodable frames not yet known to be followed by a decodable one
     try:
         while True:
@@ -95,7 +105,7 @@ def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
                     yield Frame(skipped, name, None, fps)
                 pending = 0
                 yield Frame(index, name, image, fps)
-            elif live or index >= count or pending >= _MAX_BAD_FRAMES:
+            elif index >= count or pending >= _MAX_BAD_FRAMES:
                 break
             else:
                 pending += 1
@@ -103,23 +113,80 @@ def _capture(target: int | str, name: str, live: bool) -> Iterator[Frame]:
     finally:
         capture.release()
     decoded = index - pending
-    if not live and decoded == 0:
+    if decoded == 0:
         raise SourceError(f"no frame could be read from the video: {name}")
-    if not live and decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
+    if decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
 
 
-def video(path: str) -> Iterator[Frame]:
-    if not Path(path).exists():
-        raise SourceError(f"no such file: {path}")
-    if not Path(path).is_file():
-        raise SourceError(f"not a file: {path}")
-    return _capture(path, path, live=False)
+def camera(spec: str, timeout: float = 10.0, tick: float = 0.1) -> Iterator[Frame | None]:
+    """A device index ("0") or a stream URL ("http://host:8080/video.mjpg", "rtsp://...").
+
+    A thread reads the source as fast as it delivers and keeps only its newest frame, so the reader always gets
+    the newest one and OpenCV's buffered frames never queue up: ``Frame.index`` counts the source's frames,
+    and a gap between two indices is the frames dropped meanwhile. While no new frame has come, ``None`` is
+    yielded every ``tick`` seconds (a window stays responsive); after ``timeout`` seconds without one, or when
+    the source ends, :class:`SourceError`. An undecodable frame is skipped, as in a file."""
+    quiet_backends()
+    target = int(spec) if spec.isdigit() else spec
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        raise SourceError(f"cannot open camera: {spec}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    newest = _Newest()
+    thread = threading.Thread(target=newest.fill, args=(capture,), daemon=True, name="livereader-capture")
+    thread.start()
+    try:
+        waited = 0.0
+        while True:
+            frame = newest.take(tick)
+            if frame is not None:
+                waited = 0.0
+                yield Frame(frame[0], spec, frame[1], fps)
+                continue
+            if newest.ended:
+                raise SourceError(f"the stream ended after {newest.count} frames: {spec}")
+            waited += tick
+            if waited >= timeout:
+                raise SourceError(f"no frame for {timeout:g} s (the stream stalled): {spec}")
+            yield None
+    finally:
+        newest.stop = True
+        thread.join(timeout=1.0)  # a read that blocks in the backend is left to end with the process
+        if not thread.is_alive():
+            capture.release()
 
 
-def camera(spec: str) -> Iterator[Frame]:
-    """A device index ("0") or a stream URL ("http://host:8080/video.mjpg", "rtsp://...")."""
-    return _capture(int(spec) if spec.isdigit() else spec, spec, live=True)
+class _Newest:
+    """The newest frame of a source that a thread keeps filling (see :func:`camera`)."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.frame: tuple[int, np.ndarray] | None = None
+        self.count = 0  # frames the source has delivered
+        self.ended = False
+        self.stop = False
+
+    def fill(self, capture: cv2.VideoCapture) -> None:
+        while not self.stop:
+            ok, image = capture.read()
+            with self.condition:
+                if not ok:
+                    self.ended = True
+                    self.condition.notify()
+                    return
+                if image is not None:  # an undecodable frame is skipped
+                    self.frame = (self.count, image)
+                self.count += 1
+                self.condition.notify()
+
+    def take(self, wait: float) -> tuple[int, np.ndarray] | None:
+        """The newest frame not taken yet, waiting up to ``wait`` seconds for one; None if none came."""
+        with self.condition:
+            if self.frame is None and not self.ended:
+                self.condition.wait(wait)
+            frame, self.frame = self.frame, None
+            return frame
 
 
 def demo(frames: int | None) -> Iterator[Frame]:

@@ -12,6 +12,7 @@ Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -45,6 +46,8 @@ def make_parser() -> argparse.ArgumentParser:
     source.add_argument("--grid", nargs="+", metavar="FILE",
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
     parser.add_argument("--jsonl", metavar="PATH",
                         help="write one JSON line per located code per frame to PATH, '-' for stdout "
                              "(default: stdout when no window shows)")
@@ -171,6 +174,11 @@ class _Outputs:
             self.writer.release()
 
 
+def _quit_asked() -> bool:
+    """q or Esc pressed in the window, or the window closed (this also lets the window redraw)."""
+    return cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the capture loop is so that it stops as for Ctrl-C."""
 
@@ -181,7 +189,7 @@ def _terminate(signum, frame) -> None:
 
 def _frames(args: argparse.Namespace, show: bool) -> Iterator:
     if args.camera is not None:
-        return capture.camera(args.camera)
+        return capture.camera(args.camera, args.timeout)
     if args.video:
         return capture.video(args.video)
     if args.image:
@@ -202,12 +210,17 @@ def run(args: argparse.Namespace, model) -> int:
     from livereader.track import Tracker
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
+    # The objects made so far (torch's, the models') live as long as the run: keep them out of the garbage
+    # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
+    gc.freeze()
     options = ReaderOptions(grid=GridOptions(soft=args.soft))
     show = bool(args.camera is not None or args.demo) and not args.nodisplay
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
     stream = None if args.image else StreamReader(model, options, StreamOptions(fusion=not args.nofusion))
+    if args.camera is not None:
+        stream.warm_up()
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
@@ -216,8 +229,13 @@ def run(args: argparse.Namespace, model) -> int:
         outputs = _Outputs(args, show, files + ([Path(args.calibration)] if args.calibration else []))
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
         outputs.open()
-        last = time.perf_counter()
+        last, newest = time.perf_counter(), -1
         for frame in _frames(args, show):
+            if frame is None:  # a live source with no new frame yet: keep the window responsive
+                if show and frames and _quit_asked():
+                    break
+                continue
+            newest = frame.index
             if frame.image is None:
                 print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
                       file=sys.stderr)
@@ -241,7 +259,7 @@ def run(args: argparse.Namespace, model) -> int:
                 if frames == 1:  # a plain video window: no Qt toolbar or status bar
                     cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
                 cv2.imshow(_WINDOW, annotated)
-                if cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                if _quit_asked():
                     break
     except UsageError as error:
         _error(str(error))
@@ -268,7 +286,8 @@ def run(args: argparse.Namespace, model) -> int:
     elapsed = time.perf_counter() - started
     if status in (0, 130, 143):
         rate = frames / max(elapsed, 1e-9)
-        print(f"livereader: {frames} frames, {reads} reads, {rate:.1f} frames/s", file=sys.stderr)
+        dropped = f", {newest + 1 - frames} dropped (not read: newer ones came first)" if args.camera else ""
+        print(f"livereader: {frames} frames, {reads} reads, {rate:.1f} frames/s{dropped}", file=sys.stderr)
     return status
 
 

@@ -68,6 +68,16 @@ class StreamReader:
         self._small: np.ndarray | None = None  # the previous frame at flow scale
         self._seen: dict[int, np.ndarray] = {}  # track -> its data modules as seen when its number was read
 
+    def warm_up(self) -> None:
+        """Read a rendered code once, outside the stream, so that the first real frame does not pay for the first
+        calls of the network and libraries (a live source's first frame would otherwise come out late)."""
+        from livereader.symbol import encode
+
+        frame = np.full((240, 320), 230, np.uint8)
+        frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
+        for _ in range(2):  # TorchScript optimises a graph on its first calls
+            read_frame(frame, self.model, self.full_options)
+
     def read(self, image: np.ndarray) -> list[TrackedCode]:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
         tracks (:meth:`livereader.track.Tracker.update`)."""

@@ -1,3 +1,8 @@
+import http.server
+import threading
+import time
+
+import cv2
 import numpy as np
 import pytest
 
@@ -18,3 +23,48 @@ def held_out():
     numbers = np.random.default_rng(0).choice(held_out_numbers(), 300, replace=False)
     grids = np.stack([encode("%06d" % n, "H", None if i < 200 else i % 8) for i, n in enumerate(numbers)])
     return numbers, grids
+
+
+class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
+    """An MJPEG stream over HTTP: the class's frames, ``interval`` seconds apart (each one's send time appended
+    to ``sent``), then the connection held open for ``stall`` seconds and closed."""
+
+    frames: list = []
+    interval = 0.1
+    stall = 0.0
+    sent: list = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        for image in self.frames:
+            jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+            self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+            self.wfile.flush()
+            self.sent.append(time.monotonic())
+            time.sleep(self.interval)
+        time.sleep(self.stall)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve_mjpeg():
+    """A function that serves frames as an MJPEG stream on 127.0.0.1 and returns its URL; stopped after the test."""
+    servers = []
+
+    def serve(frames, interval=0.1, stall=0.0, sent=None):
+        handler = type("Handler", (_MJPEGHandler,), {"frames": frames, "interval": interval, "stall": stall,
+                                                      "sent": [] if sent is None else sent})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+
+    yield serve
+    for server in servers:
+        server.shutdown()

@@ -1,8 +1,10 @@
 """The capture loop from real sources: an mp4 written by OpenCV, an MJPEG stream over HTTP, image folders, bad input."""
 
-import http.server
 import json
-import threading
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from livereader.cli import main
 from livereader.scene import DemoStream
+from livereader.symbol import encode
 
 
 def _scenes(count: int):
@@ -100,34 +103,51 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, argv):
     assert len(err) == 1 and err[0].startswith("livereader:") and "Traceback" not in err[0], err
 
 
-class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
-    frames: list = []
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        for image in self.frames:
-            jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-            self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-
-    def log_message(self, *args):
-        pass
-
-
-def test_camera_url_reads_an_mjpeg_stream(tmp_path):
+def test_camera_url_reads_an_mjpeg_stream_and_says_when_it_ends(tmp_path, capsys, serve_mjpeg):
     scenes = _scenes(10)
-    _MJPEGHandler.frames = [s.image for s in scenes]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MJPEGHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
-        jsonl = tmp_path / "reads.jsonl"
-        assert main(["--camera", url, "--nodisplay", "--jsonl", str(jsonl)]) == 0
-    finally:
-        server.shutdown()
+    url = serve_mjpeg([s.image for s in scenes])
+    jsonl = tmp_path / "reads.jsonl"
+    assert main(["--camera", url, "--nodisplay", "--jsonl", str(jsonl)]) == 1
     lines = _lines(jsonl)
     assert {d["source"] for d in lines} == {url}
-    assert _read_share(lines, scenes) >= 0.8
+    assert _read_share(lines, scenes) >= 0.7
     assert np.ptp([d["frame"] for d in lines]) >= 8  # the whole stream came through
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ended" in err[0]
+
+
+def test_a_stalled_stream_is_an_error_within_the_timeout(tmp_path, capsys, serve_mjpeg):
+    url = serve_mjpeg([s.image for s in _scenes(3)], stall=30.0)
+    started = time.monotonic()
+    assert main(["--camera", url, "--nodisplay", "--timeout", "2", "--jsonl", str(tmp_path / "r.jsonl")]) == 1
+    assert time.monotonic() - started < 2 + 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stalled" in err[0]
+
+
+def test_a_fast_stream_is_read_at_its_newest_frame(serve_mjpeg):
+    """Frames served faster than they are read (120 frames/s, each stamped with its number by a code): each
+    result belongs to a frame at most 2 frames behind the newest frame served when the result comes out."""
+    frames = []
+    for index in range(600):
+        frame = np.full((480, 640, 3), 230, np.uint8)
+        modules = np.pad(encode("%06d" % index, "H"), 4)
+        frame[100:274, 200:374] = (230 - 200 * np.kron(modules, np.ones((6, 6), np.uint8)))[:, :, None]
+        frames.append(frame)
+    sent: list[float] = []
+    url = serve_mjpeg(frames, interval=1 / 120, sent=sent)
+    process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--nodisplay", "--nofusion",
+                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lags = []
+    for line in process.stdout:
+        now = time.monotonic()
+        entry = json.loads(line)
+        if entry["text"]:
+            assert int(entry["text"]) == entry["frame"]  # the index is the source's
+            lags.append(sum(t <= now for t in sent) - 1 - entry["frame"])
+        if len(lags) == 200:
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=30)
+    assert len(lags) == 200 and max(lags) <= 2, lags
+    assert process.returncode == 130 and "dropped" in err

@@ -54,3 +54,25 @@ def test_window_opens_draws_and_closes_on_q(display, tmp_path):
     assert any(d["status"] == "read" for d in lines)
     frames = max(d["frame"] for d in lines) + 1
     assert f"livereader: {frames} frames" in err or f"livereader: {frames + 1} frames" in err  # ran until q
+
+
+def test_the_window_closes_on_q_while_the_stream_stalls(display, serve_mjpeg):
+    import numpy as np
+
+    frames = [np.full((480, 640, 3), 200, np.uint8)] * 3
+    url = serve_mjpeg(frames, stall=60.0)
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+    reader = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--timeout", "50",
+                               "--jsonl", os.devnull], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        window = _xdotool(display, "search", "--sync", "--onlyvisible", "--name", "^livereader$")
+        assert window, "no livereader window appeared"
+        time.sleep(2.0)  # the three frames are shown; the stream now stalls
+        started = time.monotonic()
+        _xdotool(display, "windowactivate", "--sync", window.split()[0])
+        _xdotool(display, "key", "q")
+        _, err = reader.communicate(timeout=20)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0, err
+    assert time.monotonic() - started < 10  # closed by q, not by the 50 s timeout
