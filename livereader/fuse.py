@@ -42,17 +42,22 @@ class FuseOptions:
 
 @dataclass
 class FrameStack:
-    """The mean of the latest ``options.frames`` grey frames."""
+    """The mean of the latest ``options.frames`` grey frames (kept as their running sum: each frame is added
+    once and taken away once, however often the mean is asked for)."""
 
     options: FuseOptions = field(default_factory=FuseOptions)
     _grey: deque = field(default_factory=deque)
+    _sum: np.ndarray | None = None  # float32
 
     def add(self, grey: np.ndarray) -> None:
         if self._grey and self._grey[0].shape != grey.shape:
             self._grey.clear()
+        if not self._grey:
+            self._sum = np.zeros(grey.shape, np.float32)
         self._grey.append(grey.copy())  # the caller may reuse its buffer
+        cv2.accumulate(grey, self._sum)
         while len(self._grey) > self.options.frames:
-            self._grey.popleft()
+            self._sum -= self._grey.popleft()
 
     @property
     def count(self) -> int:
@@ -62,7 +67,7 @@ class FrameStack:
         """The mean frame as uint8, or None until two frames are in."""
         if len(self._grey) < 2:
             return None
-        return cv2.convertScaleAbs(np.mean(np.stack(self._grey), axis=0, dtype=np.float32))
+        return cv2.convertScaleAbs(self._sum, alpha=1 / len(self._grey))
 
     def disagreement(self, mean: np.ndarray, corners: tuple) -> float:
         """Share of data modules that the latest frame and ``mean`` see differently through a code's outline."""
@@ -73,13 +78,13 @@ class FrameStack:
 
 def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Model],
                options: ReaderOptions = ReaderOptions(), hints: Hints = Hints()) -> list[CodeResult]:
-    """Read a frame, and where it locates nothing or leaves a code worth another try (a 21x21 code not read,
-    not known to hold something other than a number: :attr:`CodeResult.worth_retry`), read the mean of the frame
-    stack too: its reads are added, replacing an unread code in the same place."""
+    """Read a frame, and where a search of the whole frame locates nothing or a code is left worth another try
+    (a 21x21 code not read, not known to hold something other than a number: :attr:`CodeResult.worth_retry`),
+    read the mean of the frame stack too: its reads are added, replacing an unread code in the same place."""
     grey = to_grey(image)
     stack.add(grey)
     results = read_frame(grey, models, options, hints)
-    if results and not any(r.worth_retry for r in results):
+    if (results or not hints.whole) and not any(r.worth_retry for r in results):  # (or only focus regions seen)
         return results
     mean = stack.mean()
     if mean is None:

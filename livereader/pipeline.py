@@ -74,11 +74,13 @@ class Hints:
 
     ``focus``: regions searched at full resolution where the first search settles no code, e.g. where tracked
     codes are predicted to be. ``foreign``: outlines (tl, tr, br, bl pixels) of codes known to hold something
-    other than a number; a code located there that does not read is not tried again.
+    other than a number; a code located there that does not read is not tried again. ``whole``: False to
+    search only the focus regions (no first search of the whole frame).
     """
 
     focus: tuple[Region, ...] = ()
     foreign: tuple[tuple[tuple[float, float], ...], ...] = ()
+    whole: bool = True
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
@@ -119,15 +121,21 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
+def _centre(points) -> tuple[float, float]:
+    """The mean of a few (x, y) points (plain Python: numpy's mean costs more for four points)."""
+    points = [(float(x), float(y)) for x, y in points]
+    return sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
+
+
 def _inside(corners, outlines: Sequence) -> bool:
     """True when the centre of ``corners`` ((4, 2) pixels) lies in one of ``outlines``."""
-    centre = tuple(float(v) for v in np.mean(corners, axis=0))
+    centre = _centre(corners)
     return any(cv2.pointPolygonTest(np.float32(outline), centre, False) >= 0 for outline in outlines)
 
 
 def holder(corners, results: Sequence[CodeResult]) -> int | None:
     """Index of the first result whose outline holds the centre of ``corners`` ((4, 2) pixels), or None."""
-    centre = tuple(float(v) for v in np.mean(corners, axis=0))
+    centre = _centre(corners)
     for index, result in enumerate(results):
         if cv2.pointPolygonTest(np.float32(result.corners), centre, False) >= 0:
             return index
@@ -142,12 +150,13 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     The first search looks for finder patterns in the frame shrunk by ``options.scout``. What it settles (codes
     read, codes not 21x21, codes that hold something other than a number) is not looked at again. Only what it
     leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
-    another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions; a
-    frame with no such evidence is done after the first search. Small codes whose finders do not show at half
+    another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions (only
+    those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
+    the first search. Small codes whose finders do not show at half
     size are found by a search of the whole frame at full resolution (``options.scout=1``, also used for frames
     smaller than ``options.scout_min_side``), which streams run every few frames and still images always.
-    Where nothing reads, the searched regions are searched again with a more sensitive threshold (blurred
-    finder rings). Codes worth another try are tried
+    Where nothing reads and no code is known to hold something other than a number, the searched regions are
+    searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
     frame. Each step costs time only where it runs.
     """
@@ -158,7 +167,11 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     codes: list[LocatedCode] = []  # the codes still open, and their results
     results: list[CodeResult] = []
     regions: list[Region] | None = None  # where the full-resolution search looks (None: everywhere)
-    if options.scout > 1 and min(grey.shape) >= options.scout_min_side:
+    if not hints.whole:
+        if not hints.focus:
+            return []
+        regions = merged_regions(list(hints.focus), grey.shape)
+    elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
         found, left_over = scout(grey, options.scout, options.finder)
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         known = [r for r in first if not r.worth_retry]
@@ -182,7 +195,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
-    if not any(r.status == READ for r in results + known) and options.retry_offset < options.finder.offset:
+    # no read and no code known to hold something else: blurred finder rings, perhaps
+    if not any(r.status == READ or r.foreign for r in results + known) and options.retry_offset < options.finder.offset:
         sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
                                          noise_offset=options.retry_noise_offset,
                                          min_timing_contrast=options.retry_timing_contrast), regions, settled)

@@ -4,11 +4,11 @@ A stream shows the same codes in many consecutive frames, so most of a frame's w
 read. :class:`StreamReader` keeps that knowledge for one stream (state lives here and in the tracker, never in
 the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
 
-- **Where tracked codes are now.** The outline corners of each live track are followed from the previous frame
-  by pyramidal Lucas-Kanade optical flow (``cv2.calcOpticalFlowPyrLK``, on the half-size frames). Where a
-  tracked 21x21 code is predicted and the half-size search settles nothing, a small region around the
-  predicted outline is searched at full resolution (``Hints.focus``): a code too small for the half-size search
-  stays found in every frame once any search has found it.
+- **Where tracked codes are now.** The outline corners of each live 21x21 track are followed from the
+  previous frame by pyramidal Lucas-Kanade optical flow (``cv2.calcOpticalFlowPyrLK``, on half-size frames),
+  and a region around each predicted outline is searched at full resolution where no whole-frame search
+  settles it (``Hints.focus``): a code stays found in every frame once any search has found it, also one too
+  small for the half-size search.
 - **What holds no number.** A code that has decoded to something other than a number stays known as such
   while it is tracked (``Hints.foreign``): it is neither refined, deblurred nor fused again in later frames.
 - **What is drawn.** The tracker keeps drawing a track's last number for a few frames after it was read
@@ -17,11 +17,11 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   at most ``FuseOptions.max_disagreement`` of the data modules (two different codes disagree on about half).
   Otherwise the track is drawn as not read: a code replaced in place never shows the old number.
 - **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included) is searched whole at full
-  resolution; the others at half size and, at full resolution, only in focus regions and around codes worth
-  another try (finder patterns that the half-size search leaves unexplained wait for the next whole-frame
-  search: in a stream they are mostly the same ones frame after frame). A new
-  code is therefore found in the first frame it shows in when its modules are about 3 px or larger (the
-  half-size search), and within ``full_every`` frames whatever its size: the longest a new code waits.
+  resolution, every ``scout_every``-th of the others whole at half size, and every frame in the focus regions
+  and around codes worth another try (finder patterns that the half-size search leaves unexplained wait for
+  the next whole-frame search: in a stream they are mostly the same ones frame after frame). A new code is
+  therefore found within ``scout_every`` frames when its modules are about 3 px or larger, and within
+  ``full_every`` frames whatever its size: the longest a new code waits.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ _FLOW_WINDOW = (15, 15)
 @dataclass(frozen=True)
 class StreamOptions:
     full_every: int = 4  # search the whole frame at full resolution every this many frames (the longest wait)
+    scout_every: int = 2  # ... and at half size every this many (the longest wait of a code with 3 px modules)
     focus_margin: float = 0.5  # a focus region holds the predicted outline and this share of its size around it
     fusion: bool = True  # read the mean of the latest frames where a frame alone leaves a code unread
     track: TrackOptions = field(default_factory=TrackOptions)
@@ -82,8 +83,9 @@ class StreamReader:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
         tracks (:meth:`livereader.track.Tracker.update`)."""
         grey = to_grey(image)
-        hints = self._hints(grey)
-        options = self.full_options if self.frames % self.stream.full_every == 0 else self.options
+        full = self.frames % self.stream.full_every == 0
+        hints = self._hints(grey, whole=full or self.frames % self.stream.scout_every == 0)
+        options = self.full_options if full else self.options
         self.frames += 1
         if self.stack is not None:
             results = read_fused(grey, self.stack, self.model, options, hints)
@@ -108,13 +110,15 @@ class StreamReader:
             return code
         return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0))
 
-    def _hints(self, grey: np.ndarray) -> Hints:
-        """Where the live tracks are predicted in this frame: focus regions and known foreign outlines."""
+    def _hints(self, grey: np.ndarray, whole: bool) -> Hints:
+        """Where the live 21x21 tracks are predicted in this frame: focus regions (also of codes known to hold
+        something other than a number, so that they stay located) and known foreign outlines; ``whole``: whether
+        the whole frame is searched too."""
         small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
         previous, self._small = self._small, small
-        tracks = [t for t in self.tracker.live() if t.foreign or t.result.modules == 21]  # those that give hints
+        tracks = [t for t in self.tracker.live() if t.result.modules == 21]
         if previous is None or previous.shape != small.shape or not tracks:
-            return Hints()
+            return Hints(whole=whole)
         corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
         points = (corners + 0.5) / _FLOW_SCALE - 0.5
         moved, found, _ = cv2.calcOpticalFlowPyrLK(previous, small, points, None, winSize=_FLOW_WINDOW, maxLevel=2)
@@ -127,10 +131,8 @@ class StreamReader:
         for track, outline in zip(tracks, outlines):
             if track.foreign:
                 foreign.append(tuple(map(tuple, outline.tolist())))
-            elif track.result.modules == 21:
-                size = float(np.sqrt(cv2.contourArea(outline)))
-                focus.append(around(outline, self.stream.focus_margin * size))
-        return Hints(tuple(focus), tuple(foreign))
+            focus.append(around(outline, self.stream.focus_margin * float(np.sqrt(cv2.contourArea(outline)))))
+        return Hints(tuple(focus), tuple(foreign), whole)
 
 
 def _data_modules(grey: np.ndarray, corners) -> np.ndarray:
