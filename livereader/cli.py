@@ -55,6 +55,10 @@ def make_parser() -> argparse.ArgumentParser:
                         help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
     parser.add_argument("--once", action="store_true",
                         help="write each number once per track: one JSON line when a track first reads it")
+    parser.add_argument("--dedupe", type=float, metavar="SECONDS",
+                        help="write only reads, and a number already written again only after it was out of sight "
+                             "for SECONDS (-1: each number once per run)")
+    parser.add_argument("--display", action="store_true", help="show a video or images in the window too")
     parser.add_argument("--nofusion", action="store_true",
                         help="read each frame alone (camera, video and demo frames are fused by default)")
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
@@ -110,6 +114,8 @@ class _Outputs:
         self.output = Path(args.output) if args.output else None
         self.images = bool(args.image)
         self.once = args.once
+        self.dedupe = args.dedupe
+        self.last_read: dict[str, float] = {}  # number -> when it was last read (--dedupe)
         self.inputs = inputs
         self.jsonl: IO | None = None
         self.writer = None
@@ -142,12 +148,17 @@ class _Outputs:
         elif self.jsonl_path == "-":
             self.jsonl = sys.stdout
 
-    def write(self, frame, tracked, annotated) -> None:
+    def write(self, frame, tracked, annotated, now: float) -> None:
+        """Write a frame's results; ``now``: the frame's time in seconds (for ``--dedupe``)."""
         if self.jsonl:
             for code in tracked:
                 r = code.result
-                if r is None or (self.once and not code.first_read):
+                if r is None or (self.once and not code.first_read) or (self.dedupe is not None and not r.text):
                     continue
+                if self.dedupe is not None:
+                    last, self.last_read[r.text] = self.last_read.get(r.text), now
+                    if last is not None and (self.dedupe < 0 or now - last < self.dedupe):
+                        continue
                 line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
                         "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track,
                         "fused": r.fused}
@@ -214,7 +225,7 @@ def run(args: argparse.Namespace, model) -> int:
     # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
     gc.freeze()
     options = ReaderOptions(grid=GridOptions(soft=args.soft))
-    show = bool(args.camera is not None or args.demo) and not args.nodisplay
+    show = bool(args.camera is not None or args.demo or args.display) and not args.nodisplay
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
@@ -254,7 +265,8 @@ def run(args: argparse.Namespace, model) -> int:
             reads += sum(code.result is not None and code.result.status == READ for code in tracked)
             shown = [code.shown for code in tracked]
             annotated = draw(image, shown, None if args.image else fps) if (show or outputs.output) else None
-            outputs.write(frame, tracked, annotated)
+            # a frame's time: the clock for a live source, the frame's place in a file (reading may be faster)
+            outputs.write(frame, tracked, annotated, now if args.camera else frame.index / (frame.fps or 30.0))
             if show:
                 if frames == 1:  # a plain video window: no Qt toolbar or status bar
                     cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)

@@ -103,6 +103,13 @@ def load_model(path: str | Path | None = None) -> Model:
         digits = int(metadata["config"]["digits"]) if kind == SIX_DIGIT else 0
         if kind == SIX_DIGIT and (not hasattr(module, "read") or metadata.get("input") != UNMASKED):
             raise ValueError("reads masked grids: exported by an older livereader, train it again")
+        # what the reader will ask of it, on one blank grid: a wrong output shape fails here, not at a frame
+        with torch.inference_mode():
+            probe = torch.zeros(1, 1, 21, 21)
+            shape = tuple((module.read(probe) if kind == SIX_DIGIT else module(probe)).shape)
+        expected = (1, digits // 3, 1000) if kind == SIX_DIGIT else (1, numeric.FORMATS + 8 * numeric.CODEWORDS)
+        if shape != expected:
+            raise ValueError(f"its output has the shape {shape}, not {expected}")
     except Exception as error:  # torch raises many kinds for a corrupt or foreign file
         reason = str(error).strip().splitlines()[0].split(". ")[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"not a livereader model file: {path} ({reason[:120]})") from None

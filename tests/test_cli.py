@@ -59,3 +59,24 @@ def test_a_new_code_is_found_within_the_full_search_schedule_and_then_followed(t
     # frames of its first), and the track's focus region keeps it found in the frames after.
     assert small == [every, every + 1]
     assert sorted(d["frame"] for d in lines if d["text"] == "123456") == list(range(every + 2))
+
+
+def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    with_code = np.full((480, 640), 230, np.uint8)
+    with_code[100:274, 200:374] = 230 - 200 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((6, 6), np.uint8))
+    empty = np.full((480, 640), 230, np.uint8)
+    path = tmp_path / "gap.avi"  # 10 frames/s: in sight for 1 s, out of sight for 2 s, in sight again
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for frame in [with_code] * 10 + [empty] * 20 + [with_code] * 10:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    written = {}
+    for seconds in ("1", "5", "-1"):
+        assert main(["--video", str(path), "--jsonl", "-", "--dedupe", seconds]) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert all(line["text"] == "123456" for line in lines)
+        written[seconds] = [line["frame"] for line in lines]
+    assert written == {"1": [0, 30], "5": [0], "-1": [0]}

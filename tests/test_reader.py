@@ -109,6 +109,14 @@ def test_a_six_digit_model_that_reads_masked_grids_is_refused(tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_a_model_with_the_wrong_output_shape_is_refused_at_load(tmp_path):
+    path = tmp_path / "five.pt"
+    export(GridReader(ModelConfig()).eval(), path, {**CARD, "config": {**CARD["config"], "digits": 9}})
+    with pytest.raises(ModelError, match="shape") as error:
+        load_model(path)
+    assert "\n" not in str(error.value)
+
+
 def test_the_six_digit_cnn_runs_only_on_level_h_grids_unmasked():
     from livereader.reader import collect_evidence
     from livereader.symbol import encode, read_format
