@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -119,21 +120,50 @@ def _frames_of(capture: cv2.VideoCapture, name: str) -> Iterator[Frame]:
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
 
 
-def camera(spec: str, timeout: float = 10.0, tick: float = 0.1) -> Iterator[Frame | None]:
+def camera(spec: str, timeout: float = 10.0, tick: float = 0.1, reconnect: bool = False) -> Iterator[Frame | None]:
     """A device index ("0") or a stream URL ("http://host:8080/video.mjpg", "rtsp://...").
 
     A thread reads the source as fast as it delivers and keeps only its newest frame, so the reader always gets
     the newest one and OpenCV's buffered frames never queue up: ``Frame.index`` counts the source's frames,
     and a gap between two indices is the frames dropped meanwhile. While no new frame has come, ``None`` is
     yielded every ``tick`` seconds (a window stays responsive); after ``timeout`` seconds without one, or when
-    the source ends, :class:`SourceError`. An undecodable frame is skipped, as in a file."""
+    the source ends, :class:`SourceError`, or with ``reconnect`` a warning on stderr and a new connection,
+    tried after 1, 2, 4, ... (at most 30) seconds until one opens. An undecodable frame is skipped, as in a
+    file."""
     quiet_backends()
     target = int(spec) if spec.isdigit() else spec
-    capture = cv2.VideoCapture(target)
-    if not capture.isOpened():
-        raise SourceError(f"cannot open camera: {spec}")
+    delivered, delay = 0, 1.0  # frames of the earlier connections; the next wait before reconnecting
+    while True:
+        capture = cv2.VideoCapture(target)
+        if not capture.isOpened():
+            if not reconnect:
+                raise SourceError(f"cannot open camera: {spec}")
+            print(f"livereader: warning: cannot open {spec}: trying again in {delay:g} s", file=sys.stderr)
+            yield from _idle(delay, tick)
+            delay = min(2 * delay, 30.0)
+            continue
+        delay = 1.0
+        newest = _Newest()
+        problem = yield from _newest_frames(capture, newest, spec, delivered, timeout, tick)
+        delivered += newest.count
+        if not reconnect:
+            raise SourceError(f"{problem}: {spec}")
+        print(f"livereader: warning: {problem}: reconnecting to {spec}", file=sys.stderr)
+
+
+def _idle(seconds: float, tick: float) -> Iterator[None]:
+    """``None`` every ``tick`` seconds for ``seconds`` (the reader's window stays responsive meanwhile)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(min(tick, max(end - time.monotonic(), 0.0)))
+        yield None
+
+
+def _newest_frames(capture: cv2.VideoCapture, newest: _Newest, spec: str, first: int, timeout: float,
+                   tick: float) -> Iterator[Frame | None]:
+    """The frames of one connection as :func:`camera` hands them out (``newest`` filled by a thread), numbered
+    from ``first``; returns what ended the connection."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    newest = _Newest()
     thread = threading.Thread(target=newest.fill, args=(capture,), daemon=True, name="livereader-capture")
     thread.start()
     try:
@@ -142,13 +172,13 @@ def camera(spec: str, timeout: float = 10.0, tick: float = 0.1) -> Iterator[Fram
             frame = newest.take(tick)
             if frame is not None:
                 waited = 0.0
-                yield Frame(frame[0], spec, frame[1], fps)
+                yield Frame(first + frame[0], spec, frame[1], fps)
                 continue
             if newest.ended:
-                raise SourceError(f"the stream ended after {newest.count} frames: {spec}")
+                return f"the stream ended after {first + newest.count} frames"
             waited += tick
             if waited >= timeout:
-                raise SourceError(f"no frame for {timeout:g} s (the stream stalled): {spec}")
+                return f"no frame for {timeout:g} s (the stream stalled)"
             yield None
     finally:
         newest.stop = True

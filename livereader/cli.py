@@ -48,6 +48,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="connect again (after 1, 2, 4 ... 30 s) when a camera or stream ends, stalls or will "
+                             "not open, saying so on stderr")
     parser.add_argument("--jsonl", metavar="PATH",
                         help="write one JSON line per located code per frame to PATH, '-' for stdout "
                              "(default: stdout when no window shows)")
@@ -200,7 +203,7 @@ def _terminate(signum, frame) -> None:
 
 def _frames(args: argparse.Namespace, show: bool) -> Iterator:
     if args.camera is not None:
-        return capture.camera(args.camera, args.timeout)
+        return capture.camera(args.camera, args.timeout, reconnect=args.reconnect)
     if args.video:
         return capture.video(args.video)
     if args.image:

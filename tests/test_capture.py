@@ -151,3 +151,17 @@ def test_a_fast_stream_is_read_at_its_newest_frame(serve_mjpeg):
     _, err = process.communicate(timeout=30)
     assert len(lags) == 200 and max(lags) <= 2, lags
     assert process.returncode == 130 and "dropped" in err
+
+
+def test_reconnect_connects_again_and_says_so(serve_mjpeg):
+    frames = [np.full((480, 640, 3), 200, np.uint8)] * 5
+    url = serve_mjpeg(frames, interval=0.05)  # each connection: 5 frames, then the server closes it
+    process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--nodisplay", "--reconnect",
+                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # start-up, then at least two connections
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err.count("reconnecting") >= 1 and "Traceback" not in err
+    summary = [line for line in err.splitlines() if "frames," in line]
+    assert summary and int(summary[0].split()[1]) > 5  # frames from more than one connection
