@@ -31,25 +31,39 @@ def _xdotool(display, *args) -> str:
     return result.stdout.strip()
 
 
-def test_window_opens_draws_and_closes_on_q(display, tmp_path):
-    jsonl = tmp_path / "reads.jsonl"
+def _reader_window(display, *args) -> tuple[subprocess.Popen, str]:
+    """``livereader *args`` on the display, and its window once it shows."""
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-    reader = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--demo", "--jsonl", str(jsonl)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen([sys.executable, "-m", "livereader.cli", *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    window = _xdotool(display, "search", "--sync", "--onlyvisible", "--name", "^livereader$")
+    if not window:
+        reader.kill()
+    assert window, "no livereader window appeared"
+    return reader, window
+
+
+def _quit(display, reader: subprocess.Popen, window: str) -> str:
+    """Press q in the reader's window; its stderr once it has ended (exit code 0 checked)."""
     try:
-        window = _xdotool(display, "search", "--sync", "--onlyvisible", "--name", "^livereader$")
-        assert window, "no livereader window appeared"
-        geometry = _xdotool(display, "getwindowgeometry", window.split()[0])
-        assert "640x480" in geometry  # the window shows whole demo frames
-        deadline = time.time() + 60
-        while time.time() < deadline and len(jsonl.read_text().splitlines()) < 20:
-            time.sleep(0.2)
         _xdotool(display, "windowactivate", "--sync", window.split()[0])
         _xdotool(display, "key", "q")
         _, err = reader.communicate(timeout=30)
     finally:
         reader.kill()
     assert reader.returncode == 0, err
+    return err
+
+
+def test_window_opens_draws_and_closes_on_q(display, tmp_path):
+    jsonl = tmp_path / "reads.jsonl"
+    reader, window = _reader_window(display, "--demo", "--jsonl", str(jsonl))
+    geometry = _xdotool(display, "getwindowgeometry", window.split()[0])
+    assert "640x480" in geometry  # the window shows whole demo frames
+    deadline = time.time() + 60
+    while time.time() < deadline and len(jsonl.read_text().splitlines()) < 20:
+        time.sleep(0.2)
+    err = _quit(display, reader, window)
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert any(d["status"] == "read" for d in lines)
     frames = max(d["frame"] for d in lines) + 1
@@ -61,18 +75,8 @@ def test_the_window_closes_on_q_while_the_stream_stalls(display, serve_mjpeg):
 
     frames = [np.full((480, 640, 3), 200, np.uint8)] * 3
     url = serve_mjpeg(frames, stall=60.0)
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-    reader = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--timeout", "50",
-                               "--jsonl", os.devnull], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        window = _xdotool(display, "search", "--sync", "--onlyvisible", "--name", "^livereader$")
-        assert window, "no livereader window appeared"
-        time.sleep(2.0)  # the three frames are shown; the stream now stalls
-        started = time.monotonic()
-        _xdotool(display, "windowactivate", "--sync", window.split()[0])
-        _xdotool(display, "key", "q")
-        _, err = reader.communicate(timeout=20)
-    finally:
-        reader.kill()
-    assert reader.returncode == 0, err
+    reader, window = _reader_window(display, "--camera", url, "--timeout", "50", "--jsonl", os.devnull)
+    time.sleep(2.0)  # the three frames are shown; the stream now stalls
+    started = time.monotonic()
+    _quit(display, reader, window)
     assert time.monotonic() - started < 10  # closed by q, not by the 50 s timeout
