@@ -20,7 +20,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEMO_FRAMES = 300  # frames of the demo stream when no window shows it (10 s at 30 frames/s)
-_MAX_BAD_FRAMES = 25  # consecutive undecodable video frames after which a video counts as ended
+_MAX_BAD_FRAMES = 25  # consecutive undecodable frames after which a video or stream counts as ended
 
 
 class SourceError(Exception):
@@ -198,15 +198,20 @@ class _Newest:
         self.stop = False
 
     def fill(self, capture: cv2.VideoCapture) -> None:
+        failed = 0  # reads in a row that gave no frame: one undecodable frame is skipped, many end the source
         while not self.stop:
             ok, image = capture.read()
             with self.condition:
-                if not ok:
-                    self.ended = True
-                    self.condition.notify()
-                    return
-                if image is not None:  # an undecodable frame is skipped
-                    self.frame = (self.count, image)
+                if not ok or image is None:
+                    failed += 1
+                    if failed >= _MAX_BAD_FRAMES:
+                        self.ended = True
+                        self.condition.notify()
+                        return
+                    continue
+                self.count += failed  # the undecodable frames keep their numbers
+                failed = 0
+                self.frame = (self.count, image)
                 self.count += 1
                 self.condition.notify()
 

@@ -131,7 +131,8 @@ def _to_full(x: float, y: float, scale: float, origin: tuple[int, int] = (0, 0))
     return (x + 0.5) * scale - 0.5 + origin[0], (y + 0.5) * scale - 0.5 + origin[1]
 
 
-def _quad(contour: np.ndarray, scale: float = 1.0, origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
+def _quad(contour: np.ndarray, scale: float = 1.0,
+          origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
     """Four corners of a roughly quadrilateral contour, in order around it: the largest-area quad on its convex
     hull (in the pixels of the full image, see :func:`find_finders`).
 
@@ -259,8 +260,8 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     distance = np.hypot(dx, dy)
     span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules (m - 7: 14 for v1)
     # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
-    plausible = (np.maximum(sizes[:, None], sizes[None, :]) < options.max_size_ratio * np.minimum(sizes[:, None], sizes[None, :])) \
-        & (span > 9) & (span < options.max_modules - 7)
+    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
     # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
     paired = plausible.any(1).tolist()
     axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])  # (n, 2)
@@ -417,8 +418,9 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
 def _outline_corners(triple: tuple[Finder, Finder, Finder], modules: int,
                      outermost: bool = False) -> list[list[tuple[list, list]]] | None:
     """For each finder of a (tl, tr, bl) triple, its outlines' four corners as (module coordinates, pixels),
-    outermost first (with ``outermost``, only that one); None when the finders are collinear. Each corner is named by its quadrant around the
-    finder's centre along the finder axes (tl to tr, tl to bl). Plain Python: a few corners each."""
+    outermost first (with ``outermost``, only that one); None when the finders are collinear. Each corner is
+    named by its quadrant around the finder's centre along the finder axes (tl to tr, tl to bl). Plain Python:
+    a few corners each."""
     tl, tr, bl = triple
     (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
     det = ax * by - bx * ay
@@ -493,7 +495,8 @@ def _shrunk(options: FinderOptions, factor: int) -> FinderOptions:
     return replace(options, block=max(3, (options.block // factor) | 1))
 
 
-def scout(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], list[Finder]]:
+def scout(grey: np.ndarray, factor: int,
+          options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], list[Finder]]:
     """A fast first search: finder patterns found in the frame shrunk by ``factor`` (``factor`` squared times
     fewer pixels: codes with modules of about 1.5 ``factor`` px and up), codes fitted in the full frame. Also
     returns the finder patterns found outside every code: each may be part of a code that only the full frame

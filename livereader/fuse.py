@@ -4,8 +4,9 @@ A camera sees each code in many consecutive frames, each with its own noise. :cl
 mean of the latest grey frames: averaging n frames divides independent noise by sqrt(n), so the finder
 patterns and modules that single noisy or motion-blurred frames hide show up in the mean, while a code moves
 little between consecutive frames and stays sharp enough to read. Where a frame locates nothing, or leaves a
-21x21 code unread that is not known to hold something other than a number, :func:`read_fused` reads the mean as one more frame and adds its reads. Each fused read goes through the same
-location, models and verification as a single frame, so it is never a guess.
+21x21 code unread that is not known to hold something other than a number, :func:`read_fused` reads the mean
+as one more frame and adds its reads. Each fused read goes through the same location, models and
+verification as a single frame, so it is never a guess.
 
 Why pixels and not each track's module values: a code that a single frame locates is almost always read in
 that frame, so pooling the grids of located codes read nothing more (measured: README, Tracking). What single

@@ -26,8 +26,9 @@ def held_out():
 
 
 class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
-    """An MJPEG stream over HTTP: the class's frames, ``interval`` seconds apart (each one's send time appended
-    to ``sent``), then the connection held open for ``stall`` seconds and closed."""
+    """An MJPEG stream over HTTP: the class's frames (images, or bytes sent as they are), ``interval`` seconds
+    apart (each one's send time appended to ``sent``), then the connection held open for ``stall`` seconds and
+    closed."""
 
     frames: list = []
     interval = 0.1
@@ -38,8 +39,11 @@ class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
         self.end_headers()
-        for image in self.frames:
-            jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        for image in self.frames:  # images, or bytes served as a JPEG as they are
+            if isinstance(image, bytes):
+                jpeg = image
+            else:
+                jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
             self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
             self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
             self.wfile.flush()

@@ -165,3 +165,15 @@ def test_reconnect_connects_again_and_says_so(serve_mjpeg):
     assert err.count("reconnecting") >= 1 and "Traceback" not in err
     summary = [line for line in err.splitlines() if "frames," in line]
     assert summary and int(summary[0].split()[1]) > 5  # frames from more than one connection
+
+
+def test_an_undecodable_frame_in_a_stream_is_skipped(tmp_path, capsys, serve_mjpeg):
+    scenes = _scenes(8)
+    frames = [s.image for s in scenes]
+    frames[3] = b"\xff\xd8\xff" + bytes(500)  # served as it is: a JPEG that does not decode
+    url = serve_mjpeg(frames)
+    jsonl = tmp_path / "reads.jsonl"
+    assert main(["--camera", url, "--nodisplay", "--nofusion", "--jsonl", str(jsonl)]) == 1  # ends with the stream
+    read = {d["frame"] for d in _lines(jsonl) if d["text"]}
+    assert 3 not in read and {4, 5, 6, 7} & read  # reading went on after it
+    assert "ended after 8 frames" in capsys.readouterr().err

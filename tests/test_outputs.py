@@ -61,6 +61,25 @@ def test_a_bad_output_is_found_before_the_first_frame(tmp_path, capsys):
     assert capsys.readouterr().out == ""  # no frame was read
 
 
+def test_each_still_image_is_a_scene_of_its_own(tmp_path, monkeypatch):
+    import livereader.overlay as overlay
+
+    cv2.imwrite(str(tmp_path / "a.png"), _code_image("123456"))
+    text = _code_image("HELLO")  # a code that reads as no number, in the same place in the next file
+    cv2.imwrite(str(tmp_path / "b.png"), text)
+    drawn, draw = [], overlay.draw
+
+    def logged(image, shown, fps=None):
+        drawn.append((shown, fps))
+        return draw(image, shown, fps)
+
+    monkeypatch.setattr(overlay, "draw", logged)
+    assert main(["--image", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--output", str(tmp_path / "out"),
+                 "--jsonl", str(tmp_path / "lines.jsonl")]) == 0
+    assert [[r.text for r in shown] for shown, _ in drawn] == [["123456"], [None]]  # no label leaks into b.png
+    assert [fps for _, fps in drawn] == [None, None]  # and no frame rate on still images
+
+
 def test_tiny_and_transparent_images_are_read_beside_good_ones(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a_1x1.png"), np.zeros((1, 1), np.uint8))
     cv2.imwrite(str(tmp_path / "b_2px.png"), np.zeros((50, 2), np.uint8))

@@ -80,3 +80,17 @@ def test_the_window_closes_on_q_while_the_stream_stalls(display, serve_mjpeg):
     started = time.monotonic()
     _quit(display, reader, window)
     assert time.monotonic() - started < 10  # closed by q, not by the 50 s timeout
+
+
+def test_display_shows_a_video_in_the_window(display, tmp_path):
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "grey.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for _ in range(3000):
+        writer.write(np.full((240, 320, 3), 128, np.uint8))
+    writer.release()
+    reader, window = _reader_window(display, "--video", str(video), "--display", "--jsonl", os.devnull)
+    assert "320x240" in _xdotool(display, "getwindowgeometry", window.split()[0])
+    _quit(display, reader, window)
