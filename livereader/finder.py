@@ -337,17 +337,17 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     orders: dict[tuple[int, ...], list[int]] = {}  # the same three finders in any order: rows, best first
     for row in sorted(range(len(scores)), key=scores.__getitem__):
         orders.setdefault(tuple(sorted(triples[row])), []).append(row)
-    used: set[int] = set()
-    codes, fits_left = [], options.max_fits + 2 * len(finders)
-    for trio, rows in orders.items():  # best-looking trio first
-        if used.intersection(trio) or fits_left <= 0:
-            continue
-        # Strong perspective can make another corner look most like the right angle: of the trio's possible
-        # orders, keep the one whose timing patterns (row and column 6) alternate best. The best-scoring order
-        # is fitted first and kept at once when its timing patterns alternate clearly.
+    budget = [options.max_fits + 2 * len(finders)]  # fits left
+    judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
+
+    def judge(rows: list[int]) -> tuple[LocatedCode | None, float]:
+        """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective
+        can make another corner look most like the right angle: of the trio's possible orders, the one whose
+        timing patterns (row and column 6) alternate best; the best-scoring order is fitted first and kept at
+        once when its timing patterns alternate clearly."""
         best, best_contrast = None, -math.inf
-        for row in rows[:fits_left]:
-            fits_left -= 1
+        for row in rows[:budget[0]]:
+            budget[0] -= 1
             code = _fit(tuple(finders[i] for i in triples[row]), outermost=True)
             if code is not None:
                 contrast = timing_contrast(grey, code.homography, code.modules)
@@ -356,20 +356,37 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
                 # a code that is not 21x21 is only outlined: any order whose timing alternates will do
                 if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
                     break
-        # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and where
-        # they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers (10x the
-        # cost). Other codes are only outlined.
-        if best is not None and best.supported and fits_left > 0:
-            fits_left -= 1
-            full = _fit(best.finders)
-            if full is not None and full.residual > ROBUST_ABOVE and fits_left > 0:
-                fits_left -= 1
-                full = _fit(best.finders, cv2.LMEDS) or full
-            if full is not None:
-                best, best_contrast = full, timing_contrast(grey, full.homography, full.modules)
-        if best is not None and best_contrast > options.min_timing_contrast:  # three finders of one code
-            used.update(trio)
-            codes.append(best)
+        return best, best_contrast
+
+    used: set[int] = set()
+    codes = []
+    # Codes side by side (a sheet of labels, quiet zones of 4 modules) put finders of neighbouring codes 15
+    # modules apart, as a code's own are 14: a trio across two codes can look as right as a real one, and its
+    # "timing" modules alternate now and then by chance. So trios whose timing alternates clearly are taken
+    # first, and the others only from the finders left over.
+    for clearly in (True, False):
+        for trio, rows in orders.items():  # best-looking trio first
+            if used.intersection(trio):
+                continue
+            if trio not in judged:
+                judged[trio] = judge(rows)
+            best, contrast = judged[trio]
+            if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
+                continue
+            # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and
+            # where they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers
+            # (10x the cost). Other codes are only outlined.
+            if best.supported and budget[0] > 0:
+                budget[0] -= 1
+                full = _fit(best.finders)
+                if full is not None and full.residual > ROBUST_ABOVE and budget[0] > 0:
+                    budget[0] -= 1
+                    full = _fit(best.finders, cv2.LMEDS) or full
+                if full is not None:
+                    best, contrast = full, timing_contrast(grey, full.homography, full.modules)
+            if contrast > options.min_timing_contrast:  # three finders of one code, not of several
+                used.update(trio)
+                codes.append(best)
     return codes
 
 

@@ -1,7 +1,7 @@
 """Real footage for ``livereader-bench``: time per frame next to zxing-cpp, interleaved frame by frame.
 
-Each group of frames is read by zxing-cpp and by livereader in turn, frame by frame, on one thread, so both
-see the same machine state; a row gives the median, 90th and 99th percentile time per frame of each and their
+Each group of frames is read by zxing-cpp and by livereader in turn, frame by frame, on one thread (each
+first in every other frame), so both see the same machine state; a row gives the median, 90th and 99th percentile time per frame of each and their
 ratios (livereader / zxing-cpp at the same percentile). Groups:
 
 - **photos**: every image under a folder, scaled down to a 1280 px long side (smaller ones as stored), read
@@ -124,11 +124,13 @@ def page(codes: int, rng: np.random.Generator, size: tuple[int, int] = (1280, 96
 
 def interleaved(frames: Iterable[np.ndarray], readers: dict[str, Callable[[np.ndarray], object]],
                 inspect: Callable[[np.ndarray, dict], None] | None = None) -> dict[str, list[float]]:
-    """Time each reader on each frame in turn (ms); ``inspect(frame, outputs)`` sees each frame's outputs."""
+    """Time each reader on each frame in turn (ms), each first as often as the others (the first after loading a
+    frame pays for cold caches); ``inspect(frame, outputs)`` sees each frame's outputs."""
     times: dict[str, list[float]] = {name: [] for name in readers}
-    for frame in frames:
+    order = list(readers.items())
+    for index, frame in enumerate(frames):
         outputs = {}
-        for name, reader in readers.items():
+        for name, reader in order[index % len(order):] + order[:index % len(order)]:
             start = time.perf_counter()
             outputs[name] = reader(frame)
             times[name].append(1000 * (time.perf_counter() - start))
