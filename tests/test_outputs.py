@@ -139,3 +139,14 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
                              shell=True, capture_output=True, text=True, timeout=120)
     assert len(process.stdout.splitlines()) == 1
     assert process.stderr == ""
+
+
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
+    video = tmp_path / "v.avi"
+    _video(video, 30)
+    process = _run(["--video", str(video), "--jsonl", "-"])
+    time.sleep(0.9)  # importing torch and loading the models
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
