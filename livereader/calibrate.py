@@ -168,7 +168,7 @@ def _camera_views(frames: Iterator, board: tuple[int, int], views: int) -> Itera
     """Frames of a live camera in which the board is found, at most ``views`` of them, 15 frames apart at least."""
     found, last = 0, -15
     for frame in frames:
-        if frame.image is None or frame.index - last < 15:
+        if frame is None or frame.image is None or frame.index - last < 15:  # None: no new frame yet
             continue
         grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
         if find_board(grey, board) is not None:

@@ -98,3 +98,12 @@ def test_profile_for_another_image_size_is_one_line_error(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "small.png"), image)
     assert livereader_main(["--image", str(tmp_path / "small.png"), "--calibration", str(EXAMPLE)]) == 1
     assert "640x480" in _one_line_error(capsys, "livereader: error:")
+
+
+def test_calibrating_from_a_camera_stream(tmp_path, serve_mjpeg):
+    views = [cv2.cvtColor(v, cv2.COLOR_GRAY2BGR) if v.ndim == 2 else v
+             for v in chessboard_views((9, 6), DEMO_CAMERA, 8, seed=0)]
+    url = serve_mjpeg([view for view in views for _ in range(20)], interval=0.02)  # each view for 20 frames
+    out = tmp_path / "camera.yaml"
+    assert main(["--camera", url, "--board", "9x6", "--views", "6", "--out", str(out)]) == 0
+    assert load_profile(out).views >= 5
