@@ -43,22 +43,18 @@ class FuseOptions:
 
 @dataclass
 class FrameStack:
-    """The mean of the latest ``options.frames`` grey frames (kept as their running sum: each frame is added
-    once and taken away once, however often the mean is asked for)."""
+    """The mean of the latest ``options.frames`` grey frames (summed when it is asked for: in a stream that
+    is rare, and a running sum would cost every frame)."""
 
     options: FuseOptions = field(default_factory=FuseOptions)
     _grey: deque = field(default_factory=deque)
-    _sum: np.ndarray | None = None  # float32
 
     def add(self, grey: np.ndarray) -> None:
         if self._grey and self._grey[0].shape != grey.shape:
             self._grey.clear()
-        if not self._grey:
-            self._sum = np.zeros(grey.shape, np.float32)
         self._grey.append(grey.copy())  # the caller may reuse its buffer
-        cv2.accumulate(grey, self._sum)
         while len(self._grey) > self.options.frames:
-            self._sum -= self._grey.popleft()
+            self._grey.popleft()
 
     @property
     def count(self) -> int:
@@ -68,7 +64,10 @@ class FrameStack:
         """The mean frame as uint8, or None until two frames are in."""
         if len(self._grey) < 2:
             return None
-        return cv2.convertScaleAbs(self._sum, alpha=1 / len(self._grey))
+        total = np.zeros(self._grey[0].shape, np.float32)
+        for grey in self._grey:
+            cv2.accumulate(grey, total)
+        return cv2.convertScaleAbs(total, alpha=1 / len(self._grey))
 
     def disagreement(self, mean: np.ndarray, corners: tuple) -> float:
         """Share of data modules that the latest frame and ``mean`` see differently through a code's outline."""

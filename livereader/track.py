@@ -68,10 +68,11 @@ class _Track:
         return self.last_read.text if self.last_read else None
 
 
-def _geometry(result: CodeResult) -> tuple[np.ndarray, float]:
-    """An outline's centre and size (square root of its area, at least 1 pixel)."""
-    corners = np.float32(result.corners)
-    return corners.mean(0), max(math.sqrt(cv2.contourArea(corners)), 1.0)
+def _geometry(result: CodeResult) -> tuple[tuple[float, float], float]:
+    """An outline's centre (x, y) and size (square root of its area, at least 1 pixel)."""
+    xs, ys = [x for x, _ in result.corners], [y for _, y in result.corners]
+    centre = (sum(xs) / len(xs), sum(ys) / len(ys))
+    return centre, max(math.sqrt(cv2.contourArea(np.float32(result.corners))), 1.0)
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Tracker:
         for i, result in enumerate(results):
             centre, size = _geometry(result)
             for j, (track, (last_centre, last_size)) in enumerate(zip(self._tracks, seen)):
-                distance = np.hypot(*(centre - last_centre)) / max(size, last_size)
+                distance = math.dist(centre, last_centre) / max(size, last_size)
                 ratio = max(size, last_size) / min(size, last_size)
                 same_kind = (result.status == UNSUPPORTED) == (track.result.status == UNSUPPORTED)
                 if distance < self.options.max_distance and ratio < self.options.max_size_ratio and same_kind:
