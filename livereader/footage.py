@@ -1,8 +1,8 @@
 """Real footage for ``livereader-bench``: time per frame next to zxing-cpp, interleaved frame by frame.
 
 Each group of frames is read by zxing-cpp and by livereader in turn, frame by frame, on one thread (each
-first in every other frame), so both see the same machine state; a row gives the median, 90th and 99th percentile time per frame of each and their
-ratios (livereader / zxing-cpp at the same percentile). Groups:
+first in every other frame), so both see the same machine state; a row gives the median, 90th and 99th
+percentile time per frame of each and their ratios (livereader / zxing-cpp at the same percentile). Groups:
 
 - **photos**: every image under a folder, scaled down to a 1280 px long side (smaller ones as stored), read
   as a camera frame (:func:`livereader.pipeline.read_frame`'s defaults) and as a still image (the whole frame
