@@ -211,25 +211,23 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
         return footage.row(footage.interleaved(frames, {"livereader": ours, **theirs}, inspect))
 
     if photos:
-        paths = footage.photo_paths(photos)
-        images = [image for image in map(footage.load, paths) if image is not None]
-        at_1280 = [footage.scaled(image, 1280) for image in images]
+        at_1280, small, lots = [], [], []  # each photo kept only as the groups need it
+        for path in footage.photo_paths(photos):
+            image = footage.load(path)
+            if image is None:
+                continue
+            at_1280.append(footage.scaled(image, 1280))
+            if image.shape[:2] == (480, 640):
+                small.append(image)
+            if path.parent.name == "lots":
+                lots.append(footage.scaled(image, 1920))
         profile = cProfile.Profile()
-
-        def camera_frame(image):
-            profile.enable()
-            try:
-                return read_frame(image, models)
-            finally:
-                profile.disable()
-
+        camera_frame = footage.profiled(profile, lambda image: read_frame(image, models))
         groups["photos, 1280 px, as camera frames"] = timed(at_1280, camera_frame)
         shares["photos, 1280 px, as camera frames"] = footage.stage_shares(profile, ("pipeline.py", "read_frame"))
         still = ReaderOptions(scout=1)
         groups["photos, 1280 px, as still images"] = timed(at_1280, lambda image: read_frame(image, models, still))
-        small = [image for image in images if image.shape[:2] == (480, 640)]
         groups["photos of 640x480, as stored, camera frames"] = timed(small, lambda image: read_frame(image, models))
-        lots = [footage.scaled(image, 1920) for path, image in zip(paths, images) if path.parent.name == "lots"]
         groups["'lots' photos, 1920 px, camera frames"] = timed(lots, lambda image: read_frame(image, models))
         crops = list(footage.code_free_crops(photos))
         groups["code-free 1280x720 crops, camera frames"] = timed(crops, lambda image: read_frame(image, models))
@@ -249,17 +247,10 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
         stream, located = StreamReader(models), [0]
         profile = cProfile.Profile()
 
-        def streamed(frame):
-            profile.enable()
-            try:
-                return stream.read(frame)
-            finally:
-                profile.disable()
-
         def count(frame, outputs):
             located[0] += any(code.result is not None and code.result.modules == 21 for code in outputs["livereader"])
 
-        row = timed(frames(), streamed, count)
+        row = timed(frames(), footage.profiled(profile, stream.read), count)
         row["decode ms"] = float(np.sum(decode))
         row["frames with a 21x21 code located"] = located[0]
         groups[f"video {video.name}, end to end (StreamReader)"] = row

@@ -201,13 +201,14 @@ def _terminate(signum, frame) -> None:
     raise _Terminated()
 
 
-def _frames(args: argparse.Namespace, show: bool) -> Iterator:
+def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterator:
+    """The frames of the source the arguments name (``images``: the image files of ``--image``)."""
     if args.camera is not None:
         return capture.camera(args.camera, args.timeout, reconnect=args.reconnect)
     if args.video:
         return capture.video(args.video)
     if args.image:
-        return capture.images(capture.image_files(args.image))
+        return capture.images(images)
     return capture.demo(None if show else capture.DEMO_FRAMES)
 
 
@@ -239,12 +240,13 @@ def run(args: argparse.Namespace, model) -> int:
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
-        files = capture.image_files(args.image) if args.image else [Path(args.video)] if args.video else []
-        outputs = _Outputs(args, show, files + ([Path(args.calibration)] if args.calibration else []))
+        images = capture.image_files(args.image) if args.image else []
+        inputs = images + [Path(name) for name in (args.video, args.calibration) if name]
+        outputs = _Outputs(args, show, inputs)
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
         outputs.open()
         last, newest = time.perf_counter(), -1
-        for frame in _frames(args, show):
+        for frame in _frames(args, show, images):
             if frame is None:  # a live source with no new frame yet: keep the window responsive
                 if show and frames and _quit_asked():
                     break

@@ -328,8 +328,8 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
 
     Each order of a trio is fitted by least squares to its finders' outermost outlines (:func:`_fit`) and judged
     by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
-    their corners disagree. At most ``options.max_fits`` fits
-    and two per finder: a pathological frame loses codes, not seconds.
+    their corners disagree. At most ``options.max_fits`` fits and two per finder: a pathological frame loses
+    codes, not seconds.
     """
     if len(finders) < 3:
         return []
@@ -337,7 +337,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     orders: dict[tuple[int, ...], list[int]] = {}  # the same three finders in any order: rows, best first
     for row in sorted(range(len(scores)), key=scores.__getitem__):
         orders.setdefault(tuple(sorted(triples[row])), []).append(row)
-    budget = [options.max_fits + 2 * len(finders)]  # fits left
+    budget = options.max_fits + 2 * len(finders)  # fits left
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
 
     def judge(rows: list[int]) -> tuple[LocatedCode | None, float]:
@@ -345,9 +345,10 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
         can make another corner look most like the right angle: of the trio's possible orders, the one whose
         timing patterns (row and column 6) alternate best; the best-scoring order is fitted first and kept at
         once when its timing patterns alternate clearly."""
+        nonlocal budget
         best, best_contrast = None, -math.inf
-        for row in rows[:budget[0]]:
-            budget[0] -= 1
+        for row in rows[:budget]:
+            budget -= 1
             code = _fit(tuple(finders[i] for i in triples[row]), outermost=True)
             if code is not None:
                 contrast = timing_contrast(grey, code.homography, code.modules)
@@ -376,11 +377,11 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and
             # where they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers
             # (10x the cost). Other codes are only outlined.
-            if best.supported and budget[0] > 0:
-                budget[0] -= 1
+            if best.supported and budget > 0:
+                budget -= 1
                 full = _fit(best.finders)
-                if full is not None and full.residual > ROBUST_ABOVE and budget[0] > 0:
-                    budget[0] -= 1
+                if full is not None and full.residual > ROBUST_ABOVE and budget > 0:
+                    budget -= 1
                     full = _fit(best.finders, cv2.LMEDS) or full
                 if full is not None:
                     best, contrast = full, timing_contrast(grey, full.homography, full.modules)
@@ -395,18 +396,8 @@ def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> f
     module-to-pixel ``homography``, alternate in step with the finder cores' polarity: (light-module mean -
     dark-module mean) / spread of the samples; high for a correctly oriented code."""
     points, dark = _timing_points(modules)
-    return _alternation(_samples(grey, cv2.perspectiveTransform(points, homography)), dark)
-
-
-def _samples(grey: np.ndarray, pixels: np.ndarray) -> list[float]:
-    """Grey values at (1, P, 2) pixel positions, bilinear."""
-    return cv2.remap(grey, pixels.astype(np.float32), None, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
-
-
-def _alternation(values: list[float], dark: tuple[bool, ...]) -> float:
-    """Timing contrast (see :func:`timing_contrast`) of timing-module samples followed by a finder core's and a
-    light ring module's sample; ``dark`` says which timing modules are dark."""
+    pixels = cv2.perspectiveTransform(points, homography).astype(np.float32)
+    values = cv2.remap(grey, pixels, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel().tolist()
     *timing, core, ring = values  # a few dozen values: plain Python costs less than numpy calls
     dark_values = [v for v, is_dark in zip(timing, dark) if is_dark]
     light_values = [v for v, is_dark in zip(timing, dark) if not is_dark]
@@ -432,33 +423,6 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     return 17 + 4 * max(1, round(((spans[0] + spans[1]) / 2 + 7 - 17) / 4))
 
 
-def _outline_corners(triple: tuple[Finder, Finder, Finder], modules: int,
-                     outermost: bool = False) -> list[list[tuple[list, list]]] | None:
-    """For each finder of a (tl, tr, bl) triple, its outlines' four corners as (module coordinates, pixels),
-    outermost first (with ``outermost``, only that one); None when the finders are collinear. Each corner is
-    named by its quadrant around the finder's centre along the finder axes (tl to tr, tl to bl). Plain Python:
-    a few corners each."""
-    tl, tr, bl = triple
-    (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
-    det = ax * by - bx * ay
-    if abs(det) < 1e-9:
-        return None
-    # a point's coordinates along the finder axes a (right) and b (down): the inverse of the matrix [a b]
-    ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
-    found = []
-    for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
-        cx, cy = finder.centre
-        outlines = []
-        for depth, quad in finder.outer if outermost else finder.quads:
-            # each corner by its quadrant around the finder's centre: (right of it, below it)
-            corners = {((x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0): (x, y) for x, y in quad}
-            if len(corners) == 4:  # one corner in each quadrant
-                outlines.append(([(ox + (7 - depth if right else depth), oy + (7 - depth if below else depth))
-                                  for right, below in corners], list(corners.values())))
-        found.append(outlines)
-    return found
-
-
 def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool = False) -> LocatedCode | None:
     """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
     ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares); with
@@ -466,14 +430,26 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool
     judge the timing patterns).
 
     Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
-    the arithmetic.
+    the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
     """
-    modules = _module_count(*triple)
-    outlines = _outline_corners(triple, modules, outermost)
-    if outlines is None:
+    tl, tr, bl = triple
+    modules = _module_count(tl, tr, bl)
+    (ax, ay), (bx, by) = ((f.centre[0] - tl.centre[0], f.centre[1] - tl.centre[1]) for f in (tr, bl))
+    det = ax * by - bx * ay
+    if abs(det) < 1e-9:
         return None
-    source = [point for finder in outlines for corners, _ in finder for point in corners]
-    target = [point for finder in outlines for _, corners in finder for point in corners]
+    # a point's coordinates along the finder axes a (right) and b (down): the inverse of the matrix [a b]
+    ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
+    source, target = [], []  # module coordinates and pixels of the outline corners
+    for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
+        cx, cy = finder.centre
+        for depth, quad in finder.outer if outermost else finder.quads:
+            # each corner by its quadrant around the finder's centre: (right of it, below it)
+            corners = {((x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0): (x, y) for x, y in quad}
+            if len(corners) == 4:  # one corner in each quadrant
+                source += [(ox + (7 - depth if right else depth), oy + (7 - depth if below else depth))
+                           for right, below in corners]
+                target += corners.values()
     if len(source) < 8:  # fewer than two whole outlines
         return None
     target = np.array(target)
@@ -483,7 +459,7 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool
     if homography is None:
         return None
     pixels = cv2.perspectiveTransform(points, homography)[0]
-    module_px = sum(f.size for f in triple) / 21
+    module_px = (tl.size + tr.size + bl.size) / 21
     residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px  # RMS, modules
     corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):
@@ -501,9 +477,13 @@ def locate(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: 
     (outlines, (4, 2) pixels): finders inside them are left out."""
     regions = [(0, 0, grey.shape[1], grey.shape[0])] if regions is None else regions
     finders = [f for x0, y0, x1, y1 in regions for f in find_finders(grey[y0:y1, x0:x1], options, 1.0, (x0, y0))]
-    outlines = [np.float32(outline) for outline in known]
-    finders = [f for f in finders if all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
-    return group_codes(grey, finders, options)
+    return group_codes(grey, _outside(finders, known), options)
+
+
+def _outside(finders: list[Finder], outlines) -> list[Finder]:
+    """The finders whose centres lie outside every one of ``outlines`` ((4, 2) pixels each)."""
+    outlines = [np.float32(outline) for outline in outlines]
+    return [f for f in finders if all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
 
 
 @lru_cache(maxsize=8)
@@ -522,10 +502,7 @@ def scout(grey: np.ndarray, factor: int,
     finders = find_finders(small, _shrunk(options, factor), factor)
     codes = group_codes(grey, finders, options)
     used = {id(f) for code in codes for f in code.finders}
-    outlines = [code.corners.astype(np.float32) for code in codes]
-    left_over = [f for f in finders if id(f) not in used
-                 and all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
-    return codes, left_over
+    return codes, _outside([f for f in finders if id(f) not in used], [code.corners for code in codes])
 
 
 def around(points, margin: float) -> Region:

@@ -29,10 +29,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from livereader.grid import corner_homography, sample_soft
+from livereader.grid import corner_homography, data_modules
 from livereader.pipeline import READ, REJECTED, CodeResult, Hints, ReaderOptions, holder, read_frame, to_grey
 from livereader.reader import Model
-from livereader.symbol import DATA_REGION
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,7 @@ class FrameStack:
     def disagreement(self, mean: np.ndarray, corners: tuple) -> float:
         """Share of data modules that the latest frame and ``mean`` see differently through a code's outline."""
         homography = corner_homography(corners)
-        current = sample_soft(self._grey[-1], homography) > 0.5
-        return float((current != (sample_soft(mean, homography) > 0.5))[DATA_REGION].mean())
+        return float((data_modules(self._grey[-1], homography) != data_modules(mean, homography)).mean())
 
 
 def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Model],

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from livereader.finder import LocatedCode
-from livereader.symbol import SIZE, format_distances
+from livereader.symbol import DATA_REGION, SIZE, format_distances
 
 SUBSAMPLES = 3  # samples per module along each axis
 
@@ -106,6 +106,12 @@ def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions =
     mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
     spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
     return np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32)
+
+
+def data_modules(grey: np.ndarray, homography: np.ndarray) -> np.ndarray:
+    """(208,) bool: the data modules seen dark under a 21x21 code's module-to-pixel homography (the symbol as
+    seen, not yet oriented): for comparing what two frames show through one outline."""
+    return (sample_soft(grey, homography) > 0.5)[DATA_REGION]
 
 
 def oriented(soft: np.ndarray) -> SampledGrid:

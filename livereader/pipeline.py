@@ -113,7 +113,8 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            known = status == REJECTED and (_inside(code.corners, foreign_places) or foreign(sampled.hard))
+            known = status == REJECTED and (_holding(code.corners, foreign_places) is not None
+                                            or foreign(sampled.hard))
         else:
             status, text, confidence, known = UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
@@ -121,25 +122,24 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
-def _centre(points) -> tuple[float, float]:
+def centre_of(points) -> tuple[float, float]:
     """The mean of a few (x, y) points (plain Python: numpy's mean costs more for four points)."""
     points = [(float(x), float(y)) for x, y in points]
     return sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
 
 
-def _inside(corners, outlines: Sequence) -> bool:
-    """True when the centre of ``corners`` ((4, 2) pixels) lies in one of ``outlines``."""
-    centre = _centre(corners)
-    return any(cv2.pointPolygonTest(np.float32(outline), centre, False) >= 0 for outline in outlines)
+def _holding(corners, outlines: Sequence) -> int | None:
+    """Index of the first of ``outlines`` ((4, 2) pixels each) that holds the centre of ``corners``, or None."""
+    centre = centre_of(corners)
+    for index, outline in enumerate(outlines):
+        if cv2.pointPolygonTest(np.float32(outline), centre, False) >= 0:
+            return index
+    return None
 
 
 def holder(corners, results: Sequence[CodeResult]) -> int | None:
     """Index of the first result whose outline holds the centre of ``corners`` ((4, 2) pixels), or None."""
-    centre = _centre(corners)
-    for index, result in enumerate(results):
-        if cv2.pointPolygonTest(np.float32(result.corners), centre, False) >= 0:
-            return index
-    return None
+    return _holding(corners, [result.corners for result in results])
 
 
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
@@ -152,9 +152,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
     another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions (only
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
-    the first search. Small codes whose finders do not show at half
-    size are found by a search of the whole frame at full resolution (``options.scout=1``, also used for frames
-    smaller than ``options.scout_min_side``), which streams run every few frames and still images always.
+    the first search. Small codes whose finders do not show at half size are found by a search of the whole
+    frame at full resolution (``options.scout=1``, also used for frames smaller than
+    ``options.scout_min_side``), which streams run every few frames and still images always.
     Where nothing reads and no code is known to hold something other than a number, the searched regions are
     searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
@@ -182,9 +182,10 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         # too small for it (modules under 1.5 px when shrunk, at most max_size_ratio times smaller than this
         # one), or where it has a partner along one of its sides (two finders of a code whose third is lost).
         small = 7 * 1.5 * options.scout * options.finder.max_size_ratio
-        paired = side_partnered(left_over, options.finder)
-        boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(left_over, paired)
-                 if options.reach > 0 and (f.size < small or partnered) and not _inside([f.centre], hints.foreign)]
+        evidence = left_over if options.reach > 0 else []
+        paired = side_partnered(evidence, options.finder)
+        boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(evidence, paired)
+                 if (f.size < small or partnered) and _holding([f.centre], hints.foreign) is None]
         boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
         boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
         if not boxes:

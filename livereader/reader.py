@@ -105,7 +105,7 @@ def load_model(path: str | Path | None = None) -> Model:
             raise ValueError("reads masked grids: exported by an older livereader, train it again")
         # what the reader will ask of it, on one blank grid: a wrong output shape fails here, not at a frame
         with torch.inference_mode():
-            probe = torch.zeros(1, 1, 21, 21)
+            probe = torch.zeros(1, 1, SIZE, SIZE)
             shape = tuple((module.read(probe) if kind == SIX_DIGIT else module(probe)).shape)
         expected = (1, digits // 3, 1000) if kind == SIX_DIGIT else (1, numeric.FORMATS + 8 * numeric.CODEWORDS)
         if shape != expected:

@@ -34,10 +34,10 @@ import numpy as np
 
 from livereader.finder import Region, around
 from livereader.fuse import FrameStack, FuseOptions, read_fused
-from livereader.grid import corner_homography, sample_soft
+from livereader.grid import corner_homography, data_modules
 from livereader.pipeline import READ, REJECTED, Hints, ReaderOptions, read_frame, to_grey
 from livereader.reader import Model
-from livereader.symbol import DATA_REGION
+from livereader.symbol import SIZE
 from livereader.track import TrackedCode, Tracker, TrackOptions
 
 _FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
@@ -99,12 +99,12 @@ class StreamReader:
     def _supported(self, grey: np.ndarray, code: TrackedCode) -> TrackedCode:
         """The tracked code, drawn as not read where this frame does not support the number it would show."""
         if code.result is not None and code.result.status == READ:
-            self._seen[code.track] = _data_modules(grey, code.result.corners)
+            self._seen[code.track] = data_modules(grey, corner_homography(code.result.corners))
             return code
         if code.shown.status != READ:
             return code
         seen = self._seen.get(code.track)
-        now = _data_modules(grey, code.shown.corners)
+        now = data_modules(grey, corner_homography(code.shown.corners))
         limit = self.stream.fuse.max_disagreement
         if seen is not None and float((now != seen).mean()) <= limit:
             return code
@@ -116,7 +116,7 @@ class StreamReader:
         the whole frame is searched too."""
         small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
         previous, self._small = self._small, small
-        tracks = [t for t in self.tracker.live() if t.result.modules == 21]
+        tracks = [t for t in self.tracker.live() if t.result.modules == SIZE]
         if previous is None or previous.shape != small.shape or not tracks:
             return Hints(whole=whole)
         corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
@@ -134,7 +134,3 @@ class StreamReader:
             focus.append(around(outline, self.stream.focus_margin * float(np.sqrt(cv2.contourArea(outline)))))
         return Hints(tuple(focus), tuple(foreign), whole)
 
-
-def _data_modules(grey: np.ndarray, corners) -> np.ndarray:
-    """(208,) bool: the data modules seen dark through a 21x21 code's outline (tl, tr, br, bl pixels)."""
-    return (sample_soft(grey, corner_homography(corners)) > 0.5)[DATA_REGION]

@@ -22,7 +22,7 @@ from itertools import count
 import cv2
 import numpy as np
 
-from livereader.pipeline import READ, UNSUPPORTED, CodeResult
+from livereader.pipeline import READ, UNSUPPORTED, CodeResult, centre_of
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,7 @@ class _Track:
 
 def _geometry(result: CodeResult) -> tuple[tuple[float, float], float]:
     """An outline's centre (x, y) and size (square root of its area, at least 1 pixel)."""
-    xs, ys = [x for x, _ in result.corners], [y for _, y in result.corners]
-    centre = (sum(xs) / len(xs), sum(ys) / len(ys))
-    return centre, max(math.sqrt(cv2.contourArea(np.float32(result.corners))), 1.0)
+    return centre_of(result.corners), max(math.sqrt(cv2.contourArea(np.float32(result.corners))), 1.0)
 
 
 @dataclass
