@@ -12,6 +12,7 @@ Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -20,14 +21,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
-import cv2
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from livereader import capture
-from livereader.capture import DEMO_FRAMES
-from livereader.symbol import SIZE
+# Only the standard library at import: everything else is imported inside main's guard, so that Ctrl-C while
+# the program starts ends it with exit code 130 and no traceback (see main).
 
 _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
@@ -35,6 +35,8 @@ _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from livereader.capture import DEMO_FRAMES
+
     parser = argparse.ArgumentParser(prog="livereader", description="Read numbers from version-1 QR codes.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
@@ -75,6 +77,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def read_grid_file(path: Path) -> np.ndarray:
     """A text grid -> (21, 21) uint8 grid, 1 = dark; ValueError with a one-line reason."""
+    import numpy as np
+
+    from livereader.symbol import SIZE
+
     try:
         rows = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except UnicodeDecodeError:
@@ -91,6 +97,8 @@ def _error(message: str) -> None:
 
 
 def _read_grid_files(args: argparse.Namespace, model) -> int:
+    import numpy as np
+
     from livereader.reader import read_grids
 
     try:
@@ -153,6 +161,8 @@ class _Outputs:
 
     def write(self, frame, tracked, annotated, now: float) -> None:
         """Write a frame's results; ``now``: the frame's time in seconds (for ``--dedupe``)."""
+        import cv2
+
         if self.jsonl:
             for code in tracked:
                 r = code.result
@@ -190,6 +200,8 @@ class _Outputs:
 
 def _quit_asked() -> bool:
     """q or Esc pressed in the window, or the window closed (this also lets the window redraw)."""
+    import cv2
+
     return cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1
 
 
@@ -203,6 +215,8 @@ def _terminate(signum, frame) -> None:
 
 def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterator:
     """The frames of the source the arguments name (``images``: the image files of ``--image``)."""
+    from livereader import capture
+
     if args.camera is not None:
         return capture.camera(args.camera, args.timeout, reconnect=args.reconnect)
     if args.video:
@@ -216,6 +230,9 @@ def run(args: argparse.Namespace, model) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
     import torch
 
+    import cv2
+
+    from livereader import capture
     from livereader.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.capture import SourceError, display_available
     from livereader.grid import GridOptions
@@ -308,19 +325,35 @@ def run(args: argparse.Namespace, model) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C held back until the block ends, where it is raised as usual. Interrupting torch's import, which
+    initialises C extensions, can leave Python to die of the signal or abort at exit instead of ending
+    cleanly (seen about once in ten tries)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        from livereader.reader import ModelError, load_models
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
-        try:
-            model = load_models(args.model)
-        except ModelError as error:
-            _error(str(error))
-            return 1
-    except KeyboardInterrupt:  # Ctrl-C while the model loads: no traceback
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+        with _interrupts_deferred():
+            from livereader.reader import ModelError, load_models
+
+            try:
+                model = load_models(args.model)
+            except ModelError as error:
+                _error(str(error))
+                return 1
+        return _read_grid_files(args, model) if args.grid else run(args, model)
+    except KeyboardInterrupt:  # Ctrl-C while starting (imports, models): no traceback; run handles its loop's
         return 130
-    return _read_grid_files(args, model) if args.grid else run(args, model)
 
 
 if __name__ == "__main__":
