@@ -148,16 +148,50 @@ def run_scenes(readers: _Readers, categories: list[str], frames: int, hd_frames:
     return figures
 
 
+def _inside(outline, point) -> bool:
+    return cv2.pointPolygonTest(np.float32(outline).reshape(-1, 2), tuple(map(float, point)), False) >= 0
+
+
+def compare_with_manifest(results, entry: dict) -> dict:
+    """One photo's reads next to its manifest entry (version-1 codes that zxing-cpp decoded, hand-labelled
+    outlines of every code): ``codes`` version-1 codes decoded by zxing-cpp, ``exact`` of those read by us
+    with exactly its text, ``wrong`` reads of ours inside a decoded code's outline with another text,
+    ``beyond`` reads inside a hand-labelled outline where zxing-cpp decoded nothing, ``elsewhere`` reads
+    outside every known code."""
+    counts = dict.fromkeys(("codes", "exact", "wrong", "beyond", "elsewhere"), 0)
+    decoded = entry.get("codes", [])
+    labelled = [np.float32(c).reshape(-1, 2) for c in entry.get("hand_labelled_corners") or []]
+    reads = [(r.text, np.mean(r.corners, 0)) for r in results if r.text]
+    for code in decoded:
+        if code["version"] == 1:
+            counts["codes"] += 1
+            counts["exact"] += any(text == code["text"] and _inside(code["corners_tl_tr_br_bl"], centre)
+                                   for text, centre in reads)
+    for text, centre in reads:
+        holders = [code for code in decoded if _inside(code["corners_tl_tr_br_bl"], centre)]
+        if holders:
+            counts["wrong"] += all(text != code["text"] for code in holders)
+        elif any(_inside(outline, centre) for outline in labelled):
+            counts["beyond"] += 1
+        else:
+            counts["elsewhere"] += 1
+    return counts
+
+
 def run_photos(folder: Path, models) -> dict:
     """Every image under ``folder`` read as a still image (as ``livereader --image`` does): located codes by
     status, and wrong reads (a number that is not a text its manifest entry or a ``.txt`` beside it gives).
     With a manifest: its version-1 codes, and how many livereader located (a code of ours centred in its
-    outline)."""
+    outline); and per folder the comparison of reads with ``--content any`` with the manifest's texts
+    (:func:`compare_with_manifest`), and the numeric version-1 codes read with the default content."""
     from livereader.pipeline import ReaderOptions, read_frame
+    from livereader.verify import VerifyOptions
 
     entries = footage.manifest(folder)
     still = ReaderOptions(scout=1)
+    any_content = ReaderOptions(scout=1, verify=VerifyOptions(content="any"))
     counts: dict = defaultdict(int)
+    by_folder: dict = defaultdict(lambda: defaultdict(int))
     wrong_files = []
     for path in footage.photo_paths(folder):
         image = footage.load(path)
@@ -180,10 +214,19 @@ def run_photos(folder: Path, models) -> dict:
         for code in entry.get("codes", []):
             if code["version"] == 1:
                 counts["manifest version-1 codes"] += 1
-                outline = np.float32(code["corners_tl_tr_br_bl"])
-                counts["of those located"] += any(cv2.pointPolygonTest(outline, tuple(map(float, c)), False) >= 0
-                                                  for c in ours)
-    return {**counts, "wrong_files": wrong_files}
+                counts["of those located"] += any(_inside(code["corners_tl_tr_br_bl"], c) for c in ours)
+                if code.get("numeric_only"):
+                    counts["numeric version-1 codes"] += 1
+                    counts["of those read"] += any(r.text == code["text"] and _inside(code["corners_tl_tr_br_bl"],
+                                                                                       np.mean(r.corners, 0))
+                                                   for r in results)
+        if entry:
+            compared = compare_with_manifest(read_frame(image, models, any_content), entry)
+            for key, value in compared.items():
+                by_folder[str(path.parent.relative_to(folder))][key] += value
+            if compared["wrong"]:
+                wrong_files.append(str(path))
+    return {**counts, "wrong_files": wrong_files, "text": {k: dict(v) for k, v in sorted(by_folder.items())}}
 
 
 def print_photos(photos: dict, folder: str) -> None:
@@ -193,7 +236,22 @@ def print_photos(photos: dict, folder: str) -> None:
           f"{photos.get('read', 0)} read; wrong reads: {photos.get('wrong', 0)}")
     if photos.get("manifest version-1 codes"):
         print(f"  version-1 codes in the manifest: {photos['manifest version-1 codes']}, "
-              f"located by livereader: {photos['of those located']}")
+              f"located by livereader: {photos['of those located']}; numeric ones: "
+              f"{photos.get('numeric version-1 codes', 0)}, read: {photos.get('of those read', 0)}")
+    if photos.get("text"):
+        print("\n--content any against the manifest (version-1 codes zxing-cpp decodes; reads of ours with exactly "
+              "its text; wrong texts; reads where zxing-cpp decoded no code: inside a hand-labelled outline, "
+              "outside every known code)")
+        print(f"  {'folder':28} {'codes':>6} {'exact':>6} {'%':>6} {'wrong':>6} {'beyond':>7} {'elsewhere':>10}")
+        total: dict = defaultdict(int)
+        for name, row in list(photos["text"].items()) + [("overall", None)]:
+            row = row or total
+            if name != "overall":
+                for key, value in row.items():
+                    total[key] += value
+            rate = f"{100 * row['exact'] / row['codes']:.1f}" if row["codes"] else "-"
+            print(f"  {name:28} {row['codes']:6d} {row['exact']:6d} {rate:>6} {row['wrong']:6d} "
+                  f"{row['beyond']:7d} {row['elsewhere']:10d}")
 
 
 def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scaling_frames: int, seed: int) -> dict:

@@ -66,6 +66,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--display", action="store_true", help="show a video or images in the window too")
     parser.add_argument("--nofusion", action="store_true",
                         help="read each frame alone (camera, video and demo frames are fused by default)")
+    parser.add_argument("--content", choices=("numeric", "any"), default="numeric",
+                        help="what to report: numbers only (default), or whatever a code holds: text, bytes, kanji "
+                             "(every read verified alike)")
     parser.add_argument("--soft", action="store_true", help="give the CNN soft (grey) grids instead of binarized ones")
     parser.add_argument("--calibration", metavar="PROFILE",
                         help="camera calibration profile (livereader-calibrate): undistort every frame first")
@@ -100,15 +103,29 @@ def _read_grid_files(args: argparse.Namespace, model) -> int:
     import numpy as np
 
     from livereader.reader import read_grids
+    from livereader.verify import VerifyOptions
 
     try:
         grids = [read_grid_file(Path(name)) for name in args.grid]
     except (OSError, ValueError) as error:
         _error(str(error))
         return 1
-    for name, read in zip(args.grid, read_grids(np.stack(grids), model)):
-        print(json.dumps({"source": name, "text": read.text, "confidence": round(read.confidence, 4)}), flush=True)
+    for name, read in zip(args.grid, read_grids(np.stack(grids), model, VerifyOptions(content=args.content))):
+        print(json.dumps({"source": name, "text": read.text, "confidence": round(read.confidence, 4),
+                          "content": read.content, "ec_level": read.ec_level, **_headers(read.headers)}),
+              flush=True)
     return 0
+
+
+def _headers(headers) -> dict:
+    """A read's headers as JSON fields: ``eci`` (number), ``fnc1`` ("gs1" or "aim:N") and ``structured_append``
+    ({"index", "total", "parity"}), each only where the code holds it."""
+    fields = {}
+    for name, value in headers:
+        if name == "structured_append":
+            value = dict(zip(("index", "total", "parity"), value))
+        fields.setdefault(name, value)
+    return fields
 
 
 class UsageError(Exception):
@@ -174,7 +191,7 @@ class _Outputs:
                         continue
                 line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
                         "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track,
-                        "fused": r.fused}
+                        "fused": r.fused, "content": r.content, "ec_level": r.ec_level, **_headers(r.headers)}
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
         if self.output and self.images:
@@ -240,12 +257,13 @@ def run(args: argparse.Namespace, model) -> int:
     from livereader.pipeline import READ, ReaderOptions, read_frame
     from livereader.stream import StreamOptions, StreamReader
     from livereader.track import Tracker
+    from livereader.verify import VerifyOptions
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
     # The objects made so far (torch's, the models') live as long as the run: keep them out of the garbage
     # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
     gc.freeze()
-    options = ReaderOptions(grid=GridOptions(soft=args.soft))
+    options = ReaderOptions(grid=GridOptions(soft=args.soft), verify=VerifyOptions(content=args.content))
     show = bool(args.camera is not None or args.demo or args.display) and not args.nodisplay
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)

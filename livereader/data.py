@@ -23,7 +23,8 @@ CACHE_VERSION = 2
 
 
 def is_held_out(payload: str) -> bool:
-    """True for the ~5.1% of payloads that no training set may contain (``../shared/FACTS.md``)."""
+    """True for the ~5.1% of payloads that no training set may contain: the first byte of the payload's
+    SHA-256 is below 13."""
     return hashlib.sha256(payload.encode()).digest()[0] < 13
 
 
@@ -195,3 +196,133 @@ def text_codes(count: int, seed: int) -> tuple[list[str], np.ndarray]:
             continue
         payloads.append(payload)
     return payloads, np.stack(grids)
+
+
+# Characters of the general payloads: each mode's own alphabet; byte payloads ASCII, or with letters beyond it
+# (UTF-8, or ISO-8859-1 bytes that are not valid UTF-8); kanji from the Shift JIS double-byte range.
+_ALPHANUMERIC = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"))
+_ASCII = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#&'()+,-./:;=?@_~"))
+_ACCENTED = np.array(list("äöüßéèêçñåøæ"))
+_KANJI = np.array(list("日本語漢字点茗東京大阪山川田中花見学生先時間"))
+GENERAL_MODES = ("numeric", "alphanumeric", "byte", "utf-8", "iso-8859-1", "kanji", "mixed")
+_CAPACITY = {  # characters (bytes for byte mode) that fit version 1 at each level
+    "numeric": {"L": 41, "M": 34, "Q": 27, "H": 17}, "alphanumeric": {"L": 25, "M": 20, "Q": 16, "H": 10},
+    "byte": {"L": 17, "M": 14, "Q": 11, "H": 7}, "kanji": {"L": 10, "M": 8, "Q": 7, "H": 4}}
+
+
+@dataclass(frozen=True)
+class GeneralSet:
+    """Version-1 codes of every mode: ``grids[i]`` holds ``payloads[i]`` in ``modes[i]`` (of ``GENERAL_MODES``)
+    at ``levels[i]`` (index into ``symbol.LEVELS``)."""
+
+    payloads: list[str]
+    modes: list[str]
+    levels: np.ndarray  # (N,) int64
+    grids: np.ndarray  # (N, 21, 21) uint8
+
+
+def _segments_grid(segments: list[tuple[str, int, str]], level: str, mask: int) -> np.ndarray:
+    """A version-1 grid of (mode, character count, bits) segments: terminator, zero bits and padding added,
+    Reed-Solomon encoded (``reedsolo``), placed and masked. Hand-written for kanji, which ``qrcode`` does not
+    encode; ValueError when the segments do not fit."""
+    import reedsolo
+
+    from livereader.numeric import CODEWORDS, DATA_CODEWORDS, PLACEMENT
+    from livereader.symbol import mask_patterns
+
+    indicators, count_bits = {"kanji": "1000"}, {"kanji": 8}
+    bits = "".join(indicators[mode] + f"{count:0{count_bits[mode]}b}" + body for mode, count, body in segments)
+    capacity = 8 * DATA_CODEWORDS[level]
+    if len(bits) > capacity:
+        raise ValueError("segments do not fit")
+    bits += "0" * min(4, capacity - len(bits))
+    bits += "0" * (-len(bits) % 8)
+    data = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
+    data += bytes((0xEC, 0x11) * 10)[: DATA_CODEWORDS[level] - len(data)]
+    stream = reedsolo.RSCodec(CODEWORDS - DATA_CODEWORDS[level], nsize=CODEWORDS).encode(data)
+    grid = encode("0", level, mask)
+    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
+    grid[rows, cols] = np.unpackbits(np.frombuffer(bytes(stream), np.uint8)) ^ mask_patterns()[mask, rows, cols]
+    return grid
+
+
+def kanji_bits(text: str) -> str:
+    """The 13-bit kanji-mode values of Shift JIS double-byte characters (ISO/IEC 18004 7.4.6)."""
+    bits = []
+    for pair in (text.encode("shift_jis")[i : i + 2] for i in range(0, 2 * len(text), 2)):
+        word = int.from_bytes(pair, "big")
+        word -= 0x8140 if word < 0xE000 else 0xC140
+        bits.append(f"{(word >> 8) * 0xC0 + (word & 0xFF):013b}")
+    return "".join(bits)
+
+
+def _general_text(mode: str, level: str, rng: np.random.Generator) -> str:
+    """One random payload of ``mode`` for ``level``, its length uniform over all that fit (it may not fit: more
+    than one letter beyond ASCII, mixed segments)."""
+    if mode == "kanji":
+        return "".join(rng.choice(_KANJI, int(rng.integers(1, _CAPACITY["kanji"][level] + 1))))
+    if mode == "mixed":  # letters then digits: an alphanumeric and a numeric segment
+        letters = "".join(rng.choice(_ALPHANUMERIC[10:], int(rng.integers(1, 8))))
+        return letters + "".join(map(str, rng.integers(10, size=int(rng.integers(6, 14)))))
+    if mode in ("numeric", "alphanumeric"):
+        alphabet = _ALPHANUMERIC[:10] if mode == "numeric" else _ALPHANUMERIC
+        return "".join(rng.choice(alphabet, int(rng.integers(1, _CAPACITY[mode][level] + 1))))
+    length = int(rng.integers(1, _CAPACITY["byte"][level] + 1))
+    text = "".join(rng.choice(_ASCII, length))
+    if mode != "byte":  # one to three letters beyond ASCII, as the chosen encoding holds them
+        places = rng.choice(length, min(length, int(rng.integers(1, 4))), replace=False)
+        text = "".join(rng.choice(_ACCENTED) if i in places else c for i, c in enumerate(text))
+    return text
+
+
+def _general_grid(mode: str, text: str, level: str, rng: np.random.Generator) -> np.ndarray:
+    """The grid of ``text`` in ``mode`` at ``level``: the mask qrcode picks, a random mask for kanji;
+    ValueError when it does not fit or its ISO-8859-1 bytes would read as UTF-8."""
+    import qrcode
+    from qrcode.exceptions import DataOverflowError
+    from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
+
+    if mode == "kanji":
+        return _segments_grid([("kanji", len(text), kanji_bits(text))], level, int(rng.integers(8)))
+    if mode == "mixed":
+        letters = len(text) - len(text.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"))
+        data = [QRData(text[:letters], MODE_ALPHA_NUM), QRData(text[letters:], MODE_NUMBER)]
+    elif mode in ("numeric", "alphanumeric"):
+        data = [QRData(text, MODE_NUMBER if mode == "numeric" else MODE_ALPHA_NUM)]
+    else:
+        raw = text.encode("ascii" if mode == "byte" else mode)
+        if mode == "iso-8859-1":
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                raise ValueError("these ISO-8859-1 bytes are valid UTF-8: they read as UTF-8")
+        data = [QRData(raw, MODE_8BIT_BYTE)]
+    code = qrcode.QRCode(version=1, error_correction={"L": 1, "M": 0, "Q": 3, "H": 2}[level], border=0)
+    for segment in data:
+        code.add_data(segment)
+    try:
+        code.make(fit=False)
+    except DataOverflowError as error:
+        raise ValueError(str(error)) from None
+    return np.array(code.modules, np.uint8)
+
+
+def general_codes(count: int, rng: np.random.Generator, held_out: bool) -> GeneralSet:
+    """``count`` codes of every mode (``GENERAL_MODES`` in turn) at every level (uniform); only held-out
+    payloads, or only training ones."""
+    payloads, modes, levels, grids = [], [], [], []
+    while len(payloads) < count:
+        mode, level = GENERAL_MODES[len(payloads) % len(GENERAL_MODES)], int(rng.integers(len(LEVELS)))
+        text = _general_text(mode, LEVELS[level], rng)
+        if is_held_out(text) != held_out:
+            continue
+        try:
+            grids.append(_general_grid(mode, text, LEVELS[level], rng))
+        except ValueError:
+            continue
+        payloads.append(text)
+        modes.append(mode)
+        levels.append(level)
+    return GeneralSet(payloads, modes, np.array(levels, dtype=np.int64), np.stack(grids))

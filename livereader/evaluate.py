@@ -234,36 +234,55 @@ def text_rates(models, grids: np.ndarray, truth: list[str], options: VerifyOptio
     return _rates([r.text for r in read_grids(grids, models, options)], truth)
 
 
+def _payload_figures(models, texts: list, codes, options: VerifyOptions, flips: tuple[int, ...], per_k: int,
+                     rng: np.random.Generator, gen) -> dict:
+    """Clean read rate overall and per level (``texts``: the reads of ``codes.grids``), and read rate with k
+    random wrong modules anywhere in the symbol next to zxing-cpp on the same grids, for each k of ``flips``."""
+    import torch
+
+    from livereader.augment import flip_modules
+    from livereader.symbol import LEVELS
+
+    figures: dict = {"clean": _rates(texts, codes.payloads)}
+    figures["clean_by_level"] = {
+        level: _rates([t for t, lv in zip(texts, codes.levels) if lv == i],
+                      [p for p, lv in zip(codes.payloads, codes.levels) if lv == i])
+        for i, level in enumerate(LEVELS)}
+    figures["flips"] = {}
+    for k in flips:
+        rows = rng.choice(len(codes.payloads), min(per_k, len(codes.payloads)), replace=False)
+        grids = flip_modules(torch.from_numpy(codes.grids[rows]), torch.full((len(rows),), k), gen).numpy()
+        truth = [codes.payloads[i] for i in rows]
+        entry = text_rates(models, grids, truth, options)
+        entry["zxing"] = zxing_rates(grids, truth)
+        figures["flips"][str(k)] = entry
+    return figures
+
+
+def _print_flips(figures: dict) -> None:
+    print("k wrong modules   read     wrong  zxing-cpp read")
+    for k, entry in figures["flips"].items():
+        zx = entry["zxing"]
+        zx_text = "not installed" if zx is None else f"{zx['read']:7.2%} ({zx['wrong']} wrong)"
+        print(f"k={k:>2} ({entry['grids']} grids) {entry['read']:8.2%} {entry['wrong']:6d}   {zx_text}")
+
+
 def run_numeric(models, size: str, seed: int) -> dict:
     """Held-out numeric payloads of every length and level (qrcode's own masks): clean read rate, read rate
     with k random wrong modules anywhere in the symbol next to zxing-cpp on the same grids, per level, and
     reported numbers on codes that hold text."""
     import torch
 
-    from livereader.augment import flip_modules
     from livereader.data import numeric_codes, text_codes
     from livereader.reader import read_grids
-    from livereader.symbol import LEVELS
 
     sizes, options = NUMERIC_SIZES[size], VerifyOptions()
     rng = np.random.default_rng(seed)
     codes = numeric_codes(sizes["clean"], rng, held_out=True, chosen_share=1.0)
     figures: dict = {"verify_options": options.to_dict(), "payloads": len(codes.payloads)}
     texts = [r.text for r in read_grids(codes.grids, models, options)]
-    figures["clean"] = _rates(texts, codes.payloads)
-    figures["clean_by_level"] = {
-        level: _rates([t for t, lv in zip(texts, codes.levels) if lv == i],
-                      [p for p, lv in zip(codes.payloads, codes.levels) if lv == i])
-        for i, level in enumerate(LEVELS)}
     gen = torch.Generator().manual_seed(seed)
-    figures["flips"] = {}
-    for k in NUMERIC_FLIPS:
-        rows = rng.choice(len(codes.payloads), min(sizes["flips"], len(codes.payloads)), replace=False)
-        grids = flip_modules(torch.from_numpy(codes.grids[rows]), torch.full((len(rows),), k), gen).numpy()
-        truth = [codes.payloads[i] for i in rows]
-        entry = text_rates(models, grids, truth, options)
-        entry["zxing"] = zxing_rates(grids, truth)
-        figures["flips"][str(k)] = entry
+    figures.update(_payload_figures(models, texts, codes, options, NUMERIC_FLIPS, sizes["flips"], rng, gen))
     payloads, foreign = text_codes(sizes["foreign"], seed=seed + 7)
     figures["foreign"] = {"codes": len(payloads),
                           "reported_numbers": text_rates(models, foreign, [""] * len(payloads), options)["wrong"]}
@@ -276,10 +295,58 @@ def print_numeric_report(figures: dict) -> None:
           f"{clean['wrong']} wrong reads)")
     print("  by level: " + ", ".join(f"{level} {entry['read']:.4%} ({entry['grids']}, {entry['wrong']} wrong)"
                                      for level, entry in figures["clean_by_level"].items()))
-    print("k wrong modules   read     wrong  zxing-cpp read")
-    for k, entry in figures["flips"].items():
-        zx = entry["zxing"]
-        zx_text = "not installed" if zx is None else f"{zx['read']:7.2%} ({zx['wrong']} wrong)"
-        print(f"k={k:>2} ({entry['grids']} grids) {entry['read']:8.2%} {entry['wrong']:6d}   {zx_text}")
+    _print_flips(figures)
     foreign = figures["foreign"]
     print(f"codes holding text: {foreign['reported_numbers']} numbers reported of {foreign['codes']}")
+
+
+GENERAL_FLIPS = (0, 4, 8, 12)
+GENERAL_SIZES = {"full": {"clean": 21000, "flips": 2100, "calibration": 10000},
+                 "quick": {"clean": 350, "flips": 140, "calibration": 350}}
+
+
+def run_general(models, size: str, seed: int) -> dict:
+    """Held-out payloads of every mode and length that fit each level, read with the content option ``any``:
+    clean read rate per mode and level, read rate with k random wrong modules next to zxing-cpp on the same
+    grids, and the expected calibration error of the reads on augmented grids (``CALIBRATION_AUGMENT``)."""
+    import torch
+
+    from livereader.augment import CALIBRATION_AUGMENT, augment
+    from livereader.data import GENERAL_MODES, general_codes
+    from livereader.reader import read_grids
+
+    sizes, options = GENERAL_SIZES[size], VerifyOptions(content="any")
+    rng = np.random.default_rng(seed)
+    codes = general_codes(sizes["clean"], rng, held_out=True)
+    texts = [r.text for r in read_grids(codes.grids, models, options)]
+    figures: dict = {"verify_options": options.to_dict(), "payloads": len(codes.payloads)}
+    figures["clean_by_mode"] = {mode: _rates([t for t, m in zip(texts, codes.modes) if m == mode],
+                                             [p for p, m in zip(codes.payloads, codes.modes) if m == mode])
+                                for mode in GENERAL_MODES}
+    gen = torch.Generator().manual_seed(seed)
+    figures.update(_payload_figures(models, texts, codes, options, GENERAL_FLIPS, sizes["flips"], rng, gen))
+    rows = rng.choice(len(codes.payloads), min(sizes["calibration"], len(codes.payloads)), replace=False)
+    soft = augment(torch.from_numpy(codes.grids[rows]), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
+    reads = read_grids(soft, models, options)
+    read = np.array([r.text is not None for r in reads])
+    correct = np.array([r.text == codes.payloads[i] for r, i in zip(reads, rows)])
+    confidence = np.array([r.confidence for r in reads])
+    figures["calibration"] = {"grids": len(rows), "reads": int(read.sum()), "wrong": int((read & ~correct).sum()),
+                              "ece_reads": round(calibration_error(confidence[read], correct[read]), 4)
+                              if read.any() else None}
+    return figures
+
+
+def print_general_report(figures: dict) -> None:
+    clean = figures["clean"]
+    print(f"clean held-out payloads of every mode (--content any): {clean['read']:.4%} exact "
+          f"({clean['grids']} grids, {clean['wrong']} wrong reads)")
+    for name in ("clean_by_mode", "clean_by_level"):
+        print("  by " + name.split("_")[-1] + ": " + ", ".join(
+            f"{key} {entry['read']:.2%} ({entry['grids']}, {entry['wrong']} wrong)"
+            for key, entry in figures[name].items()))
+    _print_flips(figures)
+    cal = figures["calibration"]
+    ece = "-" if cal["ece_reads"] is None else f"{cal['ece_reads']:.2%}"
+    print(f"calibration ({cal['grids']} augmented grids): {cal['reads']} reads, {cal['wrong']} wrong, "
+          f"expected calibration error of the reads {ece}")

@@ -505,6 +505,26 @@ def scout(grey: np.ndarray, factor: int,
     return codes, _outside([f for f in finders if id(f) not in used], [code.corners for code in codes])
 
 
+COARSE_MIN_SIDE = 4 * SIZE  # a shrunk frame searched for coarse codes keeps at least this shorter side, pixels
+
+
+def coarse(grey: np.ndarray, factors: tuple[int, ...], options: FinderOptions = FinderOptions(),
+           known: list[np.ndarray] = ()) -> list[LocatedCode]:
+    """Codes whose modules are too wide for the threshold window (``options.block``) in the frame as it is:
+    finder patterns found in the frame shrunk by each of ``factors`` with the window kept (modules of about
+    ``factor`` to ``block * factor / 1.2`` px), codes fitted in the full frame; not where codes are ``known``
+    (outlines, (4, 2) pixels) or found at an earlier factor. A shrunk frame must keep a shorter side of
+    ``COARSE_MIN_SIDE`` px."""
+    codes: list[LocatedCode] = []
+    for factor in factors:
+        if min(grey.shape[:2]) < factor * COARSE_MIN_SIDE:
+            break
+        small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+        finders = _outside(find_finders(small, options, factor), [*known, *(code.corners for code in codes)])
+        codes += group_codes(grey, finders, options)
+    return codes
+
+
 def around(points, margin: float) -> Region:
     """The box that holds ``points`` ((N, 2) pixels) and ``margin`` pixels more on every side."""
     xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]

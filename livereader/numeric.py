@@ -5,10 +5,12 @@ in the order of the codeword stream (``PLACEMENT``). This module turns those sof
 
 1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (``reedsolo``), first as
    read, then with the least reliable codewords erased (the CNN's soft bits say which), up to the code's
-   capacity ``2 * errors + erasures <= EC codewords``, as the classical readers allow.
+   capacity ``2 * errors + erasures <= EC codewords``, as the classical readers allow (less the codewords
+   the standard reserves against misdecoding, ``MISDECODE_PROTECTION``, with the content option ``any``).
 2. The data codewords must hold exactly one numeric-mode segment and the padding the standard prescribes
    (terminator, zero bits, then 0xEC 0x11 ...): anything else (text, mixed modes) is another kind of code.
-3. The number's symbol at the level and mask of the format bits (the corrected codewords, placed and masked:
+   With the content option ``any``, every mode is read instead (:mod:`livereader.payload`).
+3. The payload's symbol at the level and mask of the format bits (the corrected codewords, placed and masked:
    the strict parse admits only the encoding ``qrcode`` makes) is compared with the observed grid: the read
    stands only if that symbol explains the grid (``NumericOptions``).
 
@@ -24,12 +26,16 @@ from functools import lru_cache
 
 import numpy as np
 
+from livereader.payload import Payload, read_payload
 from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns, unmask
 
 CODEWORDS = 26
 FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
 DATA_CODEWORDS = {"L": 19, "M": 16, "Q": 13, "H": 9}
 MAX_DIGITS = {"L": 41, "M": 34, "Q": 27, "H": 17}
+# EC codewords that ISO/IEC 18004 (table 9) reserves at version 1 against misdecoding: not spent on corrections
+# when any content is read (a strict numeric parse with its padding check is the reserve of the numeric path)
+MISDECODE_PROTECTION = {"L": 3, "M": 2, "Q": 1, "H": 1}
 _PADDING = (0xEC, 0x11)
 NUMERIC_MODE = "0001"  # mode indicator of a numeric segment
 
@@ -72,7 +78,8 @@ class NumericOptions:
 
 @dataclass(frozen=True)
 class NumericEvidence:
-    """What decoding measured for one grid. ``text`` is None when no numeric payload was decoded."""
+    """What decoding measured for one grid. ``text`` is None when no payload of the asked content was decoded;
+    ``payload`` says how it was encoded."""
 
     text: str | None
     distance: float  # data modules where the number's symbol disagrees with the observed grid
@@ -80,6 +87,7 @@ class NumericEvidence:
     capacity: int  # EC codewords of the level (it corrects up to capacity // 2 errors)
     margin: float  # mean |logit| of the CNN's codeword bits (how sure the CNN was)
     format: FormatInfo
+    payload: Payload | None = None
 
     @property
     def found(self) -> bool:
@@ -125,22 +133,39 @@ def parse(data: bytes, level: str) -> str | None:
     return "".join(digits)
 
 
+def numeric_payload(data: bytes, level: str) -> Payload | None:
+    """:func:`parse` as a :class:`Payload`: one numeric segment and standard padding, else None."""
+    text = parse(data, level)
+    return None if text is None else Payload(text, "numeric")
+
+
+def any_payload(data: bytes, level: str) -> Payload | None:
+    """Whatever the data codewords hold (:func:`livereader.payload.read_payload`), else None."""
+    return read_payload(data)
+
+
+PARSERS = {"numeric": numeric_payload, "any": any_payload}  # content option -> parse of the data codewords
+
+
 def _reliable_last(bit_logits: np.ndarray) -> np.ndarray:
     """Codeword indices, least reliable first: a codeword is as reliable as its least certain bit."""
     return np.argsort(np.abs(bit_logits).reshape(CODEWORDS, 8).min(1), kind="stable")
 
 
-def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: NumericOptions) -> NumericEvidence:
-    """Decode one upright, normalized soft grid from the CNN's (208,) codeword bit logits (see the module doc)."""
+def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: NumericOptions,
+           content: str = "numeric") -> NumericEvidence:
+    """Decode one upright, normalized soft grid from the CNN's (208,) codeword bit logits (see the module doc);
+    ``content``: ``numeric`` (one numeric segment, standard padding) or ``any`` (every mode, :mod:`payload`)."""
     import reedsolo
 
     ec = CODEWORDS - DATA_CODEWORDS[fmt.level]
+    budget = ec - (MISDECODE_PROTECTION[fmt.level] if content == "any" else 0)
     margin = float(np.abs(bit_logits).mean())
     none = NumericEvidence(None, float(PLACEMENT.shape[0]), 0, ec, margin, fmt)
     received = bytearray(np.packbits(bit_logits > 0).tobytes())
     order = _reliable_last(bit_logits)
     for erased in options.erasure_tries:
-        if erased > ec:
+        if erased > budget:
             break
         erasures = set(order[:erased].tolist())
         try:
@@ -148,11 +173,11 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         except reedsolo.ReedSolomonError:
             continue
         changed = {i for i, (a, b) in enumerate(zip(received, corrected)) if a != b}
-        if 2 * len(changed - erasures) + len(erasures) > ec:  # beyond the capacity: a wrong codeword may come back
+        if 2 * len(changed - erasures) + len(erasures) > budget:  # beyond the capacity: a wrong word may come back
             continue
         errors = len(changed)
-        text = parse(bytes(data), fmt.level)
-        if text is None:
+        payload = PARSERS[content](bytes(data), fmt.level)
+        if payload is None:
             return none
         # The symbol of ``text`` at this level and mask: the corrected codewords, placed and masked. That is what
         # qrcode makes of it, as the strict parse admits only the standard encoding (the tests check both), and
@@ -160,7 +185,7 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
         expected = np.unpackbits(np.frombuffer(bytes(corrected), np.uint8)) ^ mask_patterns()[fmt.mask, rows, cols]
         distance = float(np.abs(expected - grid[rows, cols]).sum())
-        return NumericEvidence(text, distance, errors, ec, margin, fmt)
+        return NumericEvidence(payload.text, distance, errors, ec, margin, fmt, payload)
     return none
 
 

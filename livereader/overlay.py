@@ -22,13 +22,19 @@ def draw(image: np.ndarray, results: list[CodeResult], fps: float | None = None)
         cv2.polylines(out, [corners.round().astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
         cv2.circle(out, tuple(corners[0].round().astype(int)), thickness + 2, colour, -1, cv2.LINE_AA)  # tl
         if result.status == READ:
-            label = f"{result.text} {100 * result.confidence:.0f}%"
+            label = f"{_printable(result.text)} {100 * result.confidence:.0f}%"
         else:
             label = "no read" if result.status == REJECTED else f"unsupported {result.modules}x{result.modules}"
         _label(out, label, corners[:, 0].min(), corners[:, 1].min(), colour, scale)
     if fps is not None:
         _label(out, f"{fps:.0f} fps", 8, 8, (255, 255, 255), scale)
     return out
+
+
+def _printable(text: str, limit: int = 32) -> str:
+    """A read's text as OpenCV's fonts can draw it: ASCII, other characters as '?', cut at ``limit``."""
+    shown = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _label(image: np.ndarray, text: str, x: float, y: float, colour: tuple, scale: float) -> None:

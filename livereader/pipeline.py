@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import (FinderOptions, LocatedCode, Region, around, locate, merged_regions, scout,
+from livereader.finder import (FinderOptions, LocatedCode, Region, around, coarse, locate, merged_regions, scout,
                                side_partnered)
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
@@ -42,16 +42,21 @@ class ReaderOptions:
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined and deblurred per frame: a cluttered frame's work budget
+    # A search of the whole frame is followed by searches of the frame shrunk by these factors with the same
+    # threshold window, for codes whose modules are too wide for it (close-ups: modules of 14 px and more)
+    coarse: tuple[int, ...] = (4, 8)
 
 
 @dataclass(frozen=True)
 class CodeResult:
     """One located code in a frame.
 
-    ``status``: ``read`` (``text`` holds the verified number), ``rejected`` (a 21x21 code that did not read or
-    verify) or ``unsupported`` (not 21x21). ``corners``: tl, tr, br, bl of the symbol in pixels (x, y).
-    ``foreign``: a rejected code known to hold something other than a number (it decodes so as sampled, or a
-    stream saw it do so): no other sampling can make it read, so it is not tried again.
+    ``status``: ``read`` (``text`` holds the verified number, or text with the content option ``any``),
+    ``rejected`` (a 21x21 code that did not read or verify) or ``unsupported`` (not 21x21). ``corners``: tl,
+    tr, br, bl of the symbol in pixels (x, y). ``foreign``: a rejected code known to hold something other than
+    a number (it decodes so as sampled, or a stream saw it do so): no other sampling can make it read, so it is
+    not tried again (with the content option ``any`` no code is foreign). ``content``, ``ec_level`` and
+    ``headers``: of a read, as :class:`livereader.reader.GridRead` gives them.
     """
 
     corners: tuple[tuple[float, float], ...]
@@ -61,6 +66,9 @@ class CodeResult:
     modules: int
     fused: int = 0  # frames averaged for this read by :mod:`livereader.fuse` (0: read from this frame alone)
     foreign: bool = False
+    content: str | None = None
+    ec_level: str | None = None
+    headers: tuple[tuple[str, object], ...] = ()
 
     @property
     def worth_retry(self) -> bool:
@@ -113,12 +121,13 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            known = status == REJECTED and (_holding(code.corners, foreign_places) is not None
-                                            or foreign(sampled.hard))
+            known = (status == REJECTED and options.verify.content == "numeric"
+                     and (_holding(code.corners, foreign_places) is not None or foreign(sampled.hard)))
         else:
-            status, text, confidence, known = UNSUPPORTED, None, 0.0, False
+            read, status, text, confidence, known = None, UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
-                                  code.modules, foreign=known))
+                                  code.modules, foreign=known, content=read and read.content,
+                                  ec_level=read and read.ec_level, headers=read.headers if read else ()))
     return results
 
 
@@ -154,7 +163,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
     the first search. Small codes whose finders do not show at half size are found by a search of the whole
     frame at full resolution (``options.scout=1``, also used for frames smaller than
-    ``options.scout_min_side``), which streams run every few frames and still images always.
+    ``options.scout_min_side``), which streams run every few frames and still images always. Each search of
+    the whole frame also searches it shrunk by ``options.coarse`` with the same threshold window (close-ups).
     Where nothing reads and no code is known to hold something other than a number, the searched regions are
     searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
@@ -173,6 +183,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(list(hints.focus), grey.shape)
     elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
         found, left_over = scout(grey, options.scout, options.finder)
+        found += coarse(grey, options.coarse, options.finder, [code.corners for code in found])
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         known = [r for r in first if not r.worth_retry]
         codes = [c for c, r in zip(found, first) if r.worth_retry]
@@ -193,6 +204,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(boxes, grey.shape)
     settled = [r.corners for r in known]
     located = locate(grey, options.finder, regions, settled)
+    if regions is None:  # the whole frame, at full resolution
+        located += coarse(grey, options.coarse, options.finder, [code.corners for code in located])
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]

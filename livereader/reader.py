@@ -40,13 +40,19 @@ class ModelError(Exception):
 class GridRead:
     """The result of reading one grid.
 
-    ``text`` is the number as a string of digits, or None for no read; ``confidence`` in [0, 1] is the
-    calibrated probability that the best candidate number is right (a read needs a verified candidate and
-    a confidence of at least ``VerifyOptions.min_confidence``).
+    ``text`` is the number as a string of digits (any text with the content option ``any``), or None for no
+    read; ``confidence`` in [0, 1] is the calibrated probability that the best candidate is right (a read
+    needs a verified candidate and a confidence of at least ``VerifyOptions.min_confidence``). ``content`` is
+    the mode of the read's data segments (``numeric``, ``alphanumeric``, ``byte``, ``kanji`` or ``mixed``),
+    ``ec_level`` its error-correction level and ``headers`` what else it holds (see
+    :class:`livereader.payload.Payload`); all three are None or empty for no read.
     """
 
     text: str | None
     confidence: float
+    content: str | None = None
+    ec_level: str | None = None
+    headers: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Model:
     digits: int  # digits of a six-digit model's numbers (0 for a numeric model: any length)
     calibration: Calibration
     metadata: dict
+    calibration_any: Calibration | None = None  # a numeric model's confidence with the content option ``any``
 
     def __call__(self, grids: np.ndarray, method: str = "forward"):
         """(N, 21, 21) grids -> the output tensor of the network's ``method`` (see :mod:`livereader.model`),
@@ -97,6 +104,8 @@ def load_model(path: str | Path | None = None) -> Model:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         metadata = json.loads(extra[METADATA])
         calibration = Calibration(tuple(metadata["calibration"]["weights"]), metadata["calibration"]["bias"])
+        general = metadata.get("calibration_any")
+        calibration_any = Calibration(tuple(general["weights"]), general["bias"]) if general else None
         kind = metadata.get("kind", SIX_DIGIT)
         if kind not in (SIX_DIGIT, NUMERIC):
             raise ValueError(f"unknown model kind {kind!r}")
@@ -118,7 +127,7 @@ def load_model(path: str | Path | None = None) -> Model:
     # 168 against 310 us for the six-digit model), so both are kept.
     methods = ["read"] if kind == SIX_DIGIT else None
     batched = torch.jit.optimize_for_inference(torch.jit.load(str(path), map_location="cpu").eval(), methods)
-    return Model(module, batched, path, kind, digits, calibration, metadata)
+    return Model(module, batched, path, kind, digits, calibration, metadata, calibration_any)
 
 
 def load_models(paths: Sequence[str | Path] | None = None) -> tuple[Model, ...]:
@@ -145,13 +154,18 @@ def check_grids(grids) -> np.ndarray:
 
 
 def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: VerifyOptions) -> GridRead:
-    """Turn verification evidence into a read or a no-read."""
-    confidence = model.calibration.confidence(evidence)
+    """Turn verification evidence into a read or a no-read; a numeric model's confidence with the content
+    option ``any`` comes from its general calibration (fitted on codes of every mode) where it has one."""
+    calibration = model.calibration
+    if model.kind == NUMERIC and options.content == "any" and model.calibration_any is not None:
+        calibration = model.calibration_any
+    confidence = calibration.confidence(evidence)
     if model.kind == NUMERIC:
         if numeric.verified(evidence, options.numeric) and confidence >= options.numeric.min_confidence:
-            return GridRead(evidence.text, confidence)
+            payload = evidence.payload
+            return GridRead(evidence.text, confidence, payload.content, evidence.format.level, payload.headers)
     elif verified(evidence, options) and confidence >= options.min_confidence:
-        return GridRead("%0*d" % (model.digits, evidence.number), confidence)
+        return GridRead("%0*d" % (model.digits, evidence.number), confidence, "numeric", LEVEL)
     return GridRead(None, confidence)
 
 
@@ -186,7 +200,7 @@ def collect_numeric_evidence(codeword_logits: Callable[[np.ndarray], np.ndarray]
                              options: VerifyOptions, batch: int = 4096) -> list[numeric.NumericEvidence]:
     """Decoding evidence for (N, 21, 21) grids: each turned upright, the numeric CNN run in batches, decoded."""
     uprights, prepared = _prepared(grids)
-    return [numeric.decode(grid, fmt, logits[numeric.FORMATS:], options.numeric)
+    return [numeric.decode(grid, fmt, logits[numeric.FORMATS:], options.numeric, options.content)
             for (grid, fmt), logits in zip(prepared, _outputs(codeword_logits, uprights, batch))]
 
 

@@ -108,7 +108,8 @@ class StreamReader:
         limit = self.stream.fuse.max_disagreement
         if seen is not None and float((now != seen).mean()) <= limit:
             return code
-        return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0))
+        return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0,
+                                                 content=None, ec_level=None, headers=()))
 
     def _hints(self, grey: np.ndarray, whole: bool) -> Hints:
         """Where the live 21x21 tracks are predicted in this frame: focus regions (also of codes known to hold

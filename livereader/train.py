@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment
+from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment, flip_modules
 from livereader.data import (NUMBERS, GridSet, cache_dir, encode_numbers, foreign_codes, is_held_out,
                              numeric_codes, six_digit_grids, unpack)
 from livereader.model import CodewordConfig, ModelConfig
@@ -40,6 +40,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livereader-train", description=__doc__.splitlines()[0])
     parser.add_argument("--eval", metavar="MODEL", nargs="+",
                         help="evaluate model files, tried in order as livereader does, and exit (no training)")
+    parser.add_argument("--calibrate", metavar="MODEL",
+                        help="fit a numeric model's confidence for --content any and write the model with it to "
+                             "OUT_DIR (with its card and the general evaluation)")
     parser.add_argument("--kind", choices=[SIX_DIGIT, NUMERIC], default=SIX_DIGIT,
                         help="six-digit level-H numbers (default) or numeric codes of any length and level")
     parser.add_argument("--name", help="model name: writes OUT_DIR/NAME.pt and NAME.json "
@@ -197,6 +200,69 @@ def calibrate_numeric(model, size: int, seed: int, rng, gen, chosen_share: float
     return fit_calibration(np.stack([e.features() for e in evidence])[found], correct[found])
 
 
+GENERAL_FEATURES = ["distance", "capacity_used", "margin", "format_distance"]
+
+
+def calibrate_general(codeword_logits, size: int, seed: int):
+    """Fit a numeric model's confidence with the content option ``any``: on training payloads of every mode
+    (never held-out ones), half augmented as for calibration (``CALIBRATION_AUGMENT``), half with 0-50 wrong
+    modules (up to far beyond what Reed-Solomon corrects), on every grid that decodes (right or wrong).
+    Returns the calibration and how many grids decoded, and wrongly."""
+    import torch
+
+    from livereader.data import general_codes
+    from livereader.reader import collect_numeric_evidence
+    from livereader.verify import VerifyOptions, fit_calibration
+
+    codes = general_codes(size, np.random.default_rng(seed), held_out=False)
+    gen = torch.Generator().manual_seed(seed)
+    grids = torch.from_numpy(codes.grids)
+    damaged = np.concatenate([augment(grids, CALIBRATION_AUGMENT, gen)[:, 0].numpy(),
+                              flip_modules(grids, torch.randint(0, 51, (len(grids),), generator=gen), gen).numpy()])
+    evidence = collect_numeric_evidence(codeword_logits, damaged.astype(np.float32), VerifyOptions(content="any"))
+    correct = np.array([e.text == t for e, t in zip(evidence, codes.payloads * 2)])
+    found = np.array([e.found for e in evidence])
+    found = found if found.any() else ~found  # a smoke run may decode nothing: fit on what there is
+    calibration = fit_calibration(np.stack([e.features() for e in evidence])[found], correct[found])
+    return calibration, {"grids": len(evidence), "decoded": int(found.sum()),
+                         "decoded_wrong": int((found & ~correct).sum())}
+
+
+def recalibrate(args: argparse.Namespace) -> int:
+    """``--calibrate MODEL``: fit a numeric model's confidence for the content option ``any`` and write the
+    model with it, and its card, to ``--out-dir`` (never over the input)."""
+    from livereader import evaluate
+    from livereader.reader import load_model
+
+    source = Path(args.calibrate)
+    model = load_model(source)
+    if model.kind != NUMERIC:
+        raise ValueError(f"{source} is a {model.kind} model: only numeric models read any content")
+    out = Path(args.out_dir) / source.name
+    if out.resolve() == source.resolve():
+        raise ValueError(f"would overwrite the input {source}: choose another --out-dir")
+    size = 20_000 if args.eval_size == "full" else 600
+    calibration, seen = calibrate_general(model.codeword_logits, size, args.seed)
+    metadata = {**model.metadata, "calibration_any": {"weights": list(calibration.weights), "bias": calibration.bias,
+                                                      "features": GENERAL_FEATURES, "fitted_on": seen}}
+    import torch
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(model.module, str(out), _extra_files={METADATA: json.dumps(metadata)})
+    loaded = load_model(out)
+    card_path = source.with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else dict(model.metadata)
+    card.update(calibration_any=metadata["calibration_any"],
+                calibration_any_command=shlex.join(["livereader-train", *(sys.argv[1:] if args.argv is None
+                                                                          else args.argv)]),
+                evaluation_any=evaluate.run_general((loaded,), args.eval_size, seed=args.seed + 2),
+                sha256=hashlib.sha256(out.read_bytes()).hexdigest())
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    evaluate.print_general_report(card["evaluation_any"])
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return 0
+
+
 def train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
@@ -288,10 +354,19 @@ def train(args: argparse.Namespace) -> int:
         "calibration": {"weights": list(calibration.weights), "bias": calibration.bias, "features": features},
         "payload": payload,
     }
+    if numeric:
+        def eager_logits(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
+
+        general, seen = calibrate_general(eager_logits, size, args.seed + 3)
+        metadata["calibration_any"] = {"weights": list(general.weights), "bias": general.bias,
+                                       "features": GENERAL_FEATURES, "fitted_on": seen}
     export(model, out, metadata)
     loaded = load_model(out)
     if numeric:
         figures = evaluate.run_numeric((loaded,), args.eval_size, seed=args.seed + 2)
+        figures["any_content"] = evaluate.run_general((loaded,), args.eval_size, seed=args.seed + 2)
         data = {"source": "fresh qrcode grids for every batch: level uniform, then length uniform over all that "
                           "fit, random digits",
                 "held_out": "sha256(payload)[0] < 13, never trained on",
@@ -334,6 +409,7 @@ def evaluate_models(args: argparse.Namespace) -> int:
         evaluate.print_report(evaluate.run(six[0], args.eval_size, seed=1, plot=args.plot, readers=models))
     if any(m.kind == NUMERIC for m in models):
         evaluate.print_numeric_report(evaluate.run_numeric(models, args.eval_size, seed=1))
+        evaluate.print_general_report(evaluate.run_general(models, args.eval_size, seed=1))
     return 0
 
 
@@ -344,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.eval:
             return evaluate_models(args)
+        if args.calibrate:
+            return recalibrate(args)
         return train(args)
     except (ModelError, OSError, ValueError) as error:
         print(f"livereader-train: error: {error}", file=sys.stderr)

@@ -28,6 +28,7 @@ from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fix
 
 BITS = 20
 LEVEL = "H"  # the error-correction level of the codes read
+CONTENTS = ("numeric", "any")  # what a reader reports: numbers only, or whatever a code holds
 MIN_DISTANCE = 50  # measured over all 2^20 bit patterns (tests/test_verify.py re-measures it)
 
 
@@ -41,7 +42,12 @@ class VerifyOptions:
     min_gap: float = 10.0  # how much closer than every other candidate the accepted one must be
     max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
     min_confidence: float = 0.5  # calibrated confidence a read needs
-    numeric: NumericOptions = field(default_factory=NumericOptions)  # for the general numeric model
+    numeric: NumericOptions = field(default_factory=NumericOptions)  # for the general model
+    content: str = "numeric"  # what is reported: "numeric" (numbers only) or "any" (every mode, text included)
+
+    def __post_init__(self):
+        if self.content not in CONTENTS:
+            raise ValueError(f"content must be one of {', '.join(CONTENTS)}, not {self.content!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -80,3 +80,27 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
         assert all(line["text"] == "123456" for line in lines)
         written[seconds] = [line["frame"] for line in lines]
     assert written == {"1": [0, 30], "5": [0], "-1": [0]}
+
+
+def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):
+    text = _write(tmp_path / "text.txt", encode("HELLO 42", "M"))
+    number = _write(tmp_path / "number.txt", encode("004217"))
+    assert main(["--grid", text, number, "--content", "any"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["text"], d["content"], d["ec_level"]) for d in lines] == [("HELLO 42", "alphanumeric", "M"),
+                                                                         ("004217", "numeric", "H")]
+
+
+def test_a_text_code_in_an_image_is_read_only_with_content_any(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    page = np.pad(encode("grüße", "L"), 4)
+    path = tmp_path / "code.png"
+    cv2.imwrite(str(path), (255 - 255 * np.kron(page, np.ones((6, 6), np.uint8))).astype(np.uint8))
+    assert main(["--image", str(path)]) == 0
+    default = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["status"], d["text"], d["content"]) for d in default] == [("rejected", None, None)]
+    assert main(["--image", str(path), "--content", "any"]) == 0
+    read = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["status"], d["text"], d["content"], d["ec_level"]) for d in read] == [("read", "grüße", "byte", "L")]

@@ -1,0 +1,45 @@
+"""livereader-bench's comparison of real photos with a manifest, on a few photos made here."""
+
+import json
+
+import cv2
+import numpy as np
+
+from livereader.bench import run_photos
+from livereader.reader import load_models
+from livereader.symbol import encode
+
+_MODULE = 6  # px per module of the rendered codes
+
+
+def _page(payloads: list[tuple[str, str]]) -> tuple[np.ndarray, list[list[list[int]]]]:
+    """A 480x640 photo of codes side by side, and each code's corners (tl, tr, br, bl) in its pixels."""
+    image = np.full((480, 640), 235, np.uint8)
+    corners = []
+    for i, (text, level) in enumerate(payloads):
+        x, y = 40 + 200 * i, 60
+        image[y : y + 21 * _MODULE, x : x + 21 * _MODULE] = 235 - 200 * np.kron(encode(text, level),
+                                                                                 np.ones((_MODULE, _MODULE), np.uint8))
+        side = 21 * _MODULE - 1
+        corners.append([[x, y], [x + side, y], [x + side, y + side], [x, y + side]])
+    return image, corners
+
+
+def test_manifest_comparison_counts_exact_wrong_and_unknown_reads(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "set").mkdir(parents=True)
+    image, corners = _page([("HELLO", "M"), ("123456", "H"), ("WORLD", "Q")])
+    cv2.imwrite(str(folder / "set" / "a.png"), image)
+    codes = [{"text": "HELLO", "version": 1, "numeric_only": False, "corners_tl_tr_br_bl": corners[0]},
+             {"text": "123456", "version": 1, "numeric_only": True, "corners_tl_tr_br_bl": corners[1]}]
+    # the third code is known only by its hand-labelled outline; a fourth decoded one holds another text
+    entry = {"path": "set/a.png", "codes": codes, "hand_labelled_corners": corners}
+    image, corners = _page([("TEXT", "L")])
+    cv2.imwrite(str(folder / "set" / "b.png"), image)
+    wrong = {"path": "set/b.png", "codes": [{"text": "OTHER", "version": 1, "corners_tl_tr_br_bl": corners[0]}]}
+    (folder / "manifest.jsonl").write_text(json.dumps(entry) + "\n" + json.dumps(wrong) + "\n")
+    figures = run_photos(folder, load_models())
+    assert figures["text"]["set"] == {"codes": 3, "exact": 2, "wrong": 1, "beyond": 1, "elsewhere": 0}
+    assert figures["numeric version-1 codes"] == 1 and figures["of those read"] == 1
+    assert figures["manifest version-1 codes"] == 3 and figures["of those located"] == 3
+    assert figures["wrong_files"] == [str(folder / "set" / "b.png")]
