@@ -1,17 +1,27 @@
-"""livereader: a real-time reader for version-1 QR codes that hold numbers, read by a small CNN.
+"""livereader: a real-time reader for version-1 QR codes, read by a small CNN and verified.
 
 ``import livereader`` loads no model and imports no torch: the models are loaded on first use.
+
+    >>> import livereader
+    >>> for code in livereader.read("photo.jpg"):
+    ...     print(code.status, code.text, code.confidence)
 """
 
-__all__ = ["GridRead", "ModelError", "decode_grid", "load_model", "load_models", "read_grids"]
+_API = {"read": "api", "Reader": "api", "Code": "api", "Status": "pipeline", "ReaderOptions": "pipeline",
+        "GridRead": "reader", "ModelError": "reader", "decode_grid": "reader", "load_model": "reader",
+        "load_models": "reader", "read_grids": "reader"}
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    """The API from :mod:`livereader.reader`, imported on first use: ``livereader.cli`` starts by importing this
-    package, and the shorter its imports, the shorter the moment in which Ctrl-C can only end it with a
-    traceback."""
-    if name in __all__:
-        from livereader import reader
+    """The API, imported on first use: ``livereader.cli`` starts by importing this package, and the shorter its
+    imports, the shorter the moment in which Ctrl-C can only end it with a traceback."""
+    if name == "__version__":  # the installed package's metadata: one source, pyproject.toml
+        from importlib.metadata import version
 
-        return getattr(reader, name)
+        return version("livereader")
+    if name in _API:
+        from importlib import import_module
+
+        return getattr(import_module(f"livereader.{_API[name]}"), name)
     raise AttributeError(f"module 'livereader' has no attribute {name!r}")

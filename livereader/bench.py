@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import sys
 import time
@@ -254,6 +255,11 @@ def print_photos(photos: dict, folder: str) -> None:
                   f"{row['beyond']:7d} {row['elsewhere']:10d}")
 
 
+def _count_reads(reads: list[int], texts: dict, frame, outputs) -> None:
+    """Add to ``reads[0]`` the codes of ``frame`` (texts by frame id) that livereader read."""
+    reads[0] += len({r.text for r in outputs["livereader"] if r.text} & texts[id(frame)])
+
+
 def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scaling_frames: int, seed: int) -> dict:
     """Time per frame next to zxing-cpp, interleaved frame by frame (see :mod:`livereader.footage`), per group;
     and the share of livereader's time per stage in the photos read as camera frames and in the video."""
@@ -318,10 +324,7 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
     for codes in (0, 1, 4, 16, 64):
         pages = [footage.page(codes, rng) for _ in range(scaling_frames)]
         reads = [0]
-
-        def score(frame, outputs, texts={id(image): set(t) for image, t in pages}):
-            reads[0] += len({r.text for r in outputs["livereader"] if r.text} & texts[id(frame)])
-
+        score = functools.partial(_count_reads, reads, {id(image): set(t) for image, t in pages})
         row = timed([image for image, _ in pages], lambda image: read_frame(image, models), score)
         row["codes read"] = reads[0] / max(codes * scaling_frames, 1)
         scaling[codes] = row

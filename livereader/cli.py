@@ -19,9 +19,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,10 +35,17 @@ _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("livereader")
+
+
 def make_parser() -> argparse.ArgumentParser:
     from livereader.capture import DEMO_FRAMES
 
     parser = argparse.ArgumentParser(prog="livereader", description="Read numbers from version-1 QR codes.")
+    parser.add_argument("--version", action="version", version=f"livereader {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
     source.add_argument("--video", metavar="PATH", help="video file (batch: no window)")
@@ -172,7 +180,7 @@ class _Outputs:
         if len({path.resolve() for path in outputs}) < len(outputs):
             raise UsageError("two outputs share a path: " + " ".join(map(str, outputs)))
         if self.jsonl_path and self.jsonl_path != "-":
-            self.jsonl = open(self.jsonl_path, "w")
+            self.jsonl = open(self.jsonl_path, "w")  # noqa: SIM115 (open for the run, closed by close())
         elif self.jsonl_path == "-":
             self.jsonl = sys.stdout
 
@@ -245,9 +253,8 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
 
 def run(args: argparse.Namespace, model) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
-    import torch
-
     import cv2
+    import torch
 
     from livereader import capture
     from livereader.calibrate import CalibrationError, Undistorter, load_profile
@@ -327,10 +334,8 @@ def run(args: argparse.Namespace, model) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         if outputs is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 outputs.close()
-            except BrokenPipeError:
-                pass
         if show:
             cv2.destroyAllWindows()
     if status is None:

@@ -273,7 +273,7 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     backwards = np.abs(np.take_along_axis(turn, axis[:, :, None], 2)[:, :, 0]) > np.pi / 2
     direction = 2 * axis + backwards  # half-axis 0..3 of i that points at j
     # i's side line must run along j's edges too (angles mod pi: the same for j -> i)
-    aligned = (misaligned < options.max_misalignment) & (misaligned.T < options.max_misalignment)
+    aligned = (misaligned < options.max_misalignment) & (options.max_misalignment > misaligned.T)
     ranked = np.where(plausible & aligned, distance, np.inf)
     sides = [[[] for _ in range(4)] for _ in finders]
     for half_axis in range(4):

@@ -24,8 +24,8 @@ import cProfile
 import json
 import pstats
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np

@@ -23,8 +23,8 @@ The stack restarts when the frame size changes; after a camera move its mean is 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import cv2
 import numpy as np

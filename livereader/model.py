@@ -10,7 +10,7 @@ digits // 3``, least significant bit first). ``read`` (the reader; exported with
 groups, 1000)``, the log probabilities of each group's value, computed in the graph (each operation the reader
 runs outside it costs more than the arithmetic).
 
-Why this shape (see ``../shared/FACTS.md``): the data mask is a global property of the symbol, fixed by the
+Why this shape: the data mask is a global property of the symbol, fixed by the
 15 format bits beside the finder patterns, so a purely local CNN cannot unmask a module. The reader reads the
 format bits as every QR decoder does (nearest valid format word, :func:`livereader.symbol.read_format`; the
 verification needs them anyway) and removes the mask before the network sees the grid. A 3x3 convolution then
@@ -109,7 +109,7 @@ class CodewordReader(nn.Module):
     (level, mask) pairs, then the logit that each codeword bit is 1 (order of ``numeric.PLACEMENT``).
 
     Why this shape: the payload of a numeric code of any length is protected by Reed-Solomon coding, which a
-    small network cannot learn (an MLP reached 80% on 1-17 digits, ``../shared/FACTS.md``), while reading each
+    small network cannot learn (a multilayer perceptron reached 80% on 1-17 digits), while reading each
     module through blur, noise and uneven light is what a CNN does well and what decides whether Reed-Solomon
     decoding succeeds. So the network estimates each module's darkness from its 5x5 neighbourhood (two 3x3
     convolutions; the grid is also given stretched by its function patterns' dark and light levels), and

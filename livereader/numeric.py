@@ -22,7 +22,7 @@ the tests check it against ``qrcode``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class NumericEvidence:
         return np.array([self.distance, used, min(self.margin, 20.0), self.format.distance])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _codec(level: str):
     import reedsolo
 

@@ -5,29 +5,53 @@ It holds no state; the capture loop (:mod:`livereader.cli`) calls :func:`read_fr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from enum import Enum
 
 import cv2
 import numpy as np
 
 from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import (FinderOptions, LocatedCode, Region, around, coarse, locate, merged_regions, scout,
-                               side_partnered)
+from livereader.finder import (
+    FinderOptions,
+    LocatedCode,
+    Region,
+    around,
+    coarse,
+    locate,
+    merged_regions,
+    scout,
+    side_partnered,
+)
 from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.reader import Model, read_grids
 from livereader.symbol import SIZE
 from livereader.verify import VerifyOptions, foreign
 
-READ, REJECTED, UNSUPPORTED = "read", "rejected", "unsupported"
+
+class Status(str, Enum):
+    """What became of a located code; compares equal to its value (``Status.READ == "read"``)."""
+
+    READ = "read"  # a verified read: ``text`` holds it
+    REJECTED = "rejected"  # a 21x21 code that did not read or verify
+    UNSUPPORTED = "unsupported"  # located, but not 21x21
+
+    def __str__(self) -> str:
+        return self.value
+
+
+READ, REJECTED, UNSUPPORTED = Status.READ, Status.REJECTED, Status.UNSUPPORTED
 
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    finder: FinderOptions = field(default_factory=FinderOptions)
-    grid: GridOptions = field(default_factory=GridOptions)
-    verify: VerifyOptions = field(default_factory=VerifyOptions)
-    deblur: DeblurOptions = field(default_factory=DeblurOptions)
+    """How a frame is read: one documented line (or comment) per field; the stages' own options nest."""
+
+    finder: FinderOptions = field(default_factory=FinderOptions)  # finding and grouping finder patterns
+    grid: GridOptions = field(default_factory=GridOptions)  # warping and sampling the 21x21 grid
+    verify: VerifyOptions = field(default_factory=VerifyOptions)  # verification bounds and ``content``
+    deblur: DeblurOptions = field(default_factory=DeblurOptions)  # deconvolution of blurred codes
     # A second, more sensitive search in frames with no read: lower threshold offsets, and no minimum timing
     # contrast (blur flattens the timing patterns; they still choose the orientation).
     retry_offset: float = 3.0
@@ -60,7 +84,7 @@ class CodeResult:
     """
 
     corners: tuple[tuple[float, float], ...]
-    status: str
+    status: Status
     text: str | None
     confidence: float
     modules: int

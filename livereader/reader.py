@@ -14,10 +14,10 @@ the six-digit model (most robust on its codes), then the numeric model (every nu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -14,9 +14,9 @@ calibration, a :class:`VirtualCamera` with known intrinsics and lens distortion 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterator
 
 import cv2
 import numpy as np

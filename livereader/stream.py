@@ -26,8 +26,8 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import cv2
 import numpy as np

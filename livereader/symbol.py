@@ -11,7 +11,7 @@ Conventions used everywhere in livereader:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -49,7 +49,7 @@ FIXED_REGION = FUNCTION_REGION.copy()  # modules whose value no payload, level o
 FIXED_REGION[FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]] = False
 
 
-@lru_cache(maxsize=None)
+@cache
 def fixed_modules() -> np.ndarray:
     """(N,) uint8 values of the ``FIXED_REGION`` modules (finders, separators, timing, the dark module)."""
     return encode("0")[FIXED_REGION]
@@ -67,7 +67,7 @@ class FormatInfo:
     distance: float
 
 
-@lru_cache(maxsize=None)
+@cache
 def format_codewords() -> np.ndarray:
     """(32, 15) float32 0/1: the 15 format bits (LSB first) of every (level, mask) pair, row = 8 * level index +
     mask (float: grids are compared with them as they are, soft or hard)."""
@@ -94,7 +94,7 @@ def read_format(grid: np.ndarray) -> FormatInfo:
     return FormatInfo(level=LEVELS[best // 8], mask=best % 8, distance=float(distances[best]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def mask_patterns() -> np.ndarray:
     """(8, 21, 21) uint8: where each of the 8 data masks flips a module (1) over the whole symbol."""
     from qrcode.util import mask_func

@@ -26,8 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment, flip_modules
-from livereader.data import (NUMBERS, GridSet, cache_dir, encode_numbers, foreign_codes, is_held_out,
-                             numeric_codes, six_digit_grids, unpack)
+from livereader.data import (
+    NUMBERS,
+    GridSet,
+    cache_dir,
+    encode_numbers,
+    foreign_codes,
+    is_held_out,
+    numeric_codes,
+    six_digit_grids,
+    unpack,
+)
 from livereader.model import CodewordConfig, ModelConfig
 from livereader.reader import METADATA, NUMERIC, SIX_DIGIT, UNMASKED, ModelError
 from livereader.symbol import unmask
@@ -103,10 +112,11 @@ def export(model, path: Path, metadata: dict) -> None:
 
 
 def library_versions() -> dict:
+    from importlib.metadata import version
+
     import cv2
     import qrcode  # noqa: F401  (version from metadata below)
     import torch
-    from importlib.metadata import version
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
             "qrcode": version("qrcode"), "opencv": cv2.__version__}

@@ -16,10 +16,10 @@ wrong only if at least ``50 - max_distance`` data modules were misread.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
-from typing import Iterator
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class Evidence:
         return np.array([self.distance, min(self.gap, 40.0), max(self.log_prob, -30.0), self.format.distance])
 
 
-@lru_cache(maxsize=None)
+@cache
 def codebook() -> tuple[np.ndarray, np.ndarray]:
     """(8, 208) data modules of ``000000`` for each mask and (20, 208) basis, both uint8, made by qrcode."""
     zeros = np.stack([encode("000000", LEVEL, mask) for mask in range(8)])
@@ -81,7 +81,7 @@ def codebook() -> tuple[np.ndarray, np.ndarray]:
     return zeros[:, DATA_REGION], basis[:, DATA_REGION]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _group_tables() -> np.ndarray:
     """(2, 1024, 208) uint8: the data-module contribution of each 10-bit value of the high and the low group.
 
@@ -156,7 +156,7 @@ def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
     return top_high[best // count] * 1000 + top_low[best % count]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bit_changes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(20, 20) single-, (190, 20) two- and (1140, 20) three-bit change patterns."""
     singles = np.eye(BITS, dtype=np.uint8)

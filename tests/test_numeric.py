@@ -11,8 +11,16 @@ import qrcode
 
 from livereader import load_model, read_grids
 from livereader.data import numeric_codes, text_codes
-from livereader.numeric import (DATA_CODEWORDS, MAX_DIGITS, PLACEMENT, NumericOptions, codeword_bits, decode,
-                                foreign_data, parse)
+from livereader.numeric import (
+    DATA_CODEWORDS,
+    MAX_DIGITS,
+    PLACEMENT,
+    NumericOptions,
+    codeword_bits,
+    decode,
+    foreign_data,
+    parse,
+)
 from livereader.reader import default_model_path
 from livereader.symbol import LEVELS, read_format
 
@@ -113,9 +121,11 @@ def test_default_models_read_six_digit_and_numeric_codes(held_out):
     assert [r.text for r in reads] == ["%06d" % n for n in numbers[:60]] + codes.payloads
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_two_cpu_processes(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "livereader.train", "--kind", "numeric", "--steps", "6",
-               "--batch", "32", "--eval-size", "quick", "--out-dir", str(tmp_path), "--name", "ddp",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "livereader.train",
+               "--kind", "numeric", "--steps", "6", "--batch", "32", "--eval-size", "quick",
+               "--out-dir", str(tmp_path), "--name", "ddp",
                "--checkpoint", str(tmp_path / "ddp.ckpt")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)

@@ -8,6 +8,7 @@ import numpy as np
 from livereader.cli import main
 from livereader.symbol import encode
 
+
 def _swap_frames(count: int = 60, swap: int = 30) -> list[np.ndarray]:
     """A numeric code that a text code replaces in place at frame ``swap``, 6 px modules, a little noise."""
     rng = np.random.default_rng(0)

@@ -1,7 +1,15 @@
 import numpy as np
 
-from livereader.symbol import (DATA_REGION, FIXED_REGION, LEVELS, encode, fixed_modules, mask_patterns, read_format,
-                               unmask)
+from livereader.symbol import (
+    DATA_REGION,
+    FIXED_REGION,
+    LEVELS,
+    encode,
+    fixed_modules,
+    mask_patterns,
+    read_format,
+    unmask,
+)
 
 
 def test_format_is_read_for_every_level_and_mask():

@@ -8,7 +8,7 @@ import numpy as np
 from livereader.cli import main
 from livereader.pipeline import READ, REJECTED, CodeResult, read_frame
 from livereader.scene import CATEGORIES, clip
-from livereader.track import TrackOptions, Tracker
+from livereader.track import Tracker, TrackOptions
 
 
 def _result(x: float, text: str | None, size: float = 100.0) -> CodeResult:

@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from livereader.reader import load_model
 from livereader import train
+from livereader.reader import load_model
 from livereader.train import main
 
 

@@ -1,8 +1,17 @@
 import numpy as np
 
 from livereader.symbol import DATA_REGION, encode
-from livereader.verify import (MIN_DISTANCE, VerifyOptions, _group_tables, bits_number, candidate_tiers, encode_data,
-                               evaluate, number_bits, verified)
+from livereader.verify import (
+    MIN_DISTANCE,
+    VerifyOptions,
+    _group_tables,
+    bits_number,
+    candidate_tiers,
+    encode_data,
+    evaluate,
+    number_bits,
+    verified,
+)
 
 
 def test_encoder_equals_qrcode_for_every_mask():

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
-                                reason="needs Xvfb and xdotool (Debian: apt-get install xvfb xdotool)")
+pytestmark = [pytest.mark.x11,
+              pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                                 reason="needs Xvfb and xdotool (Debian: apt-get install xvfb xdotool)")]
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""The Python API for frames: :func:`read` reads one image, :class:`Reader` reads a stream.
+
+Images are numpy arrays of shape (H, W, 3) BGR (OpenCV's order) or (H, W) grey, uint8, or paths of image files.
+Results are :class:`livereader.pipeline.CodeResult` values (``Code``): ``status`` (a :class:`Status`),
+``text``, ``confidence``, ``corners`` (tl, tr, br, bl of the symbol, (x, y) pixels), ``content``, ``ec_level``.
+The shipped models are loaded once, on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from livereader.pipeline import CodeResult, ReaderOptions, read_frame
+from livereader.reader import Model, _default_models, load_models
+from livereader.verify import VerifyOptions
+
+Code = CodeResult
+
+
+def _options(options: ReaderOptions | None, content: str) -> ReaderOptions:
+    options = options or ReaderOptions()
+    return replace(options, verify=replace(options.verify, content=content))
+
+
+def _models(models) -> tuple[Model, ...]:
+    if models is None:
+        return _default_models()
+    return (models,) if isinstance(models, Model) else load_models(models) if models and not isinstance(
+        models[0], Model) else tuple(models)
+
+
+def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=None,
+         options: ReaderOptions | None = None) -> list[Code]:
+    """Every code located in one image, read or not, searched as a still image (the whole image at full
+    resolution, as ``livereader --image`` does).
+
+    Args:
+        image: (H, W, 3) BGR or (H, W) grey uint8 array, or the path of an image file.
+        content: ``"numeric"`` (numbers only, the default) or ``"any"`` (whatever a code holds).
+        models: a loaded :class:`livereader.reader.Model`, several tried in order, or model file paths; the
+            shipped models when None.
+        options: the reader's options (:class:`livereader.pipeline.ReaderOptions`); ``content`` overrides theirs.
+
+    Returns:
+        One :class:`Code` per located code. Raises ``ValueError`` for an image file that cannot be decoded or
+        an array that is not a uint8 image.
+    """
+    if isinstance(image, (str, Path)):
+        from livereader.capture import load_image
+
+        path = image
+        image = load_image(Path(path))
+        if image is None:
+            raise ValueError(f"not an image file: {path}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(f"an image must be (H, W) or (H, W, 3) uint8, not {image.shape} {image.dtype}")
+    return read_frame(image, _models(models), replace(_options(options, content), scout=1))
+
+
+class Reader:
+    """One stream of frames (a camera, a video): codes tracked from frame to frame, consecutive frames fused
+    where one alone does not read, and the search schedule of :class:`livereader.stream.StreamReader`.
+
+    Args:
+        content: ``"numeric"`` or ``"any"``, as for :func:`read`.
+        fusion: fuse consecutive frames (on by default, as ``livereader`` does).
+        models, options: as for :func:`read`.
+    """
+
+    def __init__(self, *, content: str = "numeric", fusion: bool = True, models=None,
+                 options: ReaderOptions | None = None):
+        from livereader.stream import StreamOptions, StreamReader
+
+        VerifyOptions(content=content)  # a wrong content fails here, not at the first frame
+        self._stream = StreamReader(_models(models), _options(options, content), StreamOptions(fusion=fusion))
+
+    def read(self, frame: np.ndarray) -> list:
+        """The next frame's codes as :class:`livereader.track.TrackedCode` values: ``track`` (an id, the same
+        in every frame that shows the same code), ``result`` (what this frame located, or None for a code held
+        from earlier frames) and ``shown`` (the :class:`Code` to show: the last read of its track)."""
+        return self._stream.read(np.asarray(frame))
