@@ -66,8 +66,9 @@ class ReaderOptions:
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined and deblurred per frame: a cluttered frame's work budget
-    # A search of the whole frame is followed by searches of the frame shrunk by these factors with the same
-    # threshold window, for codes whose modules are too wide for it (close-ups: modules of 14 px and more)
+    # A search of the whole frame at full resolution is followed by searches of the frame shrunk by these factors
+    # with the same threshold window, for codes whose modules are too wide for it (close-ups: modules of 14 px and
+    # more); still images always, streams every few frames
     coarse: tuple[int, ...] = (4, 8)
 
 
@@ -187,8 +188,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
     the first search. Small codes whose finders do not show at half size are found by a search of the whole
     frame at full resolution (``options.scout=1``, also used for frames smaller than
-    ``options.scout_min_side``), which streams run every few frames and still images always. Each search of
-    the whole frame also searches it shrunk by ``options.coarse`` with the same threshold window (close-ups).
+    ``options.scout_min_side``), which streams run every few frames and still images always. Each such search
+    also searches the frame shrunk by ``options.coarse`` with the same threshold window (close-ups).
     Where nothing reads and no code is known to hold something other than a number, the searched regions are
     searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
@@ -207,7 +208,6 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(list(hints.focus), grey.shape)
     elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
         found, left_over = scout(grey, options.scout, options.finder)
-        found += coarse(grey, options.coarse, options.finder, [code.corners for code in found])
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         known = [r for r in first if not r.worth_retry]
         codes = [c for c, r in zip(found, first) if r.worth_retry]
