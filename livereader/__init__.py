@@ -7,9 +7,9 @@
     ...     print(code.status, code.text, code.confidence)
 """
 
-_API = {"read": "api", "Reader": "api", "Code": "api", "Status": "pipeline", "ReaderOptions": "pipeline",
-        "GridRead": "reader", "ModelError": "reader", "decode_grid": "reader", "load_model": "reader",
-        "load_models": "reader", "read_grids": "reader"}
+_API = {"read": "api", "Reader": "api", "Code": "api", "Status": "results", "ReaderOptions": "pipeline",
+        "GridRead": "decode.reader", "ModelError": "decode.reader", "decode_grid": "decode.reader",
+        "load_model": "decode.reader", "load_models": "decode.reader", "read_grids": "decode.reader"}
 __all__ = ["__version__", *_API]
 
 

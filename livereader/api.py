@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from livereader.pipeline import CodeResult, ReaderOptions, read_frame
-from livereader.reader import Model, _default_models, load_models
-from livereader.verify import VerifyOptions
+from livereader.decode.reader import Model, _default_models, load_models
+from livereader.decode.verify import VerifyOptions
+from livereader.pipeline import ReaderOptions, read_frame
+from livereader.results import CodeResult
 
 Code = CodeResult
 
@@ -40,7 +41,7 @@ def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=Non
     Args:
         image: (H, W, 3) BGR or (H, W) grey uint8 array, or the path of an image file.
         content: ``"numeric"`` (numbers only, the default) or ``"any"`` (whatever a code holds).
-        models: a loaded :class:`livereader.reader.Model`, several tried in order, or model file paths; the
+        models: a loaded :class:`livereader.decode.reader.Model`, several tried in order, or model file paths; the
             shipped models when None.
         options: the reader's options (:class:`livereader.pipeline.ReaderOptions`); ``content`` overrides theirs.
 
@@ -49,7 +50,7 @@ def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=Non
         an array that is not a uint8 image.
     """
     if isinstance(image, (str, Path)):
-        from livereader.capture import load_image
+        from livereader.live.capture import load_image
 
         path = image
         image = load_image(Path(path))
@@ -63,7 +64,7 @@ def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=Non
 
 class Reader:
     """One stream of frames (a camera, a video): codes tracked from frame to frame, consecutive frames fused
-    where one alone does not read, and the search schedule of :class:`livereader.stream.StreamReader`.
+    where one alone does not read, and the search schedule of :class:`livereader.live.stream.StreamReader`.
 
     Args:
         content: ``"numeric"`` or ``"any"``, as for :func:`read`.
@@ -73,13 +74,13 @@ class Reader:
 
     def __init__(self, *, content: str = "numeric", fusion: bool = True, models=None,
                  options: ReaderOptions | None = None):
-        from livereader.stream import StreamOptions, StreamReader
+        from livereader.live.stream import StreamOptions, StreamReader
 
         VerifyOptions(content=content)  # a wrong content fails here, not at the first frame
         self._stream = StreamReader(_models(models), _options(options, content), StreamOptions(fusion=fusion))
 
     def read(self, frame: np.ndarray) -> list:
-        """The next frame's codes as :class:`livereader.track.TrackedCode` values: ``track`` (an id, the same
+        """The next frame's codes as :class:`livereader.live.track.TrackedCode` values: ``track`` (an id, the same
         in every frame that shows the same code), ``result`` (what this frame located, or None for a code held
         from earlier frames) and ``shown`` (the :class:`Code` to show: the last read of its track)."""
         return self._stream.read(np.asarray(frame))

@@ -1,9 +1,9 @@
 """``livereader``: read numbers from version-1 QR codes in camera streams, videos, images and grids.
 
-One capture loop serves every frame source (:mod:`livereader.capture`): each frame of a stream goes through
-a :class:`livereader.stream.StreamReader` (search schedule, tracking, fusion), each still image through
+One capture loop serves every frame source (:mod:`livereader.live.capture`): each frame of a stream goes through
+a :class:`livereader.live.stream.StreamReader` (search schedule, tracking, fusion), each still image through
 :func:`livereader.pipeline.read_frame` at full resolution as a scene of its own; its codes are written as JSON
-lines (with their track ids; with ``--once`` only each track's first read), drawn (:mod:`livereader.overlay`)
+lines (with their track ids; with ``--once`` only each track's first read), drawn (:mod:`livereader.live.overlay`)
 into a live window and/or an annotated video or image folder. ``--grid FILE...`` reads text grids (one 21x21
 grid per file, one line per row, ``1``/``#`` dark and ``0``/``.`` light) without the vision pipeline.
 Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
@@ -42,7 +42,7 @@ def _version() -> str:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from livereader.capture import DEMO_FRAMES
+    from livereader.live.capture import DEMO_FRAMES
 
     parser = argparse.ArgumentParser(prog="livereader", description="Read numbers from version-1 QR codes.")
     parser.add_argument("--version", action="version", version=f"livereader {_version()}")
@@ -110,8 +110,8 @@ def _error(message: str) -> None:
 def _read_grid_files(args: argparse.Namespace, model) -> int:
     import numpy as np
 
-    from livereader.reader import read_grids
-    from livereader.verify import VerifyOptions
+    from livereader.decode.reader import read_grids
+    from livereader.decode.verify import VerifyOptions
 
     try:
         grids = [read_grid_file(Path(name)) for name in args.grid]
@@ -240,7 +240,7 @@ def _terminate(signum, frame) -> None:
 
 def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterator:
     """The frames of the source the arguments name (``images``: the image files of ``--image``)."""
-    from livereader import capture
+    from livereader.live import capture
 
     if args.camera is not None:
         return capture.camera(args.camera, args.timeout, reconnect=args.reconnect)
@@ -256,17 +256,18 @@ def run(args: argparse.Namespace, model) -> int:
     import cv2
     import torch
 
-    from livereader import capture
-    from livereader.calibrate import CalibrationError, Undistorter, load_profile
-    from livereader.capture import SourceError, display_available
-    from livereader.grid import GridOptions
-    from livereader.overlay import draw
+    from livereader.decode.verify import VerifyOptions
+    from livereader.live import capture
+    from livereader.live.calibrate import CalibrationError, Undistorter, load_profile
+    from livereader.live.capture import SourceError, display_available
+    from livereader.live.overlay import draw
+    from livereader.live.stream import StreamOptions, StreamReader
+    from livereader.live.track import Tracker
     from livereader.pipeline import READ, ReaderOptions, read_frame
-    from livereader.stream import StreamOptions, StreamReader
-    from livereader.track import Tracker
-    from livereader.verify import VerifyOptions
+    from livereader.vision.grid import GridOptions
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
+    capture.quiet_backends()
     # The objects made so far (torch's, the models') live as long as the run: keep them out of the garbage
     # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
     gc.freeze()
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
         with _interrupts_deferred():
-            from livereader.reader import ModelError, load_models
+            from livereader.decode.reader import ModelError, load_models
 
             try:
                 model = load_models(args.model)

@@ -1,19 +1,23 @@
-"""Reading one frame: locate codes (:mod:`livereader.finder`), sample their grids (:mod:`livereader.grid`, or
-:mod:`livereader.deblur` for blurred codes), read them all with one CNN call per model (:mod:`livereader.reader`).
-It holds no state; the capture loop (:mod:`livereader.cli`) calls :func:`read_frame` per frame.
+"""Reading one frame: locate codes (:mod:`livereader.vision.finder`), sample their grids
+(:mod:`livereader.vision.grid`, or :mod:`livereader.vision.deblur` for blurred codes), read them all with one
+CNN call per model (:mod:`livereader.decode.reader`). It holds no state; the capture loop
+(:mod:`livereader.cli`) calls :func:`read_frame` per frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 
 import cv2
 import numpy as np
 
-from livereader.deblur import DeblurOptions, deblur
-from livereader.finder import (
+from livereader.decode.reader import Model, read_grids
+from livereader.decode.verify import VerifyOptions, foreign
+from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints, centre_of
+from livereader.symbol import SIZE
+from livereader.vision.deblur import DeblurOptions, deblur
+from livereader.vision.finder import (
     FinderOptions,
     LocatedCode,
     Region,
@@ -24,24 +28,7 @@ from livereader.finder import (
     scout,
     side_partnered,
 )
-from livereader.grid import GridOptions, SampledGrid, refine, sample_grid
-from livereader.reader import Model, read_grids
-from livereader.symbol import SIZE
-from livereader.verify import VerifyOptions, foreign
-
-
-class Status(str, Enum):
-    """What became of a located code; compares equal to its value (``Status.READ == "read"``)."""
-
-    READ = "read"  # a verified read: ``text`` holds it
-    REJECTED = "rejected"  # a 21x21 code that did not read or verify
-    UNSUPPORTED = "unsupported"  # located, but not 21x21
-
-    def __str__(self) -> str:
-        return self.value
-
-
-READ, REJECTED, UNSUPPORTED = Status.READ, Status.REJECTED, Status.UNSUPPORTED
+from livereader.vision.grid import GridOptions, SampledGrid, refine, sample_grid
 
 
 @dataclass(frozen=True)
@@ -72,50 +59,6 @@ class ReaderOptions:
     coarse: tuple[int, ...] = (4, 8)
 
 
-@dataclass(frozen=True)
-class CodeResult:
-    """One located code in a frame.
-
-    ``status``: ``read`` (``text`` holds the verified number, or text with the content option ``any``),
-    ``rejected`` (a 21x21 code that did not read or verify) or ``unsupported`` (not 21x21). ``corners``: tl,
-    tr, br, bl of the symbol in pixels (x, y). ``foreign``: a rejected code known to hold something other than
-    a number (it decodes so as sampled, or a stream saw it do so): no other sampling can make it read, so it is
-    not tried again (with the content option ``any`` no code is foreign). ``content``, ``ec_level`` and
-    ``headers``: of a read, as :class:`livereader.reader.GridRead` gives them.
-    """
-
-    corners: tuple[tuple[float, float], ...]
-    status: Status
-    text: str | None
-    confidence: float
-    modules: int
-    fused: int = 0  # frames averaged for this read by :mod:`livereader.fuse` (0: read from this frame alone)
-    foreign: bool = False
-    content: str | None = None
-    ec_level: str | None = None
-    headers: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def worth_retry(self) -> bool:
-        """A 21x21 code that did not read and may read with other sampling or more frames."""
-        return self.status == REJECTED and not self.foreign
-
-
-@dataclass(frozen=True)
-class Hints:
-    """What a stream knows of a frame before reading it (:mod:`livereader.stream`).
-
-    ``focus``: regions searched at full resolution where the first search settles no code, e.g. where tracked
-    codes are predicted to be. ``foreign``: outlines (tl, tr, br, bl pixels) of codes known to hold something
-    other than a number; a code located there that does not read is not tried again. ``whole``: False to
-    search only the focus regions (no first search of the whole frame).
-    """
-
-    focus: tuple[Region, ...] = ()
-    foreign: tuple[tuple[tuple[float, float], ...], ...] = ()
-    whole: bool = True
-
-
 def to_grey(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return frame
@@ -130,7 +73,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
                   sampler: Sampler | None = None, foreign_places: Sequence = ()) -> list[CodeResult]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
     options say; any other sampler's hard grids). Rejected codes are marked ``foreign`` when they decode, as
-    sampled, to something other than a number (:func:`livereader.verify.foreign`), or lie where
+    sampled, to something other than a number (:func:`livereader.decode.verify.foreign`), or lie where
     ``foreign_places`` (outlines) hold such a code."""
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
@@ -156,12 +99,6 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
-def centre_of(points) -> tuple[float, float]:
-    """The mean of a few (x, y) points (plain Python: numpy's mean costs more for four points)."""
-    points = [(float(x), float(y)) for x, y in points]
-    return sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
-
-
 def _holding(corners, outlines: Sequence) -> int | None:
     """Index of the first of ``outlines`` ((4, 2) pixels each) that holds the centre of ``corners``, or None."""
     centre = centre_of(corners)
@@ -179,7 +116,7 @@ def holder(corners, results: Sequence[CodeResult]) -> int | None:
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
                hints: Hints = Hints()) -> list[CodeResult]:
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
-    order as :func:`livereader.reader.read_grids` does).
+    order as :func:`livereader.decode.reader.read_grids` does).
 
     The first search looks for finder patterns in the frame shrunk by ``options.scout``. What it settles (codes
     read, codes not 21x21, codes that hold something other than a number) is not looked at again. Only what it

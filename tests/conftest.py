@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livereader.data import held_out_numbers
 from livereader.symbol import encode
+from livereader.train.data import held_out_numbers
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,14 @@ def test_version_everywhere():
     code = "import sys, livereader; livereader.__version__; livereader.read; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_reader_and_the_demo_import_no_training_or_benchmark_code():
+    code = ("import sys, numpy as np, livereader\n"
+            "from livereader.live import capture\n"
+            "frames = [f.image for f in capture.demo(3)]\n"
+            "reader = livereader.Reader()\n"
+            "print(sum(len(reader.read(f)) for f in frames) > 0, len(livereader.read(frames[0])) > 0)\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('livereader.train', 'livereader.bench'))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["True True", "[]"], done.stderr[-2000:]

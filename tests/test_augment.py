@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from livereader.augment import AugmentConfig, augment, flip_modules
 from livereader.symbol import encode
+from livereader.train.augment import AugmentConfig, augment, flip_modules
 
 
 def _grids(n):

@@ -5,8 +5,8 @@ import json
 import cv2
 import numpy as np
 
-from livereader.bench import run_photos
-from livereader.reader import load_models
+from livereader.bench.cli import run_photos
+from livereader.decode.reader import load_models
 from livereader.symbol import encode
 
 _MODULE = 6  # px per module of the rendered codes

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from livereader.calibrate import CalibrationError, Undistorter, calibrate, load_profile, main, save_profile
 from livereader.cli import main as livereader_main
+from livereader.live.calibrate import CalibrationError, Undistorter, calibrate, load_profile, main, save_profile
 from livereader.pipeline import read_frame
-from livereader.scene import DEMO_CAMERA, DemoStream, chessboard_views, lens_scenes
+from livereader.synth.scene import DEMO_CAMERA, DemoStream, chessboard_views, lens_scenes
 
 EXAMPLE = Path(__file__).parent.parent / "calibration" / "example-wide-640x480.yaml"
 

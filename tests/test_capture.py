@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from livereader.cli import main
-from livereader.scene import DemoStream
 from livereader.symbol import encode
+from livereader.synth.scene import DemoStream
 
 
 def _scenes(count: int):

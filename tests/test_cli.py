@@ -38,7 +38,7 @@ def test_a_new_code_is_found_within_the_full_search_schedule_and_then_followed(t
     import cv2
     import numpy as np
 
-    from livereader.stream import StreamOptions
+    from livereader.live.stream import StreamOptions
 
     every = StreamOptions().full_every
     large = np.full((720, 1280), 235, np.uint8)  # large enough for the half-size search

@@ -3,12 +3,12 @@
 import cv2
 import numpy as np
 
-from livereader.deblur import DeblurOptions, _kernels, deblur, deconvolve
-from livereader.finder import locate
-from livereader.grid import sample_grid
 from livereader.pipeline import read_frame
-from livereader.scene import scenes
 from livereader.symbol import SIZE, encode
+from livereader.synth.scene import scenes
+from livereader.vision.deblur import DeblurOptions, _kernels, deblur, deconvolve
+from livereader.vision.finder import locate
+from livereader.vision.grid import sample_grid
 
 
 def _blurred_samples(grid: np.ndarray, sigma: float, quiet: int, flip: bool, rng) -> np.ndarray:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from livereader.fuse import FrameStack, FuseOptions, read_fused
+from livereader.live.fuse import FrameStack, FuseOptions, read_fused
 from livereader.pipeline import READ, read_frame
-from livereader.scene import HARD_CLIPS, clip
 from livereader.symbol import encode
+from livereader.synth.scene import HARD_CLIPS, clip
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ import pytest
 import qrcode
 
 from livereader import load_model, read_grids
-from livereader.data import numeric_codes, text_codes
-from livereader.numeric import (
+from livereader.decode.numeric import (
     DATA_CODEWORDS,
     MAX_DIGITS,
     PLACEMENT,
@@ -21,8 +20,9 @@ from livereader.numeric import (
     foreign_data,
     parse,
 )
-from livereader.reader import default_model_path
+from livereader.decode.reader import default_model_path
 from livereader.symbol import LEVELS, read_format
+from livereader.train.data import numeric_codes, text_codes
 
 _QRCODE_LEVEL = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
                  "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
@@ -139,8 +139,8 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
 def test_codeword_reader_torchscript_equals_eager(tmp_path):
     import torch
 
-    from livereader.model import CodewordConfig, CodewordReader
-    from livereader.train import export
+    from livereader.decode.model import CodewordConfig, CodewordReader
+    from livereader.train.cli import export
 
     torch.manual_seed(0)
     eager = CodewordReader(CodewordConfig()).eval()

@@ -62,7 +62,7 @@ def test_a_bad_output_is_found_before_the_first_frame(tmp_path, capsys):
 
 
 def test_each_still_image_is_a_scene_of_its_own(tmp_path, monkeypatch):
-    import livereader.overlay as overlay
+    import livereader.live.overlay as overlay
 
     cv2.imwrite(str(tmp_path / "a.png"), _code_image("123456"))
     text = _code_image("HELLO")  # a code that reads as no number, in the same place in the next file

@@ -1,4 +1,4 @@
-"""Every mode of a version-1 symbol decoded (livereader.payload) and verified like numbers (numeric.decode)."""
+"""Every mode of a version-1 symbol decoded (livereader.decode.payload) and verified like numbers (numeric.decode)."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import qrcode
 import reedsolo
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from livereader.numeric import CODEWORDS, DATA_CODEWORDS, MISDECODE_PROTECTION, PLACEMENT, NumericOptions, decode
-from livereader.payload import GS, Payload, read_payload
+from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, MISDECODE_PROTECTION, PLACEMENT, NumericOptions, decode
+from livereader.decode.payload import GS, Payload, read_payload
 from livereader.symbol import encode, mask_patterns, read_format
 
 _LEVEL = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from livereader import GridRead, ModelError, decode_grid, load_model, read_grids
-from livereader.data import foreign_codes
-from livereader.model import GridReader, ModelConfig
-from livereader.reader import UNMASKED
+from livereader.decode.model import GridReader, ModelConfig
+from livereader.decode.reader import UNMASKED
 from livereader.symbol import mask_patterns
-from livereader.train import export
+from livereader.train.cli import export
+from livereader.train.data import foreign_codes
 
 
 def test_import_loads_no_model_and_no_torch():
@@ -118,9 +118,9 @@ def test_a_model_with_the_wrong_output_shape_is_refused_at_load(tmp_path):
 
 
 def test_the_six_digit_cnn_runs_only_on_level_h_grids_unmasked():
-    from livereader.reader import collect_evidence
+    from livereader.decode.reader import collect_evidence
+    from livereader.decode.verify import VerifyOptions
     from livereader.symbol import encode, read_format
-    from livereader.verify import VerifyOptions
 
     batches, seen = [], []
 

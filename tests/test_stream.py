@@ -23,7 +23,7 @@ def _swap_frames(count: int = 60, swap: int = 30) -> list[np.ndarray]:
 
 
 def test_a_code_replaced_in_place_never_shows_the_old_number(model):
-    from livereader.stream import StreamReader
+    from livereader.live.stream import StreamReader
 
     stream = StreamReader(model)
     shown = [[c.shown.text for c in stream.read(frame)] for frame in _swap_frames()]

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 
 from livereader.cli import main
+from livereader.live.track import Tracker, TrackOptions
 from livereader.pipeline import READ, REJECTED, CodeResult, read_frame
-from livereader.scene import CATEGORIES, clip
-from livereader.track import Tracker, TrackOptions
+from livereader.synth.scene import CATEGORIES, clip
 
 
 def _result(x: float, text: str | None, size: float = 100.0) -> CodeResult:
@@ -80,8 +80,8 @@ def test_once_writes_each_number_once(tmp_path, capsys):
 def test_clip_through_a_wide_lens_tracks_after_undistortion(model):
     from pathlib import Path
 
-    from livereader.calibrate import Undistorter, load_profile
-    from livereader.scene import DEMO_CAMERA
+    from livereader.live.calibrate import Undistorter, load_profile
+    from livereader.synth.scene import DEMO_CAMERA
 
     undistort = Undistorter(load_profile(Path(__file__).parent.parent / "calibration" / "example-wide-640x480.yaml"))
     frames = clip(CATEGORIES["clean"], 15, 2, np.random.default_rng(3), camera=DEMO_CAMERA).frames

@@ -4,9 +4,9 @@ import json
 
 import torch
 
-from livereader import train
-from livereader.reader import load_model
-from livereader.train import main
+from livereader.decode.reader import load_model
+from livereader.train import cli as train
+from livereader.train.cli import main
 
 
 def _args(tmp_path, *extra):
@@ -54,7 +54,7 @@ def test_eval_of_a_missing_model_is_one_line_error(tmp_path, capsys):
 def test_eval_prints_the_figures_and_writes_the_plot(tmp_path, capsys):
     import cv2
 
-    from livereader.reader import default_model_path
+    from livereader.decode.reader import default_model_path
 
     plot = tmp_path / "flips.png"
     assert main(["--eval", str(default_model_path()), "--eval-size", "quick", "--plot", str(plot)]) == 0

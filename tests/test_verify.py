@@ -1,7 +1,6 @@
 import numpy as np
 
-from livereader.symbol import DATA_REGION, encode
-from livereader.verify import (
+from livereader.decode.verify import (
     MIN_DISTANCE,
     VerifyOptions,
     _group_tables,
@@ -12,6 +11,7 @@ from livereader.verify import (
     number_bits,
     verified,
 )
+from livereader.symbol import DATA_REGION, encode
 
 
 def test_encoder_equals_qrcode_for_every_mask():

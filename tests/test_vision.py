@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from livereader.finder import locate, scout
-from livereader.grid import sample_grid
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, read_frame
-from livereader.scene import SceneConfig, render_scene, scenes
 from livereader.symbol import encode
+from livereader.synth.scene import SceneConfig, render_scene, scenes
+from livereader.vision.finder import locate, scout
+from livereader.vision.grid import sample_grid
 
 
 def _corner_error(result_corners, truth) -> float:
@@ -142,8 +142,8 @@ def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model
 
 
 def test_the_full_resolution_search_looks_only_around_what_the_first_search_left(model, monkeypatch):
-    import livereader.finder as finder
     import livereader.pipeline as pipeline
+    import livereader.vision.finder as finder
 
     batches, searched, read_grids, find_finders = [], [], pipeline.read_grids, finder.find_finders
 
@@ -168,7 +168,7 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
 
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
-    import livereader.finder as finder
+    import livereader.vision.finder as finder
 
     finder_pattern = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 2), np.ones((4, 4)))  # 44x44 px
     frame = np.full((44 * 16, 44 * 20), 235, np.uint8)

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from livereader.grid import corner_homography, data_modules
+from livereader.decode.reader import Model
 from livereader.pipeline import READ, REJECTED, CodeResult, Hints, ReaderOptions, holder, read_frame, to_grey
-from livereader.reader import Model
+from livereader.vision.grid import corner_homography, data_modules
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from itertools import combinations
 
 import numpy as np
 
-from livereader.numeric import NumericOptions, foreign_data
+from livereader.decode.numeric import NumericOptions, foreign_data
 from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
 
 BITS = 20

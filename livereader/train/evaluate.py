@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from livereader.data import GridSet, cache_path, encode_numbers, foreign_codes, held_out_numbers, unpack
-from livereader.reader import Model, collect_evidence, decode_grid, judge
-from livereader.verify import VerifyOptions
+from livereader.decode.reader import Model, collect_evidence, decode_grid, judge
+from livereader.decode.verify import VerifyOptions
+from livereader.train.data import GridSet, cache_path, encode_numbers, foreign_codes, held_out_numbers, unpack
 
 FLIPS = (0, 4, 8, 12, 16, 20, 24)
 # zxing-cpp 3.1.1's read rates measured on perfectly sampled grids, for when it is not installed. Those grids
@@ -118,7 +118,7 @@ def run(model: Model, size: str, seed: int, plot: str | None = None, readers=Non
     """
     import torch
 
-    from livereader.augment import CALIBRATION_AUGMENT, augment, flip_modules
+    from livereader.train.augment import CALIBRATION_AUGMENT, augment, flip_modules
 
     sizes, options = SIZES[size], VerifyOptions()
     cnn_only = replace(options, expand=0, expand_pairs=0, expand_triples=0)
@@ -230,7 +230,7 @@ NUMERIC_SIZES = {"full": {"clean": 20000, "flips": 2000, "foreign": 2000},
 
 def text_rates(models, grids: np.ndarray, truth: list[str], options: VerifyOptions) -> dict:
     """Share of grids read right and wrong reads, for any models (truth as strings)."""
-    from livereader.reader import read_grids
+    from livereader.decode.reader import read_grids
 
     return _rates([r.text for r in read_grids(grids, models, options)], truth)
 
@@ -241,8 +241,8 @@ def _payload_figures(models, texts: list, codes, options: VerifyOptions, flips: 
     random wrong modules anywhere in the symbol next to zxing-cpp on the same grids, for each k of ``flips``."""
     import torch
 
-    from livereader.augment import flip_modules
     from livereader.symbol import LEVELS
+    from livereader.train.augment import flip_modules
 
     figures: dict = {"clean": _rates(texts, codes.payloads)}
     figures["clean_by_level"] = {
@@ -274,8 +274,8 @@ def run_numeric(models, size: str, seed: int) -> dict:
     reported numbers on codes that hold text."""
     import torch
 
-    from livereader.data import numeric_codes, text_codes
-    from livereader.reader import read_grids
+    from livereader.decode.reader import read_grids
+    from livereader.train.data import numeric_codes, text_codes
 
     sizes, options = NUMERIC_SIZES[size], VerifyOptions()
     rng = np.random.default_rng(seed)
@@ -312,9 +312,9 @@ def run_general(models, size: str, seed: int) -> dict:
     grids, and the expected calibration error of the reads on augmented grids (``CALIBRATION_AUGMENT``)."""
     import torch
 
-    from livereader.augment import CALIBRATION_AUGMENT, augment
-    from livereader.data import GENERAL_MODES, general_codes
-    from livereader.reader import read_grids
+    from livereader.decode.reader import read_grids
+    from livereader.train.augment import CALIBRATION_AUGMENT, augment
+    from livereader.train.data import GENERAL_MODES, general_codes
 
     sizes, options = GENERAL_SIZES[size], VerifyOptions(content="any")
     rng = np.random.default_rng(seed)

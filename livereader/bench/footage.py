@@ -10,7 +10,7 @@ percentile time per frame of each and their ratios (livereader / zxing-cpp at th
 - **lots**: images whose folder is named ``lots`` (many codes each), at a 1920 px long side.
 - **code-free**: 1280x720 crops of the folder's images that hold no code (every code of its manifest, and the
   BoofCV hand-labelled corners, kept a margin away).
-- **video**: a video file read end to end by :class:`livereader.stream.StreamReader` (schedule, tracking,
+- **video**: a video file read end to end by :class:`livereader.live.stream.StreamReader` (schedule, tracking,
   fusion), decoding timed apart.
 - **scaling**: synthetic 1280x960 pages with 0, 1, 4, 16 and 64 codes (4 px modules, a mild perspective).
 

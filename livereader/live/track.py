@@ -22,7 +22,7 @@ from itertools import count
 import cv2
 import numpy as np
 
-from livereader.pipeline import READ, UNSUPPORTED, CodeResult, centre_of
+from livereader.results import READ, UNSUPPORTED, CodeResult, centre_of
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TrackedCode:
 
 @dataclass(frozen=True)
 class LiveTrack:
-    """A live track as last seen: for a stream's search hints (:mod:`livereader.stream`)."""
+    """A live track as last seen: for a stream's search hints (:mod:`livereader.live.stream`)."""
 
     track: int
     result: CodeResult  # where and what it was last located

@@ -1,6 +1,6 @@
 """Numeric version-1 codes of any length and level: where each codeword bit sits, and decoding the CNN's bits.
 
-The general model (:class:`livereader.model.CodewordReader`) reads the 208 codeword bits of a symbol, unmasked,
+The general model (:class:`livereader.decode.model.CodewordReader`) reads the 208 codeword bits of a symbol, unmasked,
 in the order of the codeword stream (``PLACEMENT``). This module turns those soft bits into a verified number:
 
 1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (``reedsolo``), first as
@@ -9,7 +9,7 @@ in the order of the codeword stream (``PLACEMENT``). This module turns those sof
    the standard reserves against misdecoding, ``MISDECODE_PROTECTION``, with the content option ``any``).
 2. The data codewords must hold exactly one numeric-mode segment and the padding the standard prescribes
    (terminator, zero bits, then 0xEC 0x11 ...): anything else (text, mixed modes) is another kind of code.
-   With the content option ``any``, every mode is read instead (:mod:`livereader.payload`).
+   With the content option ``any``, every mode is read instead (:mod:`livereader.decode.payload`).
 3. The payload's symbol at the level and mask of the format bits (the corrected codewords, placed and masked:
    the strict parse admits only the encoding ``qrcode`` makes) is compared with the observed grid: the read
    stands only if that symbol explains the grid (``NumericOptions``).
@@ -26,7 +26,7 @@ from functools import cache
 
 import numpy as np
 
-from livereader.payload import Payload, read_payload
+from livereader.decode.payload import Payload, read_payload
 from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns, unmask
 
 CODEWORDS = 26
@@ -140,7 +140,7 @@ def numeric_payload(data: bytes, level: str) -> Payload | None:
 
 
 def any_payload(data: bytes, level: str) -> Payload | None:
-    """Whatever the data codewords hold (:func:`livereader.payload.read_payload`), else None."""
+    """Whatever the data codewords hold (:func:`livereader.decode.payload.read_payload`), else None."""
     return read_payload(data)
 
 

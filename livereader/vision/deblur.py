@@ -1,7 +1,7 @@
 """Deblur: a located code's 21x21 grid recovered from a blurred frame by deconvolving its module samples.
 
 Defocus blurs each module into its neighbours: at a Gaussian sigma of 0.7 module an isolated module keeps
-about a quarter of its contrast, so no threshold separates it from its neighbours (:mod:`livereader.grid`
+about a quarter of its contrast, so no threshold separates it from its neighbours (:mod:`livereader.vision.grid`
 reads none of such codes, nor does zxing-cpp). But the blur is linear and the symbol is a known lattice: the
 samples at the module centres of a square of ``SIZE + 2 * quiet`` modules (the symbol and part of its quiet
 zone) are
@@ -31,9 +31,9 @@ from math import erf, sqrt
 import cv2
 import numpy as np
 
-from livereader.finder import LocatedCode
-from livereader.grid import SampledGrid, oriented
 from livereader.symbol import FIXED_REGION, SIZE, fixed_modules
+from livereader.vision.finder import LocatedCode
+from livereader.vision.grid import SampledGrid, oriented
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from livereader.data import held_out_numbers, numeric_payloads
 from livereader.symbol import LEVELS, SIZE, encode
 
 QUIET = 4  # modules of quiet zone rendered around each code
@@ -85,7 +84,7 @@ CATEGORIES: dict[str, SceneConfig] = {
     "numeric": SceneConfig(numeric=True),
 }
 
-# Clips too degraded for most single frames, for temporal fusion (see livereader.fuse).
+# Clips too degraded for most single frames, for temporal fusion (see livereader.live.fuse).
 HARD_CLIPS: dict[str, SceneConfig] = {
     "motion+noise": SceneConfig(motion=(2.0, 2.5), noise=(30.0, 30.0), module_px=(4.0, 6.0)),
     "noise130": SceneConfig(noise=(130.0, 130.0), blur=(0.0, 0.1), module_px=(4.0, 6.0)),
@@ -98,8 +97,10 @@ _FOREIGN = ("HELLO", "https://example.com/a", "Table 7", "12345", "1234567", "AB
 
 @lru_cache(maxsize=1)
 def held_out_sample() -> np.ndarray:
-    """Held-out six-digit numbers that scenes draw from (the first 20,000)."""
-    return held_out_numbers()[:20_000]
+    """Held-out six-digit numbers that scenes draw from: the first 20,000 (a scan that stops there)."""
+    from livereader.train.data import is_held_out
+
+    return np.fromiter((n for n in range(10**6) if is_held_out("%06d" % n)), np.int64, count=20_000)
 
 
 def _code_image(grid: np.ndarray) -> np.ndarray:
@@ -222,6 +223,8 @@ def render_scene(category: str, rng: np.random.Generator, size: tuple[int, int] 
     for supported in placements:
         module_px = rng.uniform(*config.module_px)
         if supported and config.numeric:
+            from livereader.train.data import numeric_payloads
+
             payloads, levels = numeric_payloads(1, rng, held_out=True)
             text, grid = payloads[0], encode(payloads[0], LEVELS[levels[0]])
         elif supported:
@@ -276,7 +279,6 @@ class DemoStream:
 
     def next(self) -> Scene:
         rng = np.random.default_rng([self.seed, self._frame // self.hold])
-        numbers = held_out_sample()
         t = self._frame * 2 * np.pi / 240
         w, h = self.size
         paper = np.full((h, w), 225, np.uint8)
@@ -284,7 +286,7 @@ class DemoStream:
         frame = paper.astype(np.float32)
         truth = []
         for i in range(self.codes):
-            text = "%06d" % numbers[rng.integers(len(numbers))]
+            text = "%06d" % rng.integers(10**6)
             phase = t + i * np.pi
             centre = np.array([w * (0.5 + 0.28 * np.cos(phase)), h * (0.5 + 0.25 * np.sin(2 * phase))])
             pose_rng = np.random.default_rng([self.seed, i])  # fixed roll and tilt axis per code

@@ -1,7 +1,7 @@
 """The CNNs that read a 21x21 grid: both networks in one file.
 
 :class:`GridReader` reads six-digit level-H numbers whole; :class:`CodewordReader` reads the codeword bits of
-numeric codes of any length and level, which :mod:`livereader.numeric` decodes.
+numeric codes of any length and level, which :mod:`livereader.decode.numeric` decodes.
 
 GridReader input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized), upright and
 with their data mask removed (:func:`livereader.symbol.unmask`, with the mask that the format bits name).
@@ -33,7 +33,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from livereader.numeric import FORMATS, PLACEMENT
+from livereader.decode.numeric import FORMATS, PLACEMENT
 from livereader.symbol import FIXED_REGION, FORMAT_POSITIONS, SIZE, fixed_modules, mask_patterns
 
 GROUP_BITS = 10

@@ -1,5 +1,5 @@
 """``livereader-bench``: read rate, wrong reads and time per frame on synthetic scenes, next to zxing-cpp and
-OpenCV's QRCodeDetector measured in the same run on the same frames; real footage (:mod:`livereader.footage`).
+OpenCV's QRCodeDetector measured in the same run on the same frames; real footage (:mod:`livereader.bench.footage`).
 
 ``livereader`` reads each scene as a camera frame (:func:`livereader.pipeline.read_frame`'s defaults: codes
 too small for the half-size search wait for a stream's whole-frame search); ``livereader (still image)``
@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livereader import footage
-from livereader.scene import CATEGORIES, Scene, scenes
+from livereader.bench import footage
+from livereader.synth.scene import CATEGORIES, Scene, scenes
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -80,9 +80,9 @@ class _Readers:
     """The readers compared, each as frame -> [(text, centre)]; zxing-cpp and OpenCV when available."""
 
     def __init__(self, model_paths: list[str] | None):
-        from livereader.grid import GridOptions
+        from livereader.decode.reader import load_models
         from livereader.pipeline import ReaderOptions, read_frame
-        from livereader.reader import load_models
+        from livereader.vision.grid import GridOptions
 
         self.models = models = load_models(model_paths)
         soft, still = ReaderOptions(grid=GridOptions(soft=True)), ReaderOptions(scout=1)
@@ -185,8 +185,8 @@ def run_photos(folder: Path, models) -> dict:
     With a manifest: its version-1 codes, and how many livereader located (a code of ours centred in its
     outline); and per folder the comparison of reads with ``--content any`` with the manifest's texts
     (:func:`compare_with_manifest`), and the numeric version-1 codes read with the default content."""
+    from livereader.decode.verify import VerifyOptions
     from livereader.pipeline import ReaderOptions, read_frame
-    from livereader.verify import VerifyOptions
 
     entries = footage.manifest(folder)
     still = ReaderOptions(scout=1)
@@ -261,10 +261,10 @@ def _count_reads(reads: list[int], texts: dict, frame, outputs) -> None:
 
 
 def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scaling_frames: int, seed: int) -> dict:
-    """Time per frame next to zxing-cpp, interleaved frame by frame (see :mod:`livereader.footage`), per group;
+    """Time per frame next to zxing-cpp, interleaved frame by frame (see :mod:`livereader.bench.footage`), per group;
     and the share of livereader's time per stage in the photos read as camera frames and in the video."""
+    from livereader.live.stream import StreamReader
     from livereader.pipeline import ReaderOptions, read_frame
-    from livereader.stream import StreamReader
 
     models = readers.models
     theirs = {name: reader for name, reader in readers.readers.items() if name == "zxing-cpp"}
@@ -364,9 +364,9 @@ def run_clips(clips: int, model, seed: int) -> dict:
     detections of the same code keeps its id when both carry the same track id. Reports: first reads
     (``TrackedCode.first_read``) per code that was read at all; exactly one each is right.
     """
+    from livereader.live.track import Tracker
     from livereader.pipeline import read_frame
-    from livereader.scene import clip
-    from livereader.track import Tracker
+    from livereader.synth.scene import clip
 
     rng = np.random.default_rng([seed, 11])
     figures = {"clips": clips, "frames": 0, "detections": 0, "pairs": 0, "kept": 0, "codes read": 0,
@@ -414,13 +414,13 @@ FUSION_VARIANTS = ("single frames", "fused")
 
 def run_fusion(clips: int, models, seed: int) -> dict:
     """Per kind of ``scene.HARD_CLIPS``: ``clips`` clips of 15 frames with 1-2 moving codes, read frame by frame
-    and with temporal fusion (:func:`livereader.fuse.read_fused`), each tracked.
+    and with temporal fusion (:func:`livereader.live.fuse.read_fused`), each tracked.
     Figures: the share of (frame, code) pairs that single frames read; per way, the codes read within the clip,
     the mean frames to a code's first read, and wrong reads (a number that is not the code's under it)."""
-    from livereader.fuse import FrameStack, read_fused
+    from livereader.live.fuse import FrameStack, read_fused
+    from livereader.live.track import Tracker
     from livereader.pipeline import READ, read_frame
-    from livereader.scene import HARD_CLIPS, clip
-    from livereader.track import Tracker
+    from livereader.synth.scene import HARD_CLIPS, clip
 
     figures = {}
     for index, (kind, config) in enumerate(HARD_CLIPS.items()):
@@ -468,9 +468,9 @@ def print_fusion(fusion: dict) -> None:
 def run_lens(frames: int, model, seed: int) -> dict:
     """Calibrate ``scene.DEMO_CAMERA`` from 20 rendered 9x6 chessboard views, then read ``frames`` distorted
     scenes as they are and undistorted by the profile: reads and wrong reads of both, and the fit's errors."""
-    from livereader.calibrate import Undistorter, calibrate
+    from livereader.live.calibrate import Undistorter, calibrate
     from livereader.pipeline import read_frame
-    from livereader.scene import DEMO_CAMERA, chessboard_views, lens_scenes
+    from livereader.synth.scene import DEMO_CAMERA, chessboard_views, lens_scenes
 
     profile = calibrate(chessboard_views((9, 6), DEMO_CAMERA, 20, seed), (9, 6))
     true = DEMO_CAMERA.camera_matrix
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     import torch
 
-    from livereader.reader import ModelError
+    from livereader.decode.reader import ModelError
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)

@@ -17,8 +17,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from livereader.finder import LocatedCode
 from livereader.symbol import DATA_REGION, SIZE, format_distances
+from livereader.vision.finder import LocatedCode
 
 SUBSAMPLES = 3  # samples per module along each axis
 

@@ -148,8 +148,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _views(args: argparse.Namespace) -> Iterator[np.ndarray]:
-    from livereader import capture
+    from livereader.live import capture
 
+    capture.quiet_backends()
     if args.images:
         frames = capture.images(capture.image_files(args.images))
     elif args.video:
@@ -181,11 +182,11 @@ def _camera_views(frames: Iterator, board: tuple[int, int], views: int) -> Itera
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from livereader.capture import SourceError
+    from livereader.live.capture import SourceError
 
     try:
         if args.demo:
-            from livereader.scene import DEMO_CAMERA, chessboard_views
+            from livereader.synth.scene import DEMO_CAMERA, chessboard_views
 
             profile = calibrate(chessboard_views(args.board, DEMO_CAMERA, args.views, seed=0), args.board)
         else:

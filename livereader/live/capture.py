@@ -76,7 +76,8 @@ def load_image(path: Path) -> np.ndarray | None:
 
 def quiet_backends() -> None:
     """Keep OpenCV's and FFmpeg's own log lines (device probing, decode errors) off stderr: the capture loop
-    reports what matters in one line of its own."""
+    reports what matters in one line of its own. Process-wide, so the commands call it once at start; the
+    library's sources leave the settings as they find them."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
@@ -87,7 +88,6 @@ def video(path: str) -> Iterator[Frame]:
         raise SourceError(f"no such file: {path}")
     if not Path(path).is_file():
         raise SourceError(f"not a file: {path}")
-    quiet_backends()
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise SourceError(f"cannot open video: {path}")
@@ -130,7 +130,6 @@ def camera(spec: str, timeout: float = 10.0, tick: float = 0.1, reconnect: bool 
     the source ends, :class:`SourceError`, or with ``reconnect`` a warning on stderr and a new connection,
     tried after 1, 2, 4, ... (at most 30) seconds until one opens. An undecodable frame is skipped, as in a
     file."""
-    quiet_backends()
     target = int(spec) if spec.isdigit() else spec
     delivered, delay = 0, 1.0  # frames of the earlier connections; the next wait before reconnecting
     while True:
@@ -225,8 +224,9 @@ class _Newest:
 
 
 def demo(frames: int | None) -> Iterator[Frame]:
-    """The built-in synthetic scene stream (:class:`livereader.scene.DemoStream`); endless when ``frames`` is None."""
-    from livereader.scene import DemoStream
+    """The built-in synthetic scene stream (:class:`livereader.synth.scene.DemoStream`); endless when ``frames``
+    is None."""
+    from livereader.synth.scene import DemoStream
 
     stream = DemoStream()
     index = 0

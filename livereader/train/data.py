@@ -152,7 +152,7 @@ class NumericSet:
 def numeric_payloads(count: int, rng: np.random.Generator, held_out: bool) -> tuple[list[str], np.ndarray]:
     """``count`` random numeric payloads and level indices: the level uniform, then the length uniform over all
     that fit version 1 at that level (leading zeros kept); only held-out payloads, or only training ones."""
-    from livereader.numeric import MAX_DIGITS
+    from livereader.decode.numeric import MAX_DIGITS
 
     payloads, levels = [], []
     while len(payloads) < count:
@@ -227,7 +227,7 @@ def _segments_grid(segments: list[tuple[str, int, str]], level: str, mask: int) 
     encode; ValueError when the segments do not fit."""
     import reedsolo
 
-    from livereader.numeric import CODEWORDS, DATA_CODEWORDS, PLACEMENT
+    from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, PLACEMENT
     from livereader.symbol import mask_patterns
 
     indicators, count_bits = {"kanji": "1000"}, {"kanji": 8}

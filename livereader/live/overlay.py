@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livereader.pipeline import READ, REJECTED, CodeResult
+from livereader.results import READ, REJECTED, CodeResult
 
 _COLOURS = {READ: (60, 200, 60), REJECTED: (0, 140, 255)}  # BGR; unsupported codes are grey
 _GREY = (160, 160, 160)

@@ -1,11 +1,12 @@
 """Reading grids: the loaded TorchScript CNNs propose numbers, verification accepts or rejects them.
 
-A model file is a TorchScript module (see :mod:`livereader.model`) saved with an extra file
+A model file is a TorchScript module (see :mod:`livereader.decode.model`) saved with an extra file
 ``livereader.json`` that holds its kind, configuration and confidence calibration. Two kinds exist:
 
-* ``six-digit``: :class:`livereader.model.GridReader`, verified by :mod:`livereader.verify`; it reads grids
-  unmasked with the mask that their format bits name (metadata ``"input": "unmasked"``);
-* ``numeric``: :class:`livereader.model.CodewordReader`, decoded and verified by :mod:`livereader.numeric`.
+* ``six-digit``: :class:`livereader.decode.model.GridReader`, verified by :mod:`livereader.decode.verify`; it
+  reads grids unmasked with the mask that their format bits name (metadata ``"input": "unmasked"``);
+* ``numeric``: :class:`livereader.decode.model.CodewordReader`, decoded and verified by
+  :mod:`livereader.decode.numeric`.
 
 Several models are tried in order, each on the grids that the earlier ones did not read. The shipped default is
 the six-digit model (most robust on its codes), then the numeric model (every numeric version-1 code).
@@ -13,6 +14,7 @@ the six-digit model (most robust on its codes), then the numeric model (every nu
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,9 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from livereader import numeric
+from livereader.decode import numeric
+from livereader.decode.verify import (
+    LEVEL,
+    Calibration,
+    Evidence,
+    VerifyOptions,
+    evaluate,
+    no_candidate,
+    prepare,
+    verified,
+)
 from livereader.symbol import SIZE, FormatInfo, unmask
-from livereader.verify import LEVEL, Calibration, Evidence, VerifyOptions, evaluate, no_candidate, prepare, verified
 
 METADATA = "livereader.json"
 SIX_DIGIT, NUMERIC = "six-digit", "numeric"
@@ -45,7 +56,7 @@ class GridRead:
     needs a verified candidate and a confidence of at least ``VerifyOptions.min_confidence``). ``content`` is
     the mode of the read's data segments (``numeric``, ``alphanumeric``, ``byte``, ``kanji`` or ``mixed``),
     ``ec_level`` its error-correction level and ``headers`` what else it holds (see
-    :class:`livereader.payload.Payload`); all three are None or empty for no read.
+    :class:`livereader.decode.payload.Payload`); all three are None or empty for no read.
     """
 
     text: str | None
@@ -69,7 +80,7 @@ class Model:
     calibration_any: Calibration | None = None  # a numeric model's confidence with the content option ``any``
 
     def __call__(self, grids: np.ndarray, method: str = "forward"):
-        """(N, 21, 21) grids -> the output tensor of the network's ``method`` (see :mod:`livereader.model`),
+        """(N, 21, 21) grids -> the output tensor of the network's ``method`` (see :mod:`livereader.decode.model`),
         without gradients."""
         import torch
 
@@ -88,8 +99,9 @@ class Model:
 
 def default_model_path(name: str = DEFAULT_MODELS[0]) -> Path:
     """A shipped model: inside the installed package, or ``models/`` beside it in a source checkout."""
-    installed = Path(__file__).parent / "models" / name
-    return installed if installed.exists() else Path(__file__).parent.parent / "models" / name
+    package = Path(__file__).parent.parent  # livereader/
+    installed = package / "models" / name
+    return installed if installed.exists() else package.parent / "models" / name
 
 
 def load_model(path: str | Path | None = None) -> Model:
@@ -126,7 +138,7 @@ def load_model(path: str | Path | None = None) -> Model:
     # oneDNN's own layout: 2-3x faster batches on CPU, but its conversions make one grid 1.8x slower (measured,
     # 168 against 310 us for the six-digit model), so both are kept.
     methods = ["read"] if kind == SIX_DIGIT else None
-    batched = torch.jit.optimize_for_inference(torch.jit.load(str(path), map_location="cpu").eval(), methods)
+    batched = torch.jit.optimize_for_inference(copy.deepcopy(module), methods)  # the file is read once
     return Model(module, batched, path, kind, digits, calibration, metadata, calibration_any)
 
 

@@ -1,9 +1,9 @@
 """``livereader-train``: train a CNN on augmented qrcode grids, calibrate, export TorchScript and a model card.
 
-``--kind six-digit`` (default) trains :class:`livereader.model.GridReader` on the cached 10^6 six-digit level-H
-grids; ``--kind numeric`` trains :class:`livereader.model.CodewordReader` on numeric codes of every length and
+``--kind six-digit`` (default) trains :class:`livereader.decode.model.GridReader` on the cached 10^6 six-digit level-H
+grids; ``--kind numeric`` trains :class:`livereader.decode.model.CodewordReader` on numeric codes of every length and
 level generated fresh for every batch. ``livereader-train --eval MODEL`` evaluates a model file instead (see
-:mod:`livereader.evaluate`).
+:mod:`livereader.train.evaluate`).
 
 Distributed: ``torchrun --nproc_per_node N -m livereader.train ...`` runs N processes with PyTorch's
 DistributedDataParallel (gloo on CPU, nccl on CUDA). ``--batch`` is the global batch, split over the processes,
@@ -21,12 +21,16 @@ import platform
 import shlex
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-from livereader.augment import CALIBRATION_AUGMENT, AugmentConfig, augment, flip_modules
-from livereader.data import (
+from livereader.decode.model import CodewordConfig, ModelConfig
+from livereader.decode.reader import METADATA, NUMERIC, SIX_DIGIT, UNMASKED, ModelError
+from livereader.symbol import unmask
+from livereader.train.augment import CALIBRATION_AUGMENT, AugmentConfig, augment, flip_modules
+from livereader.train.data import (
     NUMBERS,
     GridSet,
     cache_dir,
@@ -37,9 +41,6 @@ from livereader.data import (
     six_digit_grids,
     unpack,
 )
-from livereader.model import CodewordConfig, ModelConfig
-from livereader.reader import METADATA, NUMERIC, SIX_DIGIT, UNMASKED, ModelError
-from livereader.symbol import unmask
 
 # Numeric codes: fewer wrong modules than for the six-digit model, which learns to see through them; the
 # codeword reader cannot (an isolated wrong module looks right), and Reed-Solomon decoding corrects them.
@@ -141,7 +142,7 @@ def six_digit_loss(net, batch: tuple, gen, device):
     import torch
     import torch.nn.functional as F
 
-    from livereader.model import GROUP_BITS, group_log_probs
+    from livereader.decode.model import GROUP_BITS, group_log_probs
 
     grids, numbers, masks = batch
     value_bits = getattr(net, "module", net).value_bits  # the model's buffer, under DistributedDataParallel too
@@ -157,7 +158,7 @@ def numeric_loss(net, codes, gen, device):
     import torch
     import torch.nn.functional as F
 
-    from livereader.numeric import FORMATS, codeword_bits
+    from livereader.decode.numeric import FORMATS, codeword_bits
 
     x = augment(torch.from_numpy(codes.grids), NUMERIC_AUGMENT, gen).to(device)
     bits = torch.from_numpy(codeword_bits(codes.grids, codes.masks)).float().to(device)  # (B, 208)
@@ -171,8 +172,8 @@ def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
     """Fit the confidence on augmented training numbers and foreign codes (never held-out numbers)."""
     import torch
 
-    from livereader.reader import collect_evidence
-    from livereader.verify import VerifyOptions, fit_calibration
+    from livereader.decode.reader import collect_evidence
+    from livereader.decode.verify import VerifyOptions, fit_calibration
 
     grids, truth, _ = sample_batch(sets, size, rng)
     soft = augment(torch.from_numpy(grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
@@ -191,9 +192,9 @@ def calibrate_numeric(model, size: int, seed: int, rng, gen, chosen_share: float
     """Fit the confidence on augmented training payloads and codes that hold text (never held-out payloads)."""
     import torch
 
-    from livereader.data import text_codes
-    from livereader.reader import collect_numeric_evidence
-    from livereader.verify import VerifyOptions, fit_calibration
+    from livereader.decode.reader import collect_numeric_evidence
+    from livereader.decode.verify import VerifyOptions, fit_calibration
+    from livereader.train.data import text_codes
 
     codes = numeric_codes(size, rng, held_out=False, chosen_share=chosen_share)
     soft = augment(torch.from_numpy(codes.grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
@@ -210,6 +211,21 @@ def calibrate_numeric(model, size: int, seed: int, rng, gen, chosen_share: float
     return fit_calibration(np.stack([e.features() for e in evidence])[found], correct[found])
 
 
+INTENDED_USE = {  # the model cards' words on what a model is for and where it stops
+    SIX_DIGIT: "Reading six-digit numbers from version-1 level-H QR codes sampled by livereader's vision pipeline "
+               "(21x21 grids, 1 = dark); every read is verified by re-encoding.",
+    NUMERIC: "Reading the codeword bits of any version-1 QR code sampled by livereader's vision pipeline; numeric "
+             "payloads of every length and level by default, any content with --content any; every read is "
+             "verified by Reed-Solomon decoding and re-encoding.",
+}
+LIMITS = {
+    SIX_DIGIT: "Only six-digit numbers at level H; other codes are rejected, never read as a number. Trained on "
+               "synthetic grids (qrcode, augmented), measured on held-out payloads only; real-camera accuracy "
+               "depends on the vision pipeline's sampling.",
+    NUMERIC: "Version 1 only. Trained on numeric payloads; other content reads because the network reads bits, "
+             "verified the same way. The general confidence is close to 1 for every verified read: its damaged "
+             "calibration grids held no wrongly decoded payload.",
+}
 GENERAL_FEATURES = ["distance", "capacity_used", "margin", "format_distance"]
 
 
@@ -220,9 +236,9 @@ def calibrate_general(codeword_logits, size: int, seed: int):
     Returns the calibration and how many grids decoded, and wrongly."""
     import torch
 
-    from livereader.data import general_codes
-    from livereader.reader import collect_numeric_evidence
-    from livereader.verify import VerifyOptions, fit_calibration
+    from livereader.decode.reader import collect_numeric_evidence
+    from livereader.decode.verify import VerifyOptions, fit_calibration
+    from livereader.train.data import general_codes
 
     codes = general_codes(size, np.random.default_rng(seed), held_out=False)
     gen = torch.Generator().manual_seed(seed)
@@ -241,8 +257,8 @@ def calibrate_general(codeword_logits, size: int, seed: int):
 def recalibrate(args: argparse.Namespace) -> int:
     """``--calibrate MODEL``: fit a numeric model's confidence for the content option ``any`` and write the
     model with it, and its card, to ``--out-dir`` (never over the input)."""
-    from livereader import evaluate
-    from livereader.reader import load_model
+    from livereader.decode.reader import load_model
+    from livereader.train import evaluate
 
     source = Path(args.calibrate)
     model = load_model(source)
@@ -262,7 +278,7 @@ def recalibrate(args: argparse.Namespace) -> int:
     loaded = load_model(out)
     card_path = source.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else dict(model.metadata)
-    card.update(calibration_any=metadata["calibration_any"],
+    card.update(livereader_version=version("livereader"), calibration_any=metadata["calibration_any"],
                 calibration_any_command=shlex.join(["livereader-train", *(sys.argv[1:] if args.argv is None
                                                                           else args.argv)]),
                 evaluation_any=evaluate.run_general((loaded,), args.eval_size, seed=args.seed + 2),
@@ -278,9 +294,9 @@ def train(args: argparse.Namespace) -> int:
     import torch.distributed as dist
     from tqdm import tqdm
 
-    from livereader import evaluate
-    from livereader.model import CodewordReader, GridReader
-    from livereader.reader import load_model
+    from livereader.decode.model import CodewordReader, GridReader
+    from livereader.decode.reader import load_model
+    from livereader.train import evaluate
 
     rank, world, device_name = distributed(args.device)
     if args.batch % world:
@@ -400,6 +416,9 @@ def train(args: argparse.Namespace) -> int:
         "parameters": sum(p.numel() for p in model.parameters()),
         "evaluation": figures,
         "libraries": library_versions(),
+        "livereader_version": version("livereader"),
+        "intended_use": INTENDED_USE[args.kind],
+        "limits": LIMITS[args.kind],
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
     }
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
@@ -410,8 +429,8 @@ def train(args: argparse.Namespace) -> int:
 def evaluate_models(args: argparse.Namespace) -> int:
     """``--eval``: six-digit figures when a six-digit model is among them, numeric figures when a numeric one is;
     the read rates always come from all the models together, tried in order."""
-    from livereader import evaluate
-    from livereader.reader import load_models
+    from livereader.decode.reader import load_models
+    from livereader.train import evaluate
 
     models = load_models(args.eval)
     six = [m for m in models if m.kind == SIX_DIGIT]

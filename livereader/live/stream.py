@@ -32,13 +32,13 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from livereader.finder import Region, around
-from livereader.fuse import FrameStack, FuseOptions, read_fused
-from livereader.grid import corner_homography, data_modules
+from livereader.decode.reader import Model
+from livereader.live.fuse import FrameStack, FuseOptions, read_fused
+from livereader.live.track import TrackedCode, Tracker, TrackOptions
 from livereader.pipeline import READ, REJECTED, Hints, ReaderOptions, read_frame, to_grey
-from livereader.reader import Model
 from livereader.symbol import SIZE
-from livereader.track import TrackedCode, Tracker, TrackOptions
+from livereader.vision.finder import Region, around
+from livereader.vision.grid import corner_homography, data_modules
 
 _FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
 _FLOW_WINDOW = (15, 15)
@@ -81,7 +81,7 @@ class StreamReader:
 
     def read(self, image: np.ndarray) -> list[TrackedCode]:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
-        tracks (:meth:`livereader.track.Tracker.update`)."""
+        tracks (:meth:`livereader.live.track.Tracker.update`)."""
         grey = to_grey(image)
         full = self.frames % self.stream.full_every == 0
         hints = self._hints(grey, whole=full or self.frames % self.stream.scout_every == 0)
