@@ -139,3 +139,24 @@ def test_the_six_digit_cnn_runs_only_on_level_h_grids_unmasked():
     assert np.array_equal(seen[0], seen[1])
     assert [e.number for e in evidence] == [654321, -1, 654321, -1]
     assert [e.format.level for e in evidence] == list("HMHQ")
+
+
+@pytest.mark.parametrize("name", ["default.pt", "numeric.pt"])
+def test_a_loaded_model_runs_and_saves_as_its_file(name, tmp_path):
+    """Both copies that loading keeps (small batches, oneDNN batches) give the file's outputs, and the small-batch
+    module is the file's own: it saves and loads again (livereader-train --calibrate writes it)."""
+    import io
+
+    from livereader.decode.reader import default_model_path
+
+    loaded, stored = load_model(default_model_path(name)), torch.jit.load(str(default_model_path(name))).eval()
+    grids = torch.rand(6, 1, 21, 21)
+    run = (lambda m: m.read(grids)) if loaded.kind == "six-digit" else (lambda m: m(grids))
+    with torch.inference_mode():
+        assert torch.equal(run(loaded.module), run(stored))
+        assert torch.allclose(run(loaded.batched), run(stored), atol=1e-4)
+    buffer = io.BytesIO()
+    torch.jit.save(loaded.module, buffer)
+    buffer.seek(0)
+    with torch.inference_mode():
+        assert torch.equal(run(torch.jit.load(buffer)), run(stored))

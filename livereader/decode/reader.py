@@ -14,7 +14,7 @@ the six-digit model (most robust on its codes), then the numeric model (every nu
 
 from __future__ import annotations
 
-import copy
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -113,7 +113,8 @@ def load_model(path: str | Path | None = None) -> Model:
         raise ModelError(f"model file not found: {path}")
     extra = {METADATA: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        stored = path.read_bytes()  # read once; deserialized twice below
+        module = torch.jit.load(io.BytesIO(stored), map_location="cpu", _extra_files=extra)
         metadata = json.loads(extra[METADATA])
         calibration = Calibration(tuple(metadata["calibration"]["weights"]), metadata["calibration"]["bias"])
         general = metadata.get("calibration_any")
@@ -138,7 +139,9 @@ def load_model(path: str | Path | None = None) -> Model:
     # oneDNN's own layout: 2-3x faster batches on CPU, but its conversions make one grid 1.8x slower (measured,
     # 168 against 310 us for the six-digit model), so both are kept.
     methods = ["read"] if kind == SIX_DIGIT else None
-    batched = torch.jit.optimize_for_inference(copy.deepcopy(module), methods)  # the file is read once
+    # A copy of its own: optimize_for_inference on a deep copy alters the original's graph (its outputs change,
+    # and it can no longer be saved), so the copy is deserialized from the same bytes.
+    batched = torch.jit.optimize_for_inference(torch.jit.load(io.BytesIO(stored), map_location="cpu").eval(), methods)
     return Model(module, batched, path, kind, digits, calibration, metadata, calibration_any)
 
 
