@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livereader.decode.reader import Model, _default_models, load_models
+from livereader.decode.reader import Model, _default_models, load_model
 from livereader.decode.verify import VerifyOptions
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.results import CodeResult
@@ -27,10 +27,12 @@ def _options(options: ReaderOptions | None, content: str) -> ReaderOptions:
 
 
 def _models(models) -> tuple[Model, ...]:
+    """The models to read with: the shipped ones (None), one loaded model, several, or model file paths."""
     if models is None:
         return _default_models()
-    return (models,) if isinstance(models, Model) else load_models(models) if models and not isinstance(
-        models[0], Model) else tuple(models)
+    if isinstance(models, (Model, str, Path)):
+        models = [models]
+    return tuple(m if isinstance(m, Model) else load_model(m) for m in models)
 
 
 def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=None,

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import qrcode
-import reedsolo
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
 from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, MISDECODE_PROTECTION, PLACEMENT, NumericOptions, decode
 from livereader.decode.payload import GS, Payload, read_payload
-from livereader.symbol import encode, mask_patterns, read_format
+from livereader.symbol import mask_patterns, read_format
+from livereader.train.data import grid_from_bits
 
 _LEVEL = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
           "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
@@ -23,26 +23,16 @@ def _qrcode_grid(*segments, level="L", mask=2) -> np.ndarray:
 
 
 def _grid_from_bits(bits: str, level="L", mask=2) -> np.ndarray:
-    """A symbol holding a hand-made bit stream (terminator and padding added), Reed-Solomon encoded, placed."""
-    capacity = 8 * DATA_CODEWORDS[level]
-    bits += "0" * min(4, capacity - len(bits))
-    bits += "0" * (-len(bits) % 8)
-    data = bytearray(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
-    data += bytes((0xEC, 0x11) * 10)[: DATA_CODEWORDS[level] - len(data)]
-    stream = reedsolo.RSCodec(CODEWORDS - DATA_CODEWORDS[level], nsize=CODEWORDS).encode(bytes(data))
-    grid = encode("0", level, mask)
-    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
-    grid[rows, cols] = np.unpackbits(np.frombuffer(bytes(stream), np.uint8)) ^ mask_patterns()[mask, rows, cols]
-    return grid
+    return grid_from_bits(bits, level, mask)
 
 
-def _decode(grid: np.ndarray, wrong: int = 0, seed: int = 0):
-    """Decode a clean grid as the general path does, from confident bit logits, ``wrong`` data modules flipped."""
-    fmt = read_format(grid.astype(np.float32))
+def _decode(grid: np.ndarray, flip=()):
+    """Decode a grid as the general path does, from confident bit logits, with the codeword bits ``flip``
+    (indices into ``PLACEMENT``) made wrong."""
     seen = grid.copy()
     rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
-    flip = np.random.default_rng(seed).choice(len(PLACEMENT), wrong, replace=False)
-    seen[rows[flip], cols[flip]] ^= 1
+    seen[rows[list(flip)], cols[list(flip)]] ^= 1
+    fmt = read_format(seen.astype(np.float32))
     bits = seen[rows, cols] ^ mask_patterns()[fmt.mask, rows, cols]
     return decode(seen.astype(np.float32), fmt, np.where(bits == 1, 8.0, -8.0), NumericOptions(), "any")
 
@@ -93,14 +83,8 @@ def test_data_that_breaks_the_standard_is_no_payload(bits):
 def test_text_reads_within_the_capacity_and_no_further(level):
     grid = _qrcode_grid("ABC", level=level)
     capacity = (CODEWORDS - DATA_CODEWORDS[level] - MISDECODE_PROTECTION[level]) // 2
-    rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
     for wrong, reads in ((capacity, True), (capacity + 1, False)):
-        seen = grid.copy()
-        flip = 8 * (CODEWORDS - 1 - np.arange(wrong))  # one bit in each of the last ``wrong`` codewords
-        seen[rows[flip], cols[flip]] ^= 1
-        fmt = read_format(seen.astype(np.float32))
-        bits = seen[rows, cols] ^ mask_patterns()[fmt.mask, rows, cols]
-        evidence = decode(seen.astype(np.float32), fmt, np.where(bits == 1, 8.0, -8.0), NumericOptions(), "any")
+        evidence = _decode(grid, 8 * (CODEWORDS - 1 - np.arange(wrong)))  # a bit in each of the last codewords
         assert (evidence.text == "ABC") == reads and (evidence.text in (None, "ABC"))
 
 

@@ -113,8 +113,6 @@ def export(model, path: Path, metadata: dict) -> None:
 
 
 def library_versions() -> dict:
-    from importlib.metadata import version
-
     import cv2
     import qrcode  # noqa: F401  (version from metadata below)
     import torch
@@ -168,6 +166,17 @@ def numeric_loss(net, codes, gen, device):
     return bit_loss + 0.2 * F.cross_entropy(output[:, :FORMATS], formats)
 
 
+def eager(method):
+    """A network's ``method`` (an eager module's) as a function of (N, 21, 21) numpy grids, without gradients."""
+    import torch
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return method(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
+
+    return run
+
+
 def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
     """Fit the confidence on augmented training numbers and foreign codes (never held-out numbers)."""
     import torch
@@ -179,11 +188,7 @@ def calibrate_six_digit(model, sets, size: int, seed: int, rng, gen):
     soft = augment(torch.from_numpy(grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
     _, foreign = foreign_codes(size // 10, seed=seed + 1)
 
-    def eager_group_log_probs(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model.read(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
-
-    evidence = collect_evidence(eager_group_log_probs, np.concatenate([soft, foreign]), VerifyOptions())
+    evidence = collect_evidence(eager(model.read), np.concatenate([soft, foreign]), VerifyOptions())
     correct = np.array([e.number for e in evidence]) == np.concatenate([truth, np.full(len(foreign), -2)])
     return fit_calibration(np.stack([e.features() for e in evidence]), correct)
 
@@ -200,11 +205,7 @@ def calibrate_numeric(model, size: int, seed: int, rng, gen, chosen_share: float
     soft = augment(torch.from_numpy(codes.grids), CALIBRATION_AUGMENT, gen)[:, 0].numpy()
     _, foreign = text_codes(size // 10, seed=seed + 1)
 
-    def eager_logits(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
-
-    evidence = collect_numeric_evidence(eager_logits, np.concatenate([soft, foreign]), VerifyOptions())
+    evidence = collect_numeric_evidence(eager(model), np.concatenate([soft, foreign]), VerifyOptions())
     correct = np.array([e.text == t for e, t in zip(evidence, codes.payloads + [None] * len(foreign))])
     found = np.array([e.found for e in evidence])
     found = found if found.any() else ~found  # a smoke run may decode nothing: fit on what there is
@@ -257,6 +258,8 @@ def calibrate_general(codeword_logits, size: int, seed: int):
 def recalibrate(args: argparse.Namespace) -> int:
     """``--calibrate MODEL``: fit a numeric model's confidence for the content option ``any`` and write the
     model with it, and its card, to ``--out-dir`` (never over the input)."""
+    import torch
+
     from livereader.decode.reader import load_model
     from livereader.train import evaluate
 
@@ -271,8 +274,6 @@ def recalibrate(args: argparse.Namespace) -> int:
     calibration, seen = calibrate_general(model.codeword_logits, size, args.seed)
     metadata = {**model.metadata, "calibration_any": {"weights": list(calibration.weights), "bias": calibration.bias,
                                                       "features": GENERAL_FEATURES, "fitted_on": seen}}
-    import torch
-
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(model.module, str(out), _extra_files={METADATA: json.dumps(metadata)})
     loaded = load_model(out)
@@ -381,11 +382,7 @@ def train(args: argparse.Namespace) -> int:
         "payload": payload,
     }
     if numeric:
-        def eager_logits(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return model(torch.from_numpy(batch.astype(np.float32))[:, None]).numpy()
-
-        general, seen = calibrate_general(eager_logits, size, args.seed + 3)
+        general, seen = calibrate_general(eager(model), size, args.seed + 3)
         metadata["calibration_any"] = {"weights": list(general.weights), "bias": general.bias,
                                        "features": GENERAL_FEATURES, "fitted_on": seen}
     export(model, out, metadata)

@@ -221,20 +221,19 @@ class GeneralSet:
     grids: np.ndarray  # (N, 21, 21) uint8
 
 
-def _segments_grid(segments: list[tuple[str, int, str]], level: str, mask: int) -> np.ndarray:
-    """A version-1 grid of (mode, character count, bits) segments: terminator, zero bits and padding added,
-    Reed-Solomon encoded (``reedsolo``), placed and masked. Hand-written for kanji, which ``qrcode`` does not
-    encode; ValueError when the segments do not fit."""
+def grid_from_bits(bits: str, level: str, mask: int) -> np.ndarray:
+    """A version-1 grid whose data bit stream is ``bits`` (mode indicators, counts and data, as '0'/'1'):
+    terminator, zero bits and padding added, Reed-Solomon encoded (``reedsolo``), placed and masked.
+    Hand-written for what ``qrcode`` does not encode (kanji, ECI, FNC1, structured append); ValueError when the
+    bits do not fit."""
     import reedsolo
 
     from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, PLACEMENT
     from livereader.symbol import mask_patterns
 
-    indicators, count_bits = {"kanji": "1000"}, {"kanji": 8}
-    bits = "".join(indicators[mode] + f"{count:0{count_bits[mode]}b}" + body for mode, count, body in segments)
     capacity = 8 * DATA_CODEWORDS[level]
     if len(bits) > capacity:
-        raise ValueError("segments do not fit")
+        raise ValueError("the bits do not fit")
     bits += "0" * min(4, capacity - len(bits))
     bits += "0" * (-len(bits) % 8)
     data = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
@@ -283,7 +282,7 @@ def _general_grid(mode: str, text: str, level: str, rng: np.random.Generator) ->
     from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
 
     if mode == "kanji":
-        return _segments_grid([("kanji", len(text), kanji_bits(text))], level, int(rng.integers(8)))
+        return grid_from_bits("1000" + f"{len(text):08b}" + kanji_bits(text), level, int(rng.integers(8)))
     if mode == "mixed":
         letters = len(text) - len(text.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"))
         data = [QRData(text[:letters], MODE_ALPHA_NUM), QRData(text[letters:], MODE_NUMBER)]
