@@ -90,7 +90,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
             known = (status == REJECTED and options.verify.content == "numeric"
-                     and (_holding(code.corners, foreign_places) is not None or foreign(sampled.hard)))
+                     and (read.foreign or _holding(code.corners, foreign_places) is not None or foreign(sampled.hard)))
         else:
             read, status, text, confidence, known = None, UNSUPPORTED, None, 0.0, False
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
@@ -127,8 +127,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     frame at full resolution (``options.scout=1``, also used for frames smaller than
     ``options.scout_min_side``), which streams run every few frames and still images always. Each such search
     also searches the frame shrunk by ``options.coarse`` with the same threshold window (close-ups).
-    Where nothing reads and no code is known to hold something other than a number, the searched regions are
-    searched again with a more sensitive threshold (blurred finder rings). Codes worth another try are tried
+    Where no code is read, known to hold something other than a number or located with another module count
+    (finder rings that resolve), the searched regions are searched again with a more sensitive threshold
+    (blurred finder rings). Codes worth another try are tried
     again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
     frame. Each step costs time only where it runs.
     """
@@ -170,8 +171,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
-    # no read and no code known to hold something else: blurred finder rings, perhaps
-    if not any(r.status == READ or r.foreign for r in results + known) and options.retry_offset < options.finder.offset:
+    # no code read, known to hold something else or not 21x21: blurred finder rings, perhaps
+    explained = any(r.status != REJECTED or r.foreign for r in results + known)
+    if not explained and options.retry_offset < options.finder.offset:
         sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
                                          noise_offset=options.retry_noise_offset,
                                          min_timing_contrast=options.retry_timing_contrast), regions, settled)
@@ -186,6 +188,6 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
             break
         again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
         for i, result in zip(todo, again):
-            if result.status == READ:
+            if result.status == READ or result.foreign:
                 results[i] = result
     return results + known

@@ -12,7 +12,7 @@ from livereader.decode.model import GridReader, ModelConfig
 from livereader.decode.reader import UNMASKED
 from livereader.symbol import mask_patterns
 from livereader.train.cli import export
-from livereader.train.data import foreign_codes
+from livereader.train.data import foreign_codes, text_codes
 
 
 def test_import_loads_no_model_and_no_torch():
@@ -44,6 +44,18 @@ def test_foreign_codes_are_rejected(model):
     reads = read_grids(grids, model)
     reported = [(p, r.text) for p, r in zip(payloads, reads) if r.text is not None]
     assert reported == []
+
+
+def test_text_codes_are_known_as_foreign(held_out):
+    """The shipped models reject text codes and say they hold something else (a stream then leaves them be);
+    numbers with damage beyond repair are not foreign."""
+    _, texts = text_codes(100, seed=6)
+    reads = read_grids(texts)
+    assert all(r.text is None for r in reads) and sum(r.foreign for r in reads) >= 95
+    numbers, grids = held_out
+    damaged = grids[:50].copy()
+    damaged[:, 9:, 9:] = 1 - damaged[:, 9:, 9:]  # far beyond what Reed-Solomon corrects
+    assert not any(r.foreign for r in read_grids(np.concatenate([grids[:50], damaged])))
 
 
 def test_wrong_modules_never_give_a_wrong_number(model, held_out):

@@ -21,7 +21,7 @@ the tests check it against ``qrcode``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -88,6 +88,9 @@ class NumericEvidence:
     margin: float  # mean |logit| of the CNN's codeword bits (how sure the CNN was)
     format: FormatInfo
     payload: Payload | None = None
+    # no read, but the codewords decode (within the capacity less the misdecoding reserve) to a payload of
+    # another content: a code that no better sampling would make readable
+    foreign: bool = False
 
     @property
     def found(self) -> bool:
@@ -178,7 +181,8 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         errors = len(changed)
         payload = PARSERS[content](bytes(data), fmt.level)
         if payload is None:
-            return none
+            reserved = 2 * len(changed - erasures) + len(erasures) <= ec - MISDECODE_PROTECTION[fmt.level]
+            return replace(none, foreign=reserved and read_payload(bytes(data)) is not None)
         # The symbol of ``text`` at this level and mask: the corrected codewords, placed and masked. That is what
         # qrcode makes of it, as the strict parse admits only the standard encoding (the tests check both), and
         # it costs no re-encoding (qrcode takes longer than the whole Reed-Solomon decoding).

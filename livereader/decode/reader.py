@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,7 +56,8 @@ class GridRead:
     needs a verified candidate and a confidence of at least ``VerifyOptions.min_confidence``). ``content`` is
     the mode of the read's data segments (``numeric``, ``alphanumeric``, ``byte``, ``kanji`` or ``mixed``),
     ``ec_level`` its error-correction level and ``headers`` what else it holds (see
-    :class:`livereader.decode.payload.Payload`); all three are None or empty for no read.
+    :class:`livereader.decode.payload.Payload`); all three are None or empty for no read. ``foreign``: no read,
+    and the codewords decode to something of another content than the one asked for.
     """
 
     text: str | None
@@ -64,6 +65,7 @@ class GridRead:
     content: str | None = None
     ec_level: str | None = None
     headers: tuple[tuple[str, object], ...] = ()
+    foreign: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def judge(evidence: Evidence | numeric.NumericEvidence, model: Model, options: V
             return GridRead(evidence.text, confidence, payload.content, evidence.format.level, payload.headers)
     elif verified(evidence, options) and confidence >= options.min_confidence:
         return GridRead("%0*d" % (model.digits, evidence.number), confidence, "numeric", LEVEL)
-    return GridRead(None, confidence)
+    return GridRead(None, confidence, foreign=model.kind == NUMERIC and evidence.foreign)
 
 
 def _outputs(network: Callable[[np.ndarray], np.ndarray], grids: np.ndarray, batch: int):
@@ -238,8 +240,10 @@ def read_grids(grids: np.ndarray, model: Model | Sequence[Model] | None = None,
             break
         for i, evidence in zip(todo, model_evidence(current, grids[todo], options)):
             read = judge(evidence, current, options)
-            if read.text is not None or read.confidence > reads[i].confidence:
-                reads[i] = read
+            if read.text is None:  # the more confident no-read, foreign when any model found it so
+                foreign = read.foreign or reads[i].foreign
+                read = replace(max(read, reads[i], key=lambda r: r.confidence), foreign=foreign)
+            reads[i] = read
     return reads
 
 

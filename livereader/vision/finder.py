@@ -42,7 +42,11 @@ class FinderOptions:
     max_fits: int = 64  # homography fits per search, and two more per finder: a pathological frame's budget
 
 
-ROBUST_ABOVE = 0.5  # fit residual (modules) above which the fit is redone robustly (least median of squares)
+# Fit residual above which the fit is redone robustly (least median of squares): this many modules, and at least
+# this many pixels (outline corners are traced to about a pixel whatever the module size: small codes' fits are
+# that far off without any outlier, and a robust fit of them costs 8x as much for nothing)
+ROBUST_ABOVE = 0.5
+ROBUST_MIN_PX = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,7 +384,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             if best.supported and budget > 0:
                 budget -= 1
                 full = _fit(best.finders)
-                if full is not None and full.residual > ROBUST_ABOVE and budget > 0:
+                if full is not None and full.residual > _robust_bound(full.finders) and budget > 0:
                     budget -= 1
                     full = _fit(best.finders, cv2.LMEDS) or full
                 if full is not None:
@@ -415,6 +419,16 @@ def _timing_points(modules: int) -> tuple[np.ndarray, tuple[bool, ...]]:
     points = np.concatenate([np.c_[inner, np.full_like(inner, 6.5)], np.c_[np.full_like(inner, 6.5), inner],
                              [[3.5, 3.5], [1.5, 3.5]]])
     return points[None], tuple(i % 2 == 0 for i in range(len(inner))) * 2
+
+
+def _module_px(triple: tuple[Finder, Finder, Finder]) -> float:
+    """The mean module size of three finder patterns, pixels."""
+    return sum(finder.size for finder in triple) / 21
+
+
+def _robust_bound(triple: tuple[Finder, Finder, Finder]) -> float:
+    """The fit residual (modules) above which a code's fit is redone robustly."""
+    return max(ROBUST_ABOVE, ROBUST_MIN_PX / _module_px(triple))
 
 
 def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
@@ -459,8 +473,7 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool
     if homography is None:
         return None
     pixels = cv2.perspectiveTransform(points, homography)[0]
-    module_px = (tl.size + tr.size + bl.size) / 21
-    residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / module_px  # RMS, modules
+    residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / _module_px(triple)  # RMS, modules
     corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None
