@@ -53,9 +53,9 @@ class ReaderOptions:
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined and deblurred per frame: a cluttered frame's work budget
-    # A search of the whole frame at full resolution is followed by searches of the frame shrunk by these factors
-    # with the same threshold window, for codes whose modules are too wide for it (close-ups: modules of 14 px and
-    # more); still images always, streams every few frames
+    # A search of the whole frame at full resolution that explains no code is followed by searches of the frame
+    # shrunk by these factors with the same threshold window, for codes whose modules are too wide for it
+    # (close-ups: modules of 14 px and more); still images always, streams every few frames
     coarse: tuple[int, ...] = (4, 8)
 
 
@@ -99,6 +99,12 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
+def _explained(results: list[CodeResult]) -> bool:
+    """Whether any of ``results`` was read, is known to hold something else or has another module count: its
+    finder rings resolve, so a search with other settings is unlikely to pay."""
+    return any(r.status != REJECTED or r.foreign for r in results)
+
+
 def _holding(corners, outlines: Sequence) -> int | None:
     """Index of the first of ``outlines`` ((4, 2) pixels each) that holds the centre of ``corners``, or None."""
     centre = centre_of(corners)
@@ -125,12 +131,12 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
     the first search. Small codes whose finders do not show at half size are found by a search of the whole
     frame at full resolution (``options.scout=1``, also used for frames smaller than
-    ``options.scout_min_side``), which streams run every few frames and still images always. Each such search
-    also searches the frame shrunk by ``options.coarse`` with the same threshold window (close-ups).
-    Where no code is read, known to hold something other than a number or located with another module count
-    (finder rings that resolve), the searched regions are searched again with a more sensitive threshold
-    (blurred finder rings). Codes worth another try are tried
-    again with a refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
+    ``options.scout_min_side``), which streams run every few frames and still images always. Where such a
+    search explains no code (none read, known to hold something other than a number or located with another
+    module count: finder rings that resolve), the frame shrunk by ``options.coarse`` is searched with the same
+    threshold window (close-ups). Where still no code is explained, the searched regions are searched again
+    with a more sensitive threshold (blurred finder rings). Codes worth another try are tried again with a
+    refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
     frame. Each step costs time only where it runs.
     """
     grey = to_grey(frame)
@@ -166,14 +172,14 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(boxes, grey.shape)
     settled = [r.corners for r in known]
     located = locate(grey, options.finder, regions, settled)
-    if regions is None:  # the whole frame, at full resolution
-        located += coarse(grey, options.coarse, options.finder, [code.corners for code in located])
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
+    if regions is None and not _explained(again):  # the whole frame at full resolution: close-ups, perhaps
+        wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
+        located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
-    # no code read, known to hold something else or not 21x21: blurred finder rings, perhaps
-    explained = any(r.status != REJECTED or r.foreign for r in results + known)
-    if not explained and options.retry_offset < options.finder.offset:
+    # no code explained: blurred finder rings, perhaps
+    if not _explained(results + known) and options.retry_offset < options.finder.offset:
         sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
                                          noise_offset=options.retry_noise_offset,
                                          min_timing_contrast=options.retry_timing_contrast), regions, settled)
