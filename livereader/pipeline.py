@@ -18,6 +18,7 @@ from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints, c
 from livereader.symbol import SIZE
 from livereader.vision.deblur import DeblurOptions, deblur
 from livereader.vision.finder import (
+    Finder,
     FinderOptions,
     LocatedCode,
     Region,
@@ -26,6 +27,7 @@ from livereader.vision.finder import (
     locate,
     merged_regions,
     scout,
+    search,
     side_partnered,
 )
 from livereader.vision.grid import GridOptions, SampledGrid, refine, sample_grid
@@ -49,10 +51,14 @@ class ReaderOptions:
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
     scout: int = 2
     scout_min_side: int = 600  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
+    # a code found with modules under this many pixels of the shrunk frame sends the full-resolution search to the
+    # whole frame (see _at_limit)
+    scout_limit: float = 2.0
     # the full-resolution search looks this many finder sizes around a finder pattern outside every code (0: not
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
-    max_retries: int = 8  # rejected codes refined and deblurred per frame: a cluttered frame's work budget
+    max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
+    max_deblurs: int = 2  # ... and deblurred (each costs about 8 ms); a stream's later frames take the others
     # A search of the whole frame at full resolution that explains no code is followed by searches of the frame
     # shrunk by these factors with the same threshold window, for codes whose modules are too wide for it
     # (close-ups: modules of 14 px and more); still images always, streams every few frames
@@ -99,6 +105,37 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
+def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[CodeResult], known: list[CodeResult],
+                    regions: list[Region] | None, left_over: list[Finder], model: Models, options: ReaderOptions,
+                    hints: Hints) -> tuple[list[LocatedCode], list[CodeResult]]:
+    """The codes and results of a frame after a search with the more sensitive threshold (blurred finder rings):
+    of the searched ``regions`` where no code is explained (kept if it locates more codes or reads one), else
+    around the finder patterns ``left_over`` outside every code and in the ``hints.focus`` regions where no code
+    was found (a tracked code lost to motion blur)."""
+    finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
+                     min_timing_contrast=options.retry_timing_contrast)
+    settled = [r.corners for r in known]
+    if not _explained(results + known):
+        found = locate(grey, finder, regions, settled)
+        again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+        return (found, again) if len(found) > len(codes) or any(r.status == READ for r in again) else (codes, results)
+    lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
+    lost += [around([f.centre], options.reach * f.size) for f in left_over
+             if _holding([f.centre], hints.foreign) is None]
+    if not lost:
+        return codes, results
+    found = locate(grey, finder, merged_regions(lost, grey.shape), settled + [r.corners for r in results])
+    return codes + found, results + _read_located(grey, found, model, options, foreign_places=hints.foreign)
+
+
+def _at_limit(codes: list[LocatedCode], options: ReaderOptions) -> bool:
+    """Whether any of ``codes`` has modules under ``options.scout_limit`` px in the frame shrunk by
+    ``options.scout``: such codes suggest others too small for the shrunk frame (a sheet of small codes), so the
+    full-resolution search takes the whole frame (where it looks around finder patterns at all, ``reach`` > 0)."""
+    return options.reach > 0 and any(min(f.size for f in code.finders) / 7 < options.scout * options.scout_limit
+                                     for code in codes)
+
+
 def _explained(results: list[CodeResult]) -> bool:
     """Whether any of ``results`` was read, is known to hold something else or has another module count: its
     finder rings resolve, so a search with other settings is unlikely to pay."""
@@ -129,15 +166,18 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
     another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions (only
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
-    the first search. Small codes whose finders do not show at half size are found by a search of the whole
+    the first search. Where either search locates a code with modules near the shrunk frame's limit
+    (:func:`_at_limit`), the whole frame is searched at full resolution: a sheet of small codes holds more of
+    them. Small codes whose finders do not show at half size are found by a search of the whole
     frame at full resolution (``options.scout=1``, also used for frames smaller than
     ``options.scout_min_side``), which streams run every few frames and still images always. Where such a
     search explains no code (none read, known to hold something other than a number or located with another
     module count: finder rings that resolve), the frame shrunk by ``options.coarse`` is searched with the same
     threshold window (close-ups). Where still no code is explained, the searched regions are searched again
-    with a more sensitive threshold (blurred finder rings). Codes worth another try are tried again with a
-    refined bottom-right corner, and then deblurred: at most ``options.max_retries`` of them per
-    frame. Each step costs time only where it runs.
+    with a more sensitive threshold (blurred finder rings); elsewhere the regions around the finder patterns
+    left outside every code and the ``hints.focus`` regions where no code was found are. Codes worth another
+    try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of them per frame),
+    and then deblurred (at most ``options.max_deblurs``). Each step costs time only where it runs.
     """
     grey = to_grey(frame)
     if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
@@ -167,29 +207,29 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
                  if (f.size < small or partnered) and _holding([f.centre], hints.foreign) is None]
         boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
         boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
-        if not boxes:
+        if _at_limit(found, options):
+            regions = None
+        elif not boxes:
             return known
-        regions = merged_regions(boxes, grey.shape)
+        else:
+            regions = merged_regions(boxes, grey.shape)
     settled = [r.corners for r in known]
-    located = locate(grey, options.finder, regions, settled)
+    located, left_over = search(grey, options.finder, regions, settled)
+    if regions is not None and hints.whole and _at_limit(located, options):  # and the rest of the frame
+        more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
+        located += more
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
     if regions is None and not _explained(again):  # the whole frame at full resolution: close-ups, perhaps
         wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
         located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
-    # no code explained: blurred finder rings, perhaps
-    if not _explained(results + known) and options.retry_offset < options.finder.offset:
-        sensitive = locate(grey, replace(options.finder, offset=options.retry_offset,
-                                         noise_offset=options.retry_noise_offset,
-                                         min_timing_contrast=options.retry_timing_contrast), regions, settled)
-        again = _read_located(grey, sensitive, model, options, foreign_places=hints.foreign)
-        if len(sensitive) > len(codes) or any(r.status == READ for r in again):
-            codes, results = sensitive, again
-    retries = ((lambda code: refine(grey, code), None),
-               (lambda code: code, lambda image, code: deblur(image, code, options.deblur)))
-    for adjust, sampler in retries:
-        todo = [i for i, r in enumerate(results) if r.worth_retry][:options.max_retries]
+    if options.retry_offset < options.finder.offset:
+        codes, results = _search_blurred(grey, codes, results, known, regions, left_over, model, options, hints)
+    retries = ((lambda code: refine(grey, code), None, options.max_retries),
+               (lambda code: code, lambda image, code: deblur(image, code, options.deblur), options.max_deblurs))
+    for adjust, sampler, budget in retries:
+        todo = [i for i, r in enumerate(results) if r.worth_retry][:budget]
         if not todo:
             break
         again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)

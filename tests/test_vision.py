@@ -141,6 +141,21 @@ def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model
     assert sorted(r.text for r in read_frame(frame, model, ReaderOptions(scout=1))) == ["123456", "654321"]
 
 
+def test_a_code_at_the_half_size_limit_sends_the_search_to_the_whole_frame(model):
+    """A sheet of small codes: one whose modules show at half size, but barely, means more of its kind that do
+    not; the full-resolution search then takes the whole frame."""
+    from livereader.pipeline import ReaderOptions
+
+    frame = np.full((1440, 2560), 235, np.uint8)  # drawn at twice the size, then shrunk: 1280x720
+    _paste(frame, "123456", 5, 40, 40)  # 2.5 px modules, 1.25 at half size: found, at the limit
+    texts = ["%06d" % (111111 * i) for i in range(1, 7)]
+    for i, text in enumerate(texts):  # 1.5 px modules, 0.75 at half size: only the full resolution shows them
+        _paste(frame, text, 3, 600 + 300 * (i % 3), 600 + 300 * (i // 3))
+    frame = cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    assert sorted(r.text for r in read_frame(frame, model)) == sorted(["123456", *texts])
+    assert [r.text for r in read_frame(frame, model, ReaderOptions(scout_limit=0.0))] == ["123456"]
+
+
 def test_the_full_resolution_search_looks_only_around_what_the_first_search_left(model, monkeypatch):
     import livereader.pipeline as pipeline
     import livereader.vision.finder as finder
@@ -194,7 +209,8 @@ def test_rejected_codes_are_retried_within_the_budget(model, monkeypatch):
         modules = np.pad(grid, 4)
         y, x = 20 + 150 * (index // 3), 20 + 210 * (index % 3)
         frame[y : y + 29 * 4, x : x + 29 * 4] = 255 - 220 * np.kron(modules, np.ones((4, 4)))
-    refined, refine = [], pipeline.refine
+    refined, refine, deblurred, deblur = [], pipeline.refine, [], pipeline.deblur
     monkeypatch.setattr(pipeline, "refine", lambda grey, code: refined.append(1) or refine(grey, code))
-    results = read_frame(frame, model, ReaderOptions(max_retries=2))
-    assert sum(r.status == REJECTED for r in results) == 6 and len(refined) == 2
+    monkeypatch.setattr(pipeline, "deblur", lambda grey, code, options: deblurred.append(1) or deblur(grey, code))
+    results = read_frame(frame, model, ReaderOptions(max_retries=3, max_deblurs=1))
+    assert sum(r.status == REJECTED for r in results) == 6 and len(refined) == 3 and len(deblurred) == 1

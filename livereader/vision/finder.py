@@ -371,7 +371,9 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     # first, and the others only from the finders left over.
     for clearly in (True, False):
         for trio, rows in orders.items():  # best-looking trio first
-            if used.intersection(trio):
+            # codes do not overlap: finders inside a code taken (its alignment pattern, nested squares in its data)
+            # form no other code
+            if used.intersection(trio) or len(_outside([finders[i] for i in trio], [c.corners for c in codes])) < 3:
                 continue
             if trio not in judged:
                 judged[trio] = judge(rows)
@@ -488,9 +490,25 @@ def locate(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: 
     """Every code whose three finder patterns are visible in the grey uint8 frame (only in ``regions`` if given:
     finders are searched in those crops, codes fitted in the whole frame), but for codes already ``known``
     (outlines, (4, 2) pixels): finders inside them are left out."""
+    return search(grey, options, regions, known)[0]
+
+
+def search(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
+           known: list[np.ndarray] = ()) -> tuple[list[LocatedCode], list[Finder]]:
+    """:func:`locate`'s codes, and the finder patterns left over: outside every code, each perhaps part of a code
+    whose other finders did not show."""
     regions = [(0, 0, grey.shape[1], grey.shape[0])] if regions is None else regions
     finders = [f for x0, y0, x1, y1 in regions for f in find_finders(grey[y0:y1, x0:x1], options, 1.0, (x0, y0))]
-    return group_codes(grey, _outside(finders, known), options)
+    finders = _outside(finders, known)
+    codes = group_codes(grey, finders, options)
+    return codes, _left_over(finders, codes)
+
+
+def _left_over(finders: list[Finder], codes: list[LocatedCode]) -> list[Finder]:
+    """The finders that are no finder of ``codes`` and lie outside all of them (nested squares inside a code look
+    like finders too)."""
+    used = {id(f) for code in codes for f in code.finders}
+    return _outside([f for f in finders if id(f) not in used], [code.corners for code in codes])
 
 
 def _outside(finders: list[Finder], outlines) -> list[Finder]:
@@ -514,8 +532,7 @@ def scout(grey: np.ndarray, factor: int,
     small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
     finders = find_finders(small, _shrunk(options, factor), factor)
     codes = group_codes(grey, finders, options)
-    used = {id(f) for code in codes for f in code.finders}
-    return codes, _outside([f for f in finders if id(f) not in used], [code.corners for code in codes])
+    return codes, _left_over(finders, codes)
 
 
 COARSE_MIN_SIDE = 4 * SIZE  # a shrunk frame searched for coarse codes keeps at least this shorter side, pixels
