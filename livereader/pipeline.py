@@ -192,6 +192,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(list(hints.focus), grey.shape)
     elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
         found, left_over = scout(grey, options.scout, options.finder)
+        found += coarse(grey, options.coarse, options.finder, [code.corners for code in found])  # close-ups
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         known = [r for r in first if not r.worth_retry]
         codes = [c for c, r in zip(found, first) if r.worth_retry]

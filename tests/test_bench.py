@@ -43,3 +43,19 @@ def test_manifest_comparison_counts_exact_wrong_and_unknown_reads(tmp_path):
     assert figures["numeric version-1 codes"] == 1 and figures["of those read"] == 1
     assert figures["manifest version-1 codes"] == 3 and figures["of those located"] == 3
     assert figures["wrong_files"] == [str(folder / "set" / "b.png")]
+
+
+def test_codes_replaced_in_place_by_numbers_read_as_their_numbers():
+    from livereader.bench.footage import numeric_in_place
+    from livereader.pipeline import read_frame
+
+    image, corners = _page([("HELLO", "M"), ("WORLD", "Q")])
+    photo = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), (3, 3), 0.8)
+    entry = {"codes": [{"text": "HELLO", "version": 1, "ec_level": "M", "corners_tl_tr_br_bl": corners[0]},
+                       {"text": "WORLD", "version": 1, "ec_level": "Q", "corners_tl_tr_br_bl": corners[1]},
+                       {"text": "LARGER", "version": 2, "corners_tl_tr_br_bl": corners[1]}]}
+    replaced, truths = numeric_in_place(photo, entry, np.random.default_rng(0))
+    assert len(truths) == 2 and all(text.isdigit() for text, _ in truths)
+    assert (replaced[:, 400:] == photo[:, 400:]).all()  # nothing changes away from the codes
+    texts = {r.text for r in read_frame(replaced, load_models())}
+    assert texts == {text for text, _ in truths}

@@ -230,6 +230,40 @@ def run_photos(folder: Path, models) -> dict:
     return {**counts, "wrong_files": wrong_files, "text": {k: dict(v) for k, v in sorted(by_folder.items())}}
 
 
+def run_numbers_in_place(folder: Path, readers: _Readers, seed: int) -> dict:
+    """Numbers in real scenes: each photo of the folder's manifest with version-1 codes, those codes replaced in
+    place by numeric version-1 codes (:func:`livereader.bench.footage.numeric_in_place`), read as camera frames
+    (:func:`livereader.pipeline.read_frame`'s defaults) as stored and scaled to a 1280 px long side; per reader
+    and size: the new codes, those read with their text (a read centred in the code's outline), wrong texts."""
+    rng = np.random.default_rng([seed, 23])
+    compared = {name: reader for name, reader in readers.readers.items() if name in ("livereader", "zxing-cpp")}
+    figures: dict = {}
+    for path, entry in footage.manifest(folder).items():
+        if not any(code["version"] == 1 for code in entry.get("codes", [])) or (image := footage.load(path)) is None:
+            continue
+        replaced, truths = footage.numeric_in_place(image, entry, rng)
+        for size, frame in (("as stored", replaced), ("1280 px", footage.scaled(replaced, 1280))):
+            factor = frame.shape[1] / replaced.shape[1]
+            for name, reader in compared.items():
+                counts = figures.setdefault(size, {}).setdefault(name, {"codes": 0, "read": 0, "wrong": 0})
+                reads = reader(frame)
+                for text, corners in truths:
+                    inside = [read for read, centre in reads if _inside(corners * factor, centre)]
+                    counts["codes"] += 1
+                    counts["read"] += text in inside
+                    counts["wrong"] += sum(read != text for read in inside)
+    return figures
+
+
+def print_numbers_in_place(figures: dict) -> None:
+    print("\nnumbers in real scenes: the manifest's version-1 codes replaced in place by numeric version-1 codes, "
+          "read as camera frames (codes read with their text / codes, wrong texts)")
+    for size, by_reader in figures.items():
+        cells = [f"{name} {c['read']}/{c['codes']} ({100 * c['read'] / max(c['codes'], 1):.1f}%), {c['wrong']} wrong"
+                 for name, c in by_reader.items()]
+        print(f"  {size:10s} " + "   ".join(cells))
+
+
 def print_photos(photos: dict, folder: str) -> None:
     print(f"\nphotos in {folder}, read as still images: {photos.get('photos', 0)} read, "
           f"{photos.get('with a located code', 0)} with a located code; located codes: "
@@ -553,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.photos:
             figures["photos"] = run_photos(Path(args.photos), readers.models)
             print_photos(figures["photos"], args.photos)
+            figures["numbers in place"] = run_numbers_in_place(Path(args.photos), readers, args.seed)
+            print_numbers_in_place(figures["numbers in place"])
         if "zxing-cpp" in readers.readers and args.scaling_frames > 0:
             figures["footage"] = run_footage(readers, Path(args.photos) if args.photos else None,
                                              Path(args.video) if args.video else None, args.scaling_frames, args.seed)

@@ -98,6 +98,39 @@ def code_free_crops(folder: Path, size: tuple[int, int] = (1280, 720), per_image
                     yield image[y : y + height, x : x + width]
 
 
+def numeric_in_place(image: np.ndarray, entry: dict, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """The image with each version-1 code of its manifest entry replaced in place by a numeric version-1 code
+    (1-17 random digits, the code's own level): drawn through the code's corners with the photo's own dark and
+    light levels around each module (its local minimum and maximum over 1.5 modules), so that the photo's
+    geometry, light, blur and noise stay; and the new codes as (text, (4, 2) corners)."""
+    out = image.astype(np.float32)
+    truths = []
+    for code in entry.get("codes", []):
+        if code["version"] != 1:
+            continue
+        corners = np.float32(code["corners_tl_tr_br_bl"])
+        text = "".join(rng.choice(list("0123456789"), int(rng.integers(1, 18))))
+        light = np.kron(1 - encode(text, code.get("ec_level") or "M"), np.ones((8, 8), np.float32))  # 8 px a module
+        x0, y0 = np.maximum(corners.min(0).astype(int) - 16, 0)
+        x1, y1 = np.minimum(corners.max(0).astype(int) + 16, image.shape[1::-1])
+        square = np.float32([[0, 0], [168, 0], [168, 168], [0, 168]])
+        warp = cv2.getPerspectiveTransform(square, corners - np.float32([x0, y0]))
+        light = cv2.warpPerspective(light, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
+        inside = cv2.warpPerspective(np.ones((168, 168), np.float32), warp, (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
+        patch = out[y0:y1, x0:x1]
+        grey = patch.mean(2)
+        window = max(3, int(1.5 * np.sqrt(cv2.contourArea(corners)) / 21) | 1)
+        kernel = np.ones((window, window), np.uint8)
+        low = cv2.blur(cv2.erode(grey, kernel), (window, window))
+        high = cv2.blur(cv2.dilate(grey, kernel), (window, window))
+        wide = (4 * window + 1,) * 2
+        tint = cv2.blur(patch, wide) / np.maximum(cv2.blur(grey, wide), 1)[..., None]  # the paper's colour
+        drawn = (low + (high - low) * light)[..., None] * tint
+        patch[:] = inside[..., None] * drawn + (1 - inside[..., None]) * patch
+        truths.append((text, corners))
+    return np.clip(out, 0, 255).astype(np.uint8), truths
+
+
 def page(codes: int, rng: np.random.Generator, size: tuple[int, int] = (1280, 960), module_px: int = 4,
          texts: Iterable[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """A synthetic page of ``codes`` six-digit level-H codes in a grid (``module_px`` px modules, quiet zones
