@@ -18,6 +18,7 @@ from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints, c
 from livereader.symbol import SIZE
 from livereader.vision.deblur import DeblurOptions, deblur
 from livereader.vision.finder import (
+    COARSE_MIN_SIDE,
     Finder,
     FinderOptions,
     LocatedCode,
@@ -46,6 +47,7 @@ class ReaderOptions:
     retry_offset: float = 3.0
     retry_noise_offset: float = 1.5
     retry_timing_contrast: float = float("-inf")
+    retry_scout: int = 2  # ... also of the frame shrunk by this factor, where a blur spans fewer pixels (1: not)
     # The first search runs on the frame shrunk by this factor (4x fewer pixels); the full frame is searched
     # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
@@ -59,9 +61,9 @@ class ReaderOptions:
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
     max_deblurs: int = 2  # ... and deblurred (each costs about 8 ms); a stream's later frames take the others
-    # A search of the whole frame at full resolution that explains no code is followed by searches of the frame
-    # shrunk by these factors with the same threshold window, for codes whose modules are too wide for it
-    # (close-ups: modules of 14 px and more); still images always, streams every few frames
+    # The first search at half size, and a search of the whole frame at full resolution that explains no code, are
+    # followed by searches of the frame shrunk by these factors (powers of 2) with the same threshold window, for
+    # codes whose modules are too wide for it (close-ups: modules of 14 px and more)
     coarse: tuple[int, ...] = (4, 8)
 
 
@@ -108,17 +110,24 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
 def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[CodeResult], known: list[CodeResult],
                     regions: list[Region] | None, left_over: list[Finder], model: Models, options: ReaderOptions,
                     hints: Hints) -> tuple[list[LocatedCode], list[CodeResult]]:
-    """The codes and results of a frame after a search with the more sensitive threshold (blurred finder rings):
-    of the searched ``regions`` where no code is explained (kept if it locates more codes or reads one), else
-    around the finder patterns ``left_over`` outside every code and in the ``hints.focus`` regions where no code
-    was found (a tracked code lost to motion blur)."""
+    """The codes and results of a frame after searches with the more sensitive threshold (blurred finder rings).
+    Where no code is explained: the searched ``regions`` (kept if it locates more codes or reads one) and, where
+    the frame is searched whole, the frame shrunk by ``options.retry_scout``, where a blur spans fewer pixels of
+    the threshold window. Elsewhere only around the finder patterns ``left_over`` outside every code and in the
+    ``hints.focus`` regions where no code was found (a tracked code lost to motion blur)."""
     finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
                      min_timing_contrast=options.retry_timing_contrast)
     settled = [r.corners for r in known]
     if not _explained(results + known):
         found = locate(grey, finder, regions, settled)
         again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
-        return (found, again) if len(found) > len(codes) or any(r.status == READ for r in again) else (codes, results)
+        if len(found) > len(codes) or any(r.status == READ for r in again):
+            codes, results = found, again
+        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= options.retry_scout * COARSE_MIN_SIDE:
+            found = [code for code in scout(grey, options.retry_scout, finder)[0]
+                     if holder(code.corners, results + known) is None]
+            codes, results = codes + found, results + _read_located(grey, found, model, options, hints.foreign)
+        return codes, results
     lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
     lost += [around([f.centre], options.reach * f.size) for f in left_over
              if _holding([f.centre], hints.foreign) is None]
@@ -161,7 +170,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
     order as :func:`livereader.decode.reader.read_grids` does).
 
-    The first search looks for finder patterns in the frame shrunk by ``options.scout``. What it settles (codes
+    The first search looks for finder patterns in the frame shrunk by ``options.scout``, and by
+    ``options.coarse`` for close-ups (the same threshold window over wider modules). What it settles (codes
     read, codes not 21x21, codes that hold something other than a number) is not looked at again. Only what it
     leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
     another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions (only
@@ -173,9 +183,10 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     ``options.scout_min_side``), which streams run every few frames and still images always. Where such a
     search explains no code (none read, known to hold something other than a number or located with another
     module count: finder rings that resolve), the frame shrunk by ``options.coarse`` is searched with the same
-    threshold window (close-ups). Where still no code is explained, the searched regions are searched again
-    with a more sensitive threshold (blurred finder rings); elsewhere the regions around the finder patterns
-    left outside every code and the ``hints.focus`` regions where no code was found are. Codes worth another
+    threshold window (close-ups). Where still no code is explained, the searched regions and the frame shrunk
+    by ``options.retry_scout`` are searched again with a more sensitive threshold (blurred finder rings);
+    elsewhere the regions around the finder patterns left outside every code and the ``hints.focus`` regions
+    where no code was found are. Codes worth another
     try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of them per frame),
     and then deblurred (at most ``options.max_deblurs``). Each step costs time only where it runs.
     """

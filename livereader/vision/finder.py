@@ -537,12 +537,15 @@ def coarse(grey: np.ndarray, factors: tuple[int, ...], options: FinderOptions = 
     finder patterns found in the frame shrunk by each of ``factors`` with the window kept (modules of about
     ``factor`` to ``block * factor / 1.2`` px), codes fitted in the full frame; not where codes are ``known``
     (outlines, (4, 2) pixels) or found at an earlier factor. A shrunk frame must keep a shorter side of
-    ``COARSE_MIN_SIDE`` px."""
+    ``COARSE_MIN_SIDE`` px. Factors are powers of 2, in increasing order: each shrunk frame is made from the last
+    by halving (OpenCV's fast path: a quarter of the frame costs 0.01 ms from the half, 0.3 ms from the whole)."""
     codes: list[LocatedCode] = []
+    small, shrunk = grey, 1
     for factor in factors:
         if min(grey.shape[:2]) < factor * COARSE_MIN_SIDE:
             break
-        small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+        while shrunk < factor:
+            small, shrunk = cv2.resize(small, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), 2 * shrunk
         finders = _outside(find_finders(small, options, factor), [*known, *(code.corners for code in codes)])
         codes += group_codes(grey, finders, options)
     return codes
