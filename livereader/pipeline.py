@@ -130,7 +130,7 @@ def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[Co
         return codes, results
     lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
     lost += [around([f.centre], options.reach * f.size) for f in left_over
-             if _holding([f.centre], hints.foreign) is None]
+             if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
         return codes, results
     found = locate(grey, finder, merged_regions(lost, grey.shape), settled + [r.corners for r in results])

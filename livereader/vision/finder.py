@@ -330,9 +330,9 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Group finders into codes, best-looking triples first, each finder used once.
 
-    Each order of a trio is fitted by least squares to its finders' outline corners (:func:`_fit`) and judged by
-    its timing patterns; the order kept, if 21x21, is fitted again robustly where those corners disagree. At
-    most ``options.max_fits`` fits and two per finder: a pathological frame loses
+    Each order of a trio is fitted by least squares to its finders' outermost outlines (:func:`_fit`) and judged
+    by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
+    their corners disagree. At most ``options.max_fits`` fits and two per finder: a pathological frame loses
     codes, not seconds.
     """
     if len(finders) < 3:
@@ -345,7 +345,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
 
     def judge(rows: list[int]) -> tuple[LocatedCode | None, float]:
-        """A trio's best order, fitted to its outlines, and its timing contrast. Strong perspective
+        """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective
         can make another corner look most like the right angle: of the trio's possible orders, the one whose
         timing patterns (row and column 6) alternate best; the best-scoring order is fitted first and kept at
         once when its timing patterns alternate clearly."""
@@ -353,7 +353,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
         best, best_contrast = None, -math.inf
         for row in rows[:budget]:
             budget -= 1
-            code = _fit(tuple(finders[i] for i in triples[row]))
+            code = _fit(tuple(finders[i] for i in triples[row]), outermost=True)
             if code is not None:
                 contrast = timing_contrast(grey, code.homography, code.modules)
                 if contrast > best_contrast:
@@ -378,14 +378,17 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             best, contrast = judged[trio]
             if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
                 continue
-            # A 21x21 code's grid is sampled through its fit: where its outlines' corners disagree (an outline cut
-            # by a shadow's edge or glare) fitted again robustly, ignoring the outliers (8x the cost). Other codes
-            # are only outlined.
-            if best.supported and best.residual > _robust_bound(best.finders) and budget > 0:
+            # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and
+            # where they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers
+            # (8x the cost). Other codes are only outlined.
+            if best.supported and budget > 0:
                 budget -= 1
-                robust = _fit(best.finders, cv2.LMEDS)
-                if robust is not None:
-                    best, contrast = robust, timing_contrast(grey, robust.homography, robust.modules)
+                full = _fit(best.finders)
+                if full is not None and full.residual > _robust_bound(full.finders) and budget > 0:
+                    budget -= 1
+                    full = _fit(best.finders, cv2.LMEDS) or full
+                if full is not None:
+                    best, contrast = full, timing_contrast(grey, full.homography, full.modules)
             if contrast > options.min_timing_contrast:  # three finders of one code, not of several
                 used.update(trio)
                 codes.append(best)
@@ -434,9 +437,11 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
     return 17 + 4 * max(1, round(((spans[0] + spans[1]) / 2 + 7 - 17) / 4))
 
 
-def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0) -> LocatedCode | None:
+def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool = False) -> LocatedCode | None:
     """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
-    ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares).
+    ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares); with
+    ``outermost``, only to the corners of each finder's outermost outline (enough to judge the timing patterns,
+    and the inner outlines' corners of the many trios that are no code are never computed).
 
     Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
     the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
@@ -452,7 +457,7 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0) -> LocatedCode 
     source, target = [], []  # module coordinates and pixels of the outline corners
     for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
         cx, cy = finder.centre
-        for depth, quad in finder.quads:
+        for depth, quad in finder.outer if outermost else finder.quads:
             # each corner by its quadrant around the finder's centre: (right of it, below it)
             corners = {((x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0): (x, y) for x, y in quad}
             if len(corners) == 4:  # one corner in each quadrant
