@@ -203,8 +203,13 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         regions = merged_regions(list(hints.focus), grey.shape)
     elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
         found, left_over = scout(grey, options.scout, options.finder)
-        found += coarse(grey, options.coarse, options.finder, [code.corners for code in found])  # close-ups
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+        # close-ups, also where the half-size search located one it could not read (its window is too small)
+        wide = coarse(grey, options.coarse, options.finder, [r.corners for r in first if not r.worth_retry])
+        if wide:
+            again = _read_located(grey, wide, model, options, foreign_places=hints.foreign)
+            kept = [i for i, r in enumerate(first) if not r.worth_retry or holder(r.corners, again) is None]
+            found, first = [found[i] for i in kept] + wide, [first[i] for i in kept] + again
         known = [r for r in first if not r.worth_retry]
         codes = [c for c, r in zip(found, first) if r.worth_retry]
         results = [r for r in first if r.worth_retry]
