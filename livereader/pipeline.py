@@ -55,7 +55,7 @@ class ReaderOptions:
     scout_min_side: int = 600  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
     # a code found with modules under this many pixels of the shrunk frame sends the full-resolution search to the
     # whole frame (see _at_limit)
-    scout_limit: float = 2.0
+    scout_limit: float = 1.5
     # the full-resolution search looks this many finder sizes around a finder pattern outside every code (0: not
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
