@@ -48,6 +48,9 @@ class ReaderOptions:
     retry_noise_offset: float = 1.5
     retry_timing_contrast: float = float("-inf")
     retry_scout: int = 2  # ... also of the frame shrunk by this factor, where a blur spans fewer pixels (1: not)
+    # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
+    # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
+    retry_max_modules: int = 25
     # The first search runs on the frame shrunk by this factor (4x fewer pixels); the full frame is searched
     # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
@@ -114,7 +117,8 @@ def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[Co
     Where no code is explained: the searched ``regions`` (kept if it locates more codes or reads one) and, where
     the frame is searched whole, the frame shrunk by ``options.retry_scout``, where a blur spans fewer pixels of
     the threshold window. Elsewhere only around the finder patterns ``left_over`` outside every code and in the
-    ``hints.focus`` regions where no code was found (a tracked code lost to motion blur)."""
+    ``hints.focus`` regions where no code was found (a tracked code lost to motion blur), for codes of up to
+    ``options.retry_max_modules`` modules."""
     finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
                      min_timing_contrast=options.retry_timing_contrast)
     settled = [r.corners for r in known]
@@ -133,7 +137,8 @@ def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[Co
              if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
         return codes, results
-    found = locate(grey, finder, merged_regions(lost, grey.shape), settled + [r.corners for r in results])
+    found = locate(grey, replace(finder, max_modules=options.retry_max_modules), merged_regions(lost, grey.shape),
+                   settled + [r.corners for r in results])
     return codes + found, results + _read_located(grey, found, model, options, foreign_places=hints.foreign)
 
 
