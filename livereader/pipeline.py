@@ -42,12 +42,14 @@ class ReaderOptions:
     grid: GridOptions = field(default_factory=GridOptions)  # warping and sampling the 21x21 grid
     verify: VerifyOptions = field(default_factory=VerifyOptions)  # verification bounds and ``content``
     deblur: DeblurOptions = field(default_factory=DeblurOptions)  # deconvolution of blurred codes
-    # A second, more sensitive search in frames with no read: lower threshold offsets, and no minimum timing
-    # contrast (blur flattens the timing patterns; they still choose the orientation).
+    # A second, more sensitive search where no code is explained (none read, foreign or of another module count),
+    # and elsewhere around finder patterns outside every code (see _search_blurred): lower threshold offsets, and
+    # no minimum timing contrast (blur flattens the timing patterns; they still choose the orientation).
     retry_offset: float = 3.0
     retry_noise_offset: float = 1.5
     retry_timing_contrast: float = float("-inf")
-    retry_scout: int = 2  # ... also of the frame shrunk by this factor, where a blur spans fewer pixels (1: not)
+    # ... where no code is explained, also of the frame shrunk by this factor, where a blur spans fewer pixels
+    retry_scout: int = 2
     # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
     # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
     retry_max_modules: int = 25
