@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -105,6 +106,18 @@ def test_bad_sources_say_what_is_wrong(tmp_path, capsys):
     assert "not a file" in err[0] and str(empty) in err[1] and str(png) in err[2]
 
 
+def _wait_for_library(pid: int, name: str, timeout: float = 60) -> None:
+    """Wait until the process has mapped a shared library whose path holds ``name`` (Linux: its /proc maps),
+    so that a signal lands while it starts up, however busy the machine; elsewhere wait 0.3 s."""
+    maps = Path(f"/proc/{pid}/maps")
+    if not maps.exists():
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + timeout
+    while name not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _run(args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "livereader.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
@@ -115,15 +128,12 @@ def test_a_signal_ends_the_run_with_its_outputs_finalised(tmp_path, sent, code):
     video, out = tmp_path / "long.avi", tmp_path / "annotated.mp4"
     _video(video, 3000)
     process = _run(["--video", str(video), "--output", str(out), "--jsonl", "-"])
-    deadline = time.monotonic() + 60
-    while not out.exists() and time.monotonic() < deadline:  # reading has begun
-        time.sleep(0.1)
-    time.sleep(0.5)
+    first = process.stdout.readline()  # reading has begun: a frame's line is out (however busy the machine)
     process.send_signal(sent)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == code
     assert "Traceback" not in stderr
-    lines = [json.loads(line) for line in stdout.splitlines()]  # every line whole
+    lines = [json.loads(line) for line in (first + stdout).splitlines()]  # every line whole
     assert 0 < len(lines) < 3000
     capture = cv2.VideoCapture(str(out))
     played = 0
@@ -145,7 +155,7 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
     video = tmp_path / "v.avi"
     _video(video, 3000)  # a run that cannot end before the signal comes
     process = _run(["--video", str(video), "--jsonl", "-"])
-    time.sleep(0.3)  # importing torch and loading the models
+    _wait_for_library(process.pid, "libtorch")  # importing torch (then loading the models)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
