@@ -185,17 +185,17 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
     the first search. Where either search locates a code with modules near the shrunk frame's limit
     (:func:`_at_limit`), the whole frame is searched at full resolution: a sheet of small codes holds more of
-    them. Small codes whose finders do not show at half size are found by a search of the whole
-    frame at full resolution (``options.scout=1``, also used for frames smaller than
-    ``options.scout_min_side``), which streams run every few frames and still images always. Where such a
-    search explains no code (none read, known to hold something other than a number or located with another
-    module count: finder rings that resolve), the frame shrunk by ``options.coarse`` is searched with the same
-    threshold window (close-ups). Where still no code is explained, the searched regions and the frame shrunk
-    by ``options.retry_scout`` are searched again with a more sensitive threshold (blurred finder rings);
-    elsewhere the regions around the finder patterns left outside every code and the ``hints.focus`` regions
-    where no code was found are. Codes worth another
-    try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of them per frame),
-    and then deblurred (at most ``options.max_deblurs``). Each step costs time only where it runs.
+    them. Small codes whose finders do not show at half size are found by a search of the whole frame at full
+    resolution (``options.scout=1``, also used for frames smaller than ``options.scout_min_side``), which
+    streams run every few frames and still images always. Where such a search explains no code (none read,
+    known to hold something other than a number or located with another module count: finder rings that
+    resolve), the frame shrunk by ``options.coarse`` is searched with the same threshold window (close-ups).
+    Where still no code is explained, the searched regions and the frame shrunk by ``options.retry_scout`` are
+    searched again with a more sensitive threshold (blurred finder rings); elsewhere the regions around the
+    finder patterns left outside every code and the ``hints.focus`` regions where no code was found are. Codes
+    worth another try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of
+    them per frame), and then deblurred (at most ``options.max_deblurs``). Each step costs time only where it
+    runs.
     """
     grey = to_grey(frame)
     if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find

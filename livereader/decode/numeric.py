@@ -176,12 +176,13 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         except reedsolo.ReedSolomonError:
             continue
         changed = {i for i, (a, b) in enumerate(zip(received, corrected)) if a != b}
-        if 2 * len(changed - erasures) + len(erasures) > budget:  # beyond the capacity: a wrong word may come back
+        spent = 2 * len(changed - erasures) + len(erasures)  # of the EC codewords
+        if spent > budget:  # beyond the capacity: a wrong word may come back
             continue
         errors = len(changed)
         payload = PARSERS[content](bytes(data), fmt.level)
         if payload is None:
-            reserved = 2 * len(changed - erasures) + len(erasures) <= ec - MISDECODE_PROTECTION[fmt.level]
+            reserved = spent <= ec - MISDECODE_PROTECTION[fmt.level]
             return replace(none, foreign=reserved and read_payload(bytes(data)) is not None)
         # The symbol of ``text`` at this level and mask: the corrected codewords, placed and masked. That is what
         # qrcode makes of it, as the strict parse admits only the standard encoding (the tests check both), and
