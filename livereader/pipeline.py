@@ -6,6 +6,7 @@ CNN call per model (:mod:`livereader.decode.reader`). It holds no state; the cap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +28,7 @@ from livereader.vision.finder import (
     coarse,
     locate,
     merged_regions,
+    paired_codes,
     scout,
     search,
     side_partnered,
@@ -66,6 +68,9 @@ class ReaderOptions:
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
     max_deblurs: int = 2  # ... and deblurred (each costs about 8 ms); a stream's later frames take the others
+    # Where a frame still explains nothing, the codes of which only two finder patterns show (see _read_paired): at
+    # most this many are tried, as sampled and deblurred within max_deblurs (a stream leaves them to later frames: 0)
+    paired_reads: int = 2
     # The first search at half size, and a search of the whole frame at full resolution that explains no code, are
     # followed by searches of the frame shrunk by these factors (powers of 2) with the same threshold window, for
     # codes whose modules are too wide for it (close-ups: modules of 14 px and more)
@@ -114,34 +119,36 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
 
 def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[CodeResult], known: list[CodeResult],
                     regions: list[Region] | None, left_over: list[Finder], model: Models, options: ReaderOptions,
-                    hints: Hints) -> tuple[list[LocatedCode], list[CodeResult]]:
+                    hints: Hints) -> tuple[list[LocatedCode], list[CodeResult], list[Finder]]:
     """The codes and results of a frame after searches with the more sensitive threshold (blurred finder rings).
     Where no code is explained: the searched ``regions`` (kept if it locates more codes or reads one) and, where
     the frame is searched whole, the frame shrunk by ``options.retry_scout``, where a blur spans fewer pixels of
     the threshold window. Elsewhere only around the finder patterns ``left_over`` outside every code and in the
     ``hints.focus`` regions where no code was found (a tracked code lost to motion blur), for codes of up to
-    ``options.retry_max_modules`` modules."""
+    ``options.retry_max_modules`` modules. Also returns the finder patterns the searches where no code is explained
+    left outside every code."""
     finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
                      min_timing_contrast=options.retry_timing_contrast)
     settled = [r.corners for r in known]
     if not _explained(results + known):
-        found = locate(grey, finder, regions, settled)
+        found, loose = search(grey, finder, regions, settled)
         again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
         if hints.whole and options.retry_scout > 1 and min(grey.shape) >= options.retry_scout * COARSE_MIN_SIDE:
-            found = [code for code in scout(grey, options.retry_scout, finder)[0]
-                     if holder(code.corners, results + known) is None]
+            found, shrunk_loose = scout(grey, options.retry_scout, finder)
+            found = [code for code in found if holder(code.corners, results + known) is None]
             codes, results = codes + found, results + _read_located(grey, found, model, options, hints.foreign)
-        return codes, results
+            loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
+        return codes, results, loose
     lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
     lost += [around([f.centre], options.reach * f.size) for f in left_over
              if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
-        return codes, results
+        return codes, results, []
     found = locate(grey, replace(finder, max_modules=options.retry_max_modules), merged_regions(lost, grey.shape),
                    settled + [r.corners for r in results])
-    return codes + found, results + _read_located(grey, found, model, options, foreign_places=hints.foreign)
+    return codes + found, results + _read_located(grey, found, model, options, foreign_places=hints.foreign), []
 
 
 def _at_limit(codes: list[LocatedCode], options: ReaderOptions) -> bool:
@@ -194,8 +201,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     searched again with a more sensitive threshold (blurred finder rings); elsewhere the regions around the
     finder patterns left outside every code and the ``hints.focus`` regions where no code was found are. Codes
     worth another try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of
-    them per frame), and then deblurred (at most ``options.max_deblurs``). Each step costs time only where it
-    runs.
+    them per frame), and then deblurred (at most ``options.max_deblurs``). Where the frame still explains
+    nothing, codes of which only two finder patterns show are tried (``options.paired_reads``, see
+    :func:`_read_paired`). Each step costs time only where it runs.
     """
     grey = to_grey(frame)
     if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
@@ -248,16 +256,42 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
     codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
+    loose: list[Finder] = []  # finder patterns the sensitive search left outside every code
     if options.retry_offset < options.finder.offset:
-        codes, results = _search_blurred(grey, codes, results, known, regions, left_over, model, options, hints)
+        codes, results, loose = _search_blurred(grey, codes, results, known, regions, left_over, model, options, hints)
     retries = ((lambda code: refine(grey, code), None, options.max_retries),
                (lambda code: code, lambda image, code: deblur(image, code, options.deblur), options.max_deblurs))
+    deblurs = options.max_deblurs  # left in this frame
     for adjust, sampler, budget in retries:
         todo = [i for i, r in enumerate(results) if r.worth_retry][:budget]
         if not todo:
             break
+        deblurs -= len(todo) if sampler is not None else 0
         again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
         for i, result in zip(todo, again):
             if result.status == READ or result.foreign:
                 results[i] = result
+    if options.paired_reads > 0 and not _explained(results + known):
+        lone = loose + [f for code, r in zip(codes, results) if r.worth_retry for f in code.finders]
+        paired = _read_paired(grey, lone, model, options, deblurs)
+        results = [r for r in results if holder(r.corners, paired) is None] + paired
     return results + known
+
+
+def _read_paired(grey: np.ndarray, finders: list[Finder], model: Models, options: ReaderOptions,
+                 deblurs: int) -> list[CodeResult]:
+    """The verified reads of codes of which only two of ``finders`` show
+    (:func:`livereader.vision.finder.paired_codes`): the ``options.paired_reads`` most likely places, each read as
+    sampled and, where that does not read, deblurred (the first ``deblurs`` of them: what is left of the frame's
+    ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
+    guesses = paired_codes(grey, finders, options.finder)[:options.paired_reads]
+    if not guesses:
+        return []
+    reads = _read_located(grey, guesses, model, options)
+    todo = [i for i, r in enumerate(reads) if r.status != READ][:max(0, deblurs)]
+    if todo:
+        again = _read_located(grey, [guesses[i] for i in todo], model, options,
+                              lambda image, code: deblur(image, code, options.deblur))
+        for i, result in zip(todo, again):
+            reads[i] = result
+    return [r for r in reads if r.status == READ]

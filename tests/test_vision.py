@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livereader.pipeline import READ, REJECTED, UNSUPPORTED, read_frame
+from livereader.pipeline import READ, REJECTED, UNSUPPORTED, ReaderOptions, read_frame
 from livereader.symbol import encode
 from livereader.synth.scene import SceneConfig, render_scene, scenes
 from livereader.vision.finder import locate, scout
@@ -18,7 +18,6 @@ def _corner_error(result_corners, truth) -> float:
 
 @pytest.mark.parametrize("category", ["clean", "perspective", "inverted", "mirrored", "several", "small"])
 def test_reads_every_code_with_its_corners(model, category):
-    from livereader.pipeline import ReaderOptions
 
     read = total = 0
     for scene in scenes([category], 8, seed=3):
@@ -128,7 +127,6 @@ def _with_lone_finder(frame: np.ndarray, x: int = 100, y: int = 300) -> np.ndarr
 
 
 def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model):
-    from livereader.pipeline import ReaderOptions
 
     frame = _two_sizes()
     codes, left_over = scout(frame, 2)
@@ -144,7 +142,6 @@ def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model
 def test_a_code_at_the_half_size_limit_sends_the_search_to_the_whole_frame(model):
     """A sheet of small codes: one whose modules show at half size, but barely, means more of its kind that do
     not; the full-resolution search then takes the whole frame."""
-    from livereader.pipeline import ReaderOptions
 
     frame = np.full((1440, 2560), 235, np.uint8)  # drawn at twice the size, then shrunk: 1280x720
     _paste(frame, "123456", 5, 40, 40)  # 2.5 px modules, 1.25 at half size: found, at the limit
@@ -200,7 +197,6 @@ def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypa
 
 def test_rejected_codes_are_retried_within_the_budget(model, monkeypatch):
     import livereader.pipeline as pipeline
-    from livereader.pipeline import ReaderOptions
 
     frame = np.full((480, 640), 235, np.uint8)
     for index in range(6):
@@ -214,3 +210,30 @@ def test_rejected_codes_are_retried_within_the_budget(model, monkeypatch):
     monkeypatch.setattr(pipeline, "deblur", lambda grey, code, options: deblurred.append(1) or deblur(grey, code))
     results = read_frame(frame, model, ReaderOptions(max_retries=3, max_deblurs=1))
     assert sum(r.status == REJECTED for r in results) == 6 and len(refined) == 3 and len(deblurred) == 1
+
+
+def test_a_code_whose_corner_looks_narrow_is_located(model):
+    # A tilt of 55 degrees can narrow a code's right angle to 50 degrees as seen; this shear narrows it to 49
+    # (|cos| 0.65), which is no right angle to a stricter check.
+    flat = np.full((480, 640), 235, np.uint8)
+    _paste(flat, "314159", 6, 40, 60)
+    shear = np.float32([[1, 0.85, 0], [0, 1, 0]])
+    frame = cv2.warpAffine(flat, shear, (640, 480), flags=cv2.INTER_AREA, borderValue=235)
+    (code,) = locate(frame)
+    assert code.modules == 21
+    assert [r.text for r in read_frame(frame, model)] == ["314159"]
+
+
+@pytest.mark.parametrize("lost", ["tr", "bl"])
+def test_a_code_with_one_finder_pattern_lost_reads_from_the_other_two(model, lost):
+    frame = np.full((480, 640), 235, np.uint8)
+    _paste(frame, "271828", 6, 100, 60)
+    row, column = (4, 18) if lost == "tr" else (18, 4)  # the finder's top-left module, quiet zone included
+    frame[60 + 6 * row : 60 + 6 * (row + 7), 100 + 6 * column : 100 + 6 * (column + 7)] = 235  # glare
+    assert [r.text for r in read_frame(frame, model)] == ["271828"]
+    assert not any(r.text for r in read_frame(frame, model, ReaderOptions(paired_reads=0)))
+
+
+def test_two_finder_patterns_alone_are_no_code(model):
+    frame = _with_lone_finder(_with_lone_finder(np.full((480, 640), 235, np.uint8)), 156, 300)  # a side apart
+    assert read_frame(frame, model) == []

@@ -60,8 +60,10 @@ class StreamReader:
     def __init__(self, model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions(),
                  stream: StreamOptions = StreamOptions()):
         self.model = model
-        self.options = replace(options, reach=0.0)  # unexplained finders wait for the next whole-frame search
-        self.full_options = replace(options, scout=1)
+        # unexplained finders wait for the next whole-frame search, and codes with two finders in sight for frames
+        # that show all three
+        self.options = replace(options, reach=0.0, paired_reads=0)
+        self.full_options = replace(options, scout=1, paired_reads=0)
         self.stream = stream
         self.tracker = Tracker(stream.track)
         self.stack = FrameStack(stream.fuse) if stream.fusion else None

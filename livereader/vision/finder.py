@@ -38,6 +38,9 @@ class FinderOptions:
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
     sure_timing_contrast: float = 1.5  # ... and an orientation whose timing alternates this clearly is kept at once
     max_misalignment: float = 0.3  # radians between a side's line and each of its two finders' edges
+    # largest |cos| of the angle between a code's two sides as seen: a tilt of up to 55 degrees narrows the right
+    # angle to 50 degrees (|cos| 0.64) and less
+    max_side_cos: float = 0.7
     side_partners: int = 1  # nearest side partners kept per finder and direction along its edges
     max_fits: int = 64  # homography fits per search, and two more per finder: a pathological frame's budget
 
@@ -321,7 +324,7 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[
     cos = np.abs((a * b).sum(1)) / np.maximum(la * lb, 1e-9)
     span_a, span_b = 7 * la / ((sizes[c] + sizes[p]) / 2), 7 * lb / ((sizes[c] + sizes[q]) / 2)
     ok = (np.maximum(la, lb) < options.max_side_ratio * np.minimum(la, lb)) & (size_ratio < options.max_size_ratio) \
-        & (cos < 0.6)  # the right angle seen in perspective
+        & (cos < options.max_side_cos)  # the right angle seen in perspective
     with np.errstate(divide="ignore"):
         scores = cos + np.abs(np.log(la / lb)) + np.abs(np.log(span_a / span_b)) + np.log(size_ratio)
     return list(zip(c[ok].tolist(), p[ok].tolist(), q[ok].tolist())), scores[ok].tolist()
@@ -330,7 +333,7 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Group finders into codes, best-looking triples first, each finder used once.
 
-    Each order of a trio is fitted by least squares to its finders' outermost outlines (:func:`_fit`) and judged
+    Each order of a trio is fitted algebraically to its finders' outermost outlines (:func:`_fit`) and judged
     by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
     their corners disagree. At most ``options.max_fits`` fits and two per finder: a pathological frame loses
     codes, not seconds.
@@ -395,6 +398,61 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     return codes
 
 
+def paired_codes(grey: np.ndarray, finders: list[Finder],
+                 options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
+    """21x21 codes of which only two finder patterns show (blur merging the third with the data modules, glare,
+    damage), most likely first: for any two of ``finders`` of similar size whose centres lie a version-1 side (14
+    modules) or diagonal (20 modules) apart, each place of the third finder pattern that makes them a code's
+    corners, fitted to the two finders' outlines and ranked by timing contrast. At most ``options.max_fits``
+    places are fitted. None is sure to be a code: only a verified read makes one.
+    """
+    candidates = []  # (how far the span is from a version-1 one, in modules; the two finders)
+    for first, second in itertools.combinations(finders, 2):
+        size = (first.size + second.size) / 2
+        if max(first.size, second.size) > options.max_size_ratio * min(first.size, second.size):
+            continue
+        span = 7 * math.dist(first.centre, second.centre) / size
+        off = min(abs(span - 14) / 14, abs(span - 14 * math.sqrt(2)) / (14 * math.sqrt(2)))
+        if off < 0.25:
+            candidates.append((off, first, second))
+    codes = []
+    for _, first, second in sorted(candidates, key=lambda candidate: candidate[0]):
+        for triple in _completed(first, second):
+            if len(codes) >= options.max_fits:
+                break
+            code = _fit(triple)
+            if code is not None and code.supported:
+                codes.append((timing_contrast(grey, code.homography, code.modules), code))
+    return [code for _, code in sorted(codes, key=lambda scored: -scored[0])]
+
+
+def _completed(first: Finder, second: Finder) -> list[tuple[Finder, Finder, Finder]]:
+    """The (tl, tr, bl) triples that ``first`` and ``second`` make with a third finder pattern put where it would
+    be (no outlines: its place only orients the fit): either as a side, either being the corner and the third on
+    either side of it, or as the diagonal, the corner on either side of it."""
+    (ax, ay), (bx, by) = first.centre, second.centre
+    size = (first.size + second.size) / 2
+    span = 7 * math.dist(first.centre, second.centre) / size
+    triples = []
+    if abs(span - 14) < abs(span - 14 * math.sqrt(2)):  # a side: the third at a right angle from either end
+        for corner, other in ((first, second), (second, first)):
+            (cx, cy), (ox, oy) = corner.centre, other.centre
+            for sign in (1, -1):
+                third = Finder((cx - sign * (oy - cy), cy + sign * (ox - cx)), size, ())
+                triples.append(_oriented(corner, other, third))
+    else:  # a diagonal: the corner on either side of its middle
+        for sign in (1, -1):
+            corner = Finder(((ax + bx) / 2 - sign * (by - ay) / 2, (ay + by) / 2 + sign * (bx - ax) / 2), size, ())
+            triples.append(_oriented(corner, first, second))
+    return triples
+
+
+def _oriented(corner: Finder, one: Finder, other: Finder) -> tuple[Finder, Finder, Finder]:
+    """(tl, tr, bl): with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0."""
+    (cx, cy), (px, py), (qx, qy) = corner.centre, one.centre, other.centre
+    return (corner, one, other) if (px - cx) * (qy - cy) - (py - cy) * (qx - cx) > 0 else (corner, other, one)
+
+
 def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> float:
     """How clearly the timing modules between the finders of a code with ``modules`` modules, seen through the
     module-to-pixel ``homography``, alternate in step with the finder cores' polarity: (light-module mean -
@@ -440,8 +498,9 @@ def _module_count(tl: Finder, tr: Finder, bl: Finder) -> int:
 def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool = False) -> LocatedCode | None:
     """Homography from module coordinates to pixels, fitted to every outline corner of the three finders by
     ``method`` (``cv2.findHomography``'s: 0 least squares, ``cv2.LMEDS`` least median of squares); with
-    ``outermost``, only to the corners of each finder's outermost outline (enough to judge the timing patterns,
-    and the inner outlines' corners of the many trios that are no code are never computed).
+    ``outermost``, only to the corners of each finder's outermost outline, by :func:`_algebraic_fit` (enough to
+    judge the timing patterns, and the inner outlines' corners of the many trios that are no code are never
+    computed).
 
     Plain Python up to the OpenCV calls: a frame has at most 36 corners, where each numpy call costs more than
     the arithmetic (and far more when another program has just run: 0.1 ms less per frame in the benchmark).
@@ -466,18 +525,43 @@ def _fit(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: bool
                 target += corners.values()
     if len(source) < 8:  # fewer than two whole outlines
         return None
-    target = np.array(target)
     # The outline corners, then the symbol's corners (module coordinates), mapped in one call.
     points = np.array([source + [(0, 0), (modules, 0), (modules, modules), (0, modules)]], np.float64)
-    homography, _ = cv2.findHomography(points[0, :-4], target, method)
+    if outermost:
+        homography = _algebraic_fit(source, target)
+    else:
+        homography, _ = cv2.findHomography(points[0, :-4], np.array(target), method)
     if homography is None:
         return None
+    target = np.array(target)
     pixels = cv2.perspectiveTransform(points, homography)[0]
     residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / _module_px(triple)  # RMS, modules
     corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None
     return LocatedCode(corners, modules, homography, triple, residual)
+
+
+def _algebraic_fit(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> np.ndarray | None:
+    """The homography from ``source`` to ``target`` points of least algebraic error (the direct linear transform
+    with h33 = 1, pixels centred and scaled for conditioning), or None where the points do not determine one.
+
+    Written by hand because ``cv2.findHomography`` always refines its least-squares fit by Levenberg-Marquardt
+    iterations (0.1 ms for 12 corners, 0.02 ms here): a trio is judged by its timing modules' places, which this
+    fit puts within half a pixel of the refined one, and a cluttered frame judges hundreds of trios that are no
+    code. Plain Python up to the solver, as in :func:`_fit`.
+    """
+    cx, cy = sum(u for u, _ in target) / len(target), sum(v for _, v in target) / len(target)
+    scale = sum(abs(u - cx) + abs(v - cy) for u, v in target) / len(target) or 1.0
+    rows, values = [], []
+    for (x, y), (u, v) in zip(source, target):
+        u, v = (u - cx) / scale, (v - cy) / scale
+        rows += [(x, y, 1, 0, 0, 0, -u * x, -u * y), (0, 0, 0, x, y, 1, -v * x, -v * y)]
+        values += [u, v]
+    solved, h = cv2.solve(np.array(rows, np.float64), np.array(values, np.float64)[:, None], flags=cv2.DECOMP_QR)
+    if not solved:
+        return None
+    return np.array([[scale, 0, cx], [0, scale, cy], [0, 0, 1]]) @ np.append(h, 1.0).reshape(3, 3)
 
 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels x0 <= x < x1, y0 <= y < y1
