@@ -26,6 +26,7 @@ from livereader.vision.finder import (
     Region,
     around,
     coarse,
+    group_codes,
     locate,
     merged_regions,
     paired_codes,
@@ -55,6 +56,10 @@ class ReaderOptions:
     # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
     # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
     retry_max_modules: int = 25
+    # Where the searches explain no code, the finder patterns the full-resolution search left outside every code are
+    # grouped again with the worse aligned of a side's two finders allowed this many radians off the side's line
+    # (motion blur shears a finder pattern's outline; FinderOptions.max_other_misalignment elsewhere)
+    regroup_misalignment: float = 0.5
     # The first search runs on the frame shrunk by this factor (4x fewer pixels); the full frame is searched
     # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
@@ -259,6 +264,12 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     loose: list[Finder] = []  # finder patterns the sensitive search left outside every code
     if options.retry_offset < options.finder.offset:
         codes, results, loose = _search_blurred(grey, codes, results, known, regions, left_over, model, options, hints)
+    if not _explained(results + known) and options.regroup_misalignment > options.finder.max_other_misalignment:
+        # motion blur shears finder outlines: the finders left outside every code, grouped with one of a side's two
+        # finders allowed further off the side's line
+        sheared = group_codes(grey, [f for f in left_over if holder([f.centre], results) is None],
+                              replace(options.finder, max_other_misalignment=options.regroup_misalignment))
+        codes, results = codes + sheared, results + _read_located(grey, sheared, model, options, hints.foreign)
     retries = ((lambda code: refine(grey, code), None, options.max_retries),
                (lambda code: code, lambda image, code: deblur(image, code, options.deblur), options.max_deblurs))
     deblurs = options.max_deblurs  # left in this frame

@@ -37,7 +37,8 @@ class FinderOptions:
     max_modules: int = 177  # largest module count located (version 40)
     min_timing_contrast: float = 0.5  # timing modules must alternate at least this clearly (see timing_contrast)
     sure_timing_contrast: float = 1.5  # ... and an orientation whose timing alternates this clearly is kept at once
-    max_misalignment: float = 0.3  # radians between a side's line and each of its two finders' edges
+    max_misalignment: float = 0.3  # radians between a side's line and the edges of the better aligned of its finders
+    max_other_misalignment: float = 0.3  # ... and of the other (motion blur shears a finder's outline)
     # largest |cos| of the angle between a code's two sides as seen: a tilt of up to 55 degrees narrows the right
     # angle to 50 degrees (|cos| 0.64) and less
     max_side_cos: float = 0.7
@@ -280,7 +281,8 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     backwards = np.abs(np.take_along_axis(turn, axis[:, :, None], 2)[:, :, 0]) > np.pi / 2
     direction = 2 * axis + backwards  # half-axis 0..3 of i that points at j
     # i's side line must run along j's edges too (angles mod pi: the same for j -> i)
-    aligned = (misaligned < options.max_misalignment) & (options.max_misalignment > misaligned.T)
+    better, worse = np.minimum(misaligned, misaligned.T), np.maximum(misaligned, misaligned.T)
+    aligned = (better < options.max_misalignment) & (worse < options.max_other_misalignment)
     ranked = np.where(plausible & aligned, distance, np.inf)
     sides = [[[] for _ in range(4)] for _ in finders]
     for half_axis in range(4):
