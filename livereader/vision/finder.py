@@ -408,23 +408,22 @@ def paired_codes(grey: np.ndarray, finders: list[Finder],
     corners, fitted to the two finders' outlines and ranked by timing contrast. At most ``options.max_fits``
     places are fitted. None is sure to be a code: only a verified read makes one.
     """
-    candidates = []  # (how far the span is from a version-1 one, in modules; the two finders)
-    for first, second in itertools.combinations(finders, 2):
-        size = (first.size + second.size) / 2
-        if max(first.size, second.size) > options.max_size_ratio * min(first.size, second.size):
-            continue
-        span = 7 * math.dist(first.centre, second.centre) / size
-        off = min(abs(span - 14) / 14, abs(span - 14 * math.sqrt(2)) / (14 * math.sqrt(2)))
-        if off < 0.25:
-            candidates.append((off, first, second))
+    if len(finders) < 2:
+        return []
+    centres = np.array([f.centre for f in finders])
+    sizes = np.array([f.size for f in finders])
+    distance = np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1))
+    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules
+    off = np.minimum(np.abs(span / 14 - 1), np.abs(span / (14 * math.sqrt(2)) - 1))  # from a side, a diagonal
+    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    first, second = np.nonzero(np.triu((large < options.max_size_ratio * small) & (off < 0.25), 1))  # pairs, once
+    nearest = np.argsort(off[first, second], kind="stable").tolist()  # nearest a version-1 span first
+    places = (triple for pair in nearest for triple in _completed(finders[first[pair]], finders[second[pair]]))
     codes = []
-    for _, first, second in sorted(candidates, key=lambda candidate: candidate[0]):
-        for triple in _completed(first, second):
-            if len(codes) >= options.max_fits:
-                break
-            code = _fit(triple)
-            if code is not None and code.supported:
-                codes.append((timing_contrast(grey, code.homography, code.modules), code))
+    for triple in itertools.islice(places, options.max_fits):
+        code = _fit(triple)
+        if code is not None and code.supported:
+            codes.append((timing_contrast(grey, code.homography, code.modules), code))
     return [code for _, code in sorted(codes, key=lambda scored: -scored[0])]
 
 
