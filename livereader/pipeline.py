@@ -93,26 +93,32 @@ Models = Model | Sequence[Model]
 
 
 def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
-                  sampler: Sampler | None = None, foreign_places: Sequence = ()) -> list[CodeResult]:
+                  sampler: Sampler | None = None, foreign_places: Sequence = (),
+                  unread: Sequence = ()) -> list[CodeResult]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
     options say; any other sampler's hard grids). Rejected codes are marked ``foreign`` when they decode, as
     sampled, to something other than a number (:func:`livereader.decode.verify.foreign`), or lie where
-    ``foreign_places`` (outlines) hold such a code."""
+    ``foreign_places`` (outlines) hold such a code. Reading numbers, a code that lies where one of ``unread``
+    (outlines) holds such a code is not read at all, only reported as foreign."""
+    numeric = options.verify.content == "numeric"
+    skipped = [numeric and code.supported and _holding(code.corners, unread) is not None for code in codes]
     soft = options.grid.soft and sampler is None
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
-    grids = [sampler(grey, c) for c in codes if c.supported]
+    grids = [sampler(grey, c) for c, skip in zip(codes, skipped) if c.supported and not skip]
     values = [g.soft if soft else g.hard.astype(np.float32) for g in grids]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
     sampled_grids = iter(grids)
     results = []
-    for code in codes:
+    for code, skip in zip(codes, skipped):
         corners = code.corners
-        if code.supported:
+        if skip:
+            read, status, text, confidence, known = None, REJECTED, None, 0.0, True
+        elif code.supported:
             read, sampled = next(reads), next(sampled_grids)
             if sampled.mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
-            known = (status == REJECTED and options.verify.content == "numeric"
+            known = (status == REJECTED and numeric
                      and (read.foreign or _holding(code.corners, foreign_places) is not None or foreign(sampled.hard)))
         else:
             read, status, text, confidence, known = None, UNSUPPORTED, None, 0.0, False
@@ -204,7 +210,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     resolve), the frame shrunk by ``options.coarse`` is searched with the same threshold window (close-ups).
     Where still no code is explained, the searched regions and the frame shrunk by ``options.retry_scout`` are
     searched again with a more sensitive threshold (blurred finder rings); elsewhere the regions around the
-    finder patterns left outside every code and the ``hints.focus`` regions where no code was found are. Codes
+    finder patterns left outside every code and the ``hints.focus`` regions where no code was found are. Where
+    nothing is explained still, the finder patterns left outside every code are grouped again with a side's worse
+    aligned finder allowed ``options.regroup_misalignment`` off its line (motion blur shears outlines). Codes
     worth another try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of
     them per frame), and then deblurred (at most ``options.max_deblurs``). Where the frame still explains
     nothing, codes of which only two finder patterns show are tried (``options.paired_reads``, see
@@ -255,7 +263,10 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
     if regions is not None and hints.whole and _at_limit(located, options):  # and the rest of the frame
         more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
         located += more
-    again = _read_located(grey, located, model, options, foreign_places=hints.foreign)
+    # a frame searched only in focus regions does not read codes known to hold something else: the whole-frame
+    # searches of a stream read them again
+    again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
+                          unread=() if hints.whole else hints.foreign)
     if regions is None and not _explained(again):  # the whole frame at full resolution: close-ups, perhaps
         wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
         located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)

@@ -253,3 +253,21 @@ def test_a_finder_pattern_turned_off_its_side_is_grouped_where_nothing_else_expl
     alone = ReaderOptions(paired_reads=0)  # not read from two finders instead
     assert [r.text for r in read_frame(frame, model, alone)] == ["161803"]
     assert read_frame(frame, model, replace(alone, regroup_misalignment=0.3)) == []
+
+
+def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_again(model, monkeypatch):
+    import livereader.pipeline as pipeline
+    from livereader.results import Hints
+
+    frame = np.full((480, 640), 235, np.uint8)
+    frame[60 : 60 + 29 * 6, 100 : 100 + 29 * 6] = 255 - 220 * np.kron(np.pad(encode("HELLO", "H"), 4), np.ones((6, 6)))
+    (text,) = read_frame(frame, model)
+    assert text.status == REJECTED and text.foreign
+    calls = []
+    read_grids = pipeline.read_grids
+    monkeypatch.setattr(pipeline, "read_grids", lambda *args: calls.append(1) or read_grids(*args))
+    focus = Hints(focus=((80, 40, 300, 260),), foreign=(text.corners,), whole=False)
+    (again,) = read_frame(frame, model, hints=focus)
+    assert again.status == REJECTED and again.foreign and calls == []  # located, reported, not read
+    (whole,) = read_frame(frame, model, hints=replace(focus, whole=True))
+    assert whole.foreign and calls  # a whole-frame search reads it again
