@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import cv2
 import numpy as np
@@ -281,8 +282,9 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         sheared = group_codes(grey, [f for f in left_over if holder([f.centre], results) is None],
                               replace(options.finder, max_other_misalignment=options.regroup_misalignment))
         codes, results = codes + sheared, results + _read_located(grey, sheared, model, options, hints.foreign)
+    deblurred = partial(deblur, options=options.deblur)  # a sampler
     retries = ((lambda code: refine(grey, code), None, options.max_retries),
-               (lambda code: code, lambda image, code: deblur(image, code, options.deblur), options.max_deblurs))
+               (lambda code: code, deblurred, options.max_deblurs))
     deblurs = options.max_deblurs  # left in this frame
     for adjust, sampler, budget in retries:
         todo = [i for i, r in enumerate(results) if r.worth_retry][:budget]
@@ -295,25 +297,24 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
                 results[i] = result
     if options.paired_reads > 0 and not _explained(results + known):
         lone = loose + [f for code, r in zip(codes, results) if r.worth_retry for f in code.finders]
-        paired = _read_paired(grey, lone, model, options, deblurs)
+        paired = _read_paired(grey, lone, model, options, deblurred, deblurs)
         results = [r for r in results if holder(r.corners, paired) is None] + paired
     return results + known
 
 
 def _read_paired(grey: np.ndarray, finders: list[Finder], model: Models, options: ReaderOptions,
-                 deblurs: int) -> list[CodeResult]:
+                 deblurred: Sampler, deblurs: int) -> list[CodeResult]:
     """The verified reads of codes of which only two of ``finders`` show
     (:func:`livereader.vision.finder.paired_codes`): the ``options.paired_reads`` most likely places, each read as
-    sampled and, where that does not read, deblurred (the first ``deblurs`` of them: what is left of the frame's
-    ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
+    sampled and, where that does not read, sampled by ``deblurred`` (the first ``deblurs`` of them: what is left
+    of the frame's ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
     guesses = paired_codes(grey, finders, options.finder)[:options.paired_reads]
     if not guesses:
         return []
     reads = _read_located(grey, guesses, model, options)
     todo = [i for i, r in enumerate(reads) if r.status != READ][:max(0, deblurs)]
     if todo:
-        again = _read_located(grey, [guesses[i] for i in todo], model, options,
-                              lambda image, code: deblur(image, code, options.deblur))
+        again = _read_located(grey, [guesses[i] for i in todo], model, options, deblurred)
         for i, result in zip(todo, again):
             reads[i] = result
     return [r for r in reads if r.status == READ]

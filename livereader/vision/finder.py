@@ -416,9 +416,11 @@ def paired_codes(grey: np.ndarray, finders: list[Finder],
     span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules
     off = np.minimum(np.abs(span / 14 - 1), np.abs(span / (14 * math.sqrt(2)) - 1))  # from a side, a diagonal
     small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    side = np.abs(span - 14) < np.abs(span - 14 * math.sqrt(2))  # else a diagonal
     first, second = np.nonzero(np.triu((large < options.max_size_ratio * small) & (off < 0.25), 1))  # pairs, once
     nearest = np.argsort(off[first, second], kind="stable").tolist()  # nearest a version-1 span first
-    places = (triple for pair in nearest for triple in _completed(finders[first[pair]], finders[second[pair]]))
+    places = (triple for pair in nearest
+              for triple in _completed(finders[first[pair]], finders[second[pair]], side[first[pair], second[pair]]))
     codes = []
     for triple in itertools.islice(places, options.max_fits):
         code = _fit(triple)
@@ -427,15 +429,14 @@ def paired_codes(grey: np.ndarray, finders: list[Finder],
     return [code for _, code in sorted(codes, key=lambda scored: -scored[0])]
 
 
-def _completed(first: Finder, second: Finder) -> list[tuple[Finder, Finder, Finder]]:
+def _completed(first: Finder, second: Finder, side: bool) -> list[tuple[Finder, Finder, Finder]]:
     """The (tl, tr, bl) triples that ``first`` and ``second`` make with a third finder pattern put where it would
-    be (no outlines: its place only orients the fit): either as a side, either being the corner and the third on
-    either side of it, or as the diagonal, the corner on either side of it."""
+    be (no outlines: its place only orients the fit): as a ``side``, either being the corner and the third on
+    either side of it, or else as the diagonal, the corner on either side of it."""
     (ax, ay), (bx, by) = first.centre, second.centre
     size = (first.size + second.size) / 2
-    span = 7 * math.dist(first.centre, second.centre) / size
     triples = []
-    if abs(span - 14) < abs(span - 14 * math.sqrt(2)):  # a side: the third at a right angle from either end
+    if side:  # the third at a right angle from either end
         for corner, other in ((first, second), (second, first)):
             (cx, cy), (ox, oy) = corner.centre, other.centre
             for sign in (1, -1):
