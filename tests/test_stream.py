@@ -49,3 +49,20 @@ def test_the_annotated_swap_video_draws_no_read_over_the_text_code(tmp_path, cap
         green.append(int((g - np.maximum(r, b) > 60).sum()))  # outline, corner dot and label of a read
     assert len(green) == 60
     assert min(green[:30]) > 200 and max(green[30:]) < 20
+
+
+def test_a_new_code_that_shows_at_half_size_is_found_within_the_half_size_schedule(model):
+    """A code with 8 px modules appears in the frame after a whole-frame search: the frames between whole-frame
+    searches look only where tracked codes are, so the next half-size search finds it, ``scout_every`` frames
+    after the first search and within ``scout_every`` frames of its first; then it is followed in every frame."""
+    from livereader.live.stream import StreamOptions, StreamReader
+
+    every = StreamOptions().scout_every
+    empty = np.full((720, 1280), 235, np.uint8)
+    shown = empty.copy()
+    shown[40 : 40 + 29 * 8, 60 : 60 + 29 * 8] = 255 - 220 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((8, 8)))
+    stream = StreamReader(model)
+    found = [any(c.result is not None and c.result.text == "123456" for c in stream.read(frame))
+             for frame in [empty] + [shown] * (2 * every)]
+    assert found.index(True) == every  # shown from frame 1 on: found by the next half-size search
+    assert all(found[every:])

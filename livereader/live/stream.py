@@ -47,7 +47,7 @@ _FLOW_WINDOW = (15, 15)
 @dataclass(frozen=True)
 class StreamOptions:
     full_every: int = 8  # search the whole frame at full resolution every this many frames (the longest wait)
-    scout_every: int = 2  # ... and at half size every this many (the longest wait of a code with 3 px modules)
+    scout_every: int = 4  # ... and at half size every this many (the longest wait of a code with 3 px modules)
     focus_margin: float = 0.5  # a focus region holds the predicted outline and this share of its size around it
     fusion: bool = True  # read the mean of the latest frames where a frame alone leaves a code unread
     track: TrackOptions = field(default_factory=TrackOptions)
