@@ -59,3 +59,29 @@ def test_codes_replaced_in_place_by_numbers_read_as_their_numbers():
     assert (replaced[:, 400:] == photo[:, 400:]).all()  # nothing changes away from the codes
     texts = {r.text for r in read_frame(replaced, load_models())}
     assert texts == {text for text, _ in truths}
+
+
+def test_the_command_line_runs_count_the_frames_and_where_a_code_was_located(tmp_path):
+    from livereader.bench.footage import RunError, cli_runs
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for index in range(12):
+        frame = np.full((240, 320), 230, np.uint8)
+        if index >= 4:  # a code from frame 4 on
+            frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((6, 6), np.uint8))
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    seen = []
+    (run,) = cli_runs(video, 1, seen.append)
+    assert len(seen) == run["frames"] == 12  # zxing-cpp's turn saw every frame
+    assert run["frames with a 21x21 code located"] == 8
+    assert run["livereader s"] > 0 and run["zxing-cpp s"] > 0
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(video.read_bytes()[:2000])
+    try:
+        cli_runs(broken, 1, seen.append)
+    except RunError as error:
+        assert "exited with 1" in str(error)
+    else:
+        raise AssertionError("a failing command must raise RunError")

@@ -40,6 +40,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="also read every image under DIR as still images (with its manifest.jsonl, if any: "
                              "compared with it), and time them as camera frames next to zxing-cpp")
     parser.add_argument("--video", metavar="FILE", help="also read a video end to end, timed next to zxing-cpp")
+    parser.add_argument("--cli-runs", type=int, default=0, metavar="N",
+                        help="also run `livereader --video FILE --nodisplay --jsonl ...` N times, start-up included, "
+                             "each right after zxing-cpp decoded and read the same video (needs --video)")
     parser.add_argument("--scaling-frames", type=int, default=10, metavar="N",
                         help="synthetic pages per row of the scaling rows (0, 1, 4, 16, 64 codes; default 10)")
     parser.add_argument("--clips", type=int, default=0, metavar="N",
@@ -388,6 +391,17 @@ def print_footage(figures: dict) -> None:
         print("  " + ", ".join(f"{stage} {100 * share:.0f}%" for stage, share in shares.items()))
 
 
+def print_cli(runs: list[dict], video: str) -> None:
+    print(f"\nlivereader --video {video} --nodisplay --jsonl FILE, start-up included, each run right after zxing-cpp "
+          "decoded and read the same video (one thread):")
+    for run in runs:
+        print("  " + footage.format_cli_run(run))
+    ratios = [run["livereader s"] / run["zxing-cpp s"] for run in runs]
+    rates = [run["frames"] / run["livereader s"] for run in runs]
+    print(f"  {len(runs)} runs: {min(ratios):.2f}-{max(ratios):.2f}x (median {np.median(ratios):.2f}x), "
+          f"{min(rates):.0f}-{max(rates):.0f} frames/s")
+
+
 CLIP_CATEGORIES = ("clean", "noise", "perspective", "small")
 
 
@@ -580,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.video and not Path(args.video).is_file():
         print(f"livereader-bench: error: no such file: {args.video}", file=sys.stderr)
         return 1
+    if args.cli_runs and not args.video:
+        print("livereader-bench: error: --cli-runs needs --video", file=sys.stderr)
+        return 1
     try:
         readers = _Readers(args.model)
         figures = {"scenes": run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed)}
@@ -593,6 +610,10 @@ def main(argv: list[str] | None = None) -> int:
             figures["footage"] = run_footage(readers, Path(args.photos) if args.photos else None,
                                              Path(args.video) if args.video else None, args.scaling_frames, args.seed)
             print_footage(figures["footage"])
+        if args.cli_runs and "zxing-cpp" in readers.readers:
+            figures["cli"] = footage.cli_runs(Path(args.video), args.cli_runs, readers.readers["zxing-cpp"],
+                                             args.model)
+            print_cli(figures["cli"], args.video)
         if args.clips:
             figures["clips"] = run_clips(args.clips, readers.models, args.seed)
             print_clips(figures["clips"])
@@ -602,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.lens:
             lens = figures["lens"] = run_lens(args.lens, readers.models, args.seed)
             print_lens(lens, args.lens)
-    except ModelError as error:
+    except (ModelError, footage.RunError) as error:
         print(f"livereader-bench: error: {error}", file=sys.stderr)
         return 1
     if args.json:

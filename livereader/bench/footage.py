@@ -13,6 +13,8 @@ percentile time per frame of each and their ratios (livereader / zxing-cpp at th
 - **video**: a video file read end to end by :class:`livereader.live.stream.StreamReader` (schedule, tracking,
   fusion), decoding timed apart.
 - **scaling**: synthetic 1280x960 pages with 0, 1, 4, 16 and 64 codes (4 px modules, a mild perspective).
+- **the command line** (:func:`cli_runs`): ``livereader --video FILE`` end to end, start-up included, in a process of
+  its own, each run right after zxing-cpp decoded and read the same video.
 
 A folder with a ``manifest.jsonl`` (see :func:`manifest`) stores each image's codes; its corners are given
 in the stored pixel layout (EXIF orientation is ignored when reading, as the manifest does).
@@ -23,6 +25,9 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -215,3 +220,49 @@ def stage_shares(profile: cProfile.Profile, total_function: tuple[str, str]) -> 
         cumulative[key] = cumulative.get(key, 0.0) + cum
     total = cumulative.get(total_function, 0.0)
     return {stage: cumulative.get(key, 0.0) / total for key, stage in STAGES.items() if total > 0 and key in cumulative}
+
+
+class RunError(Exception):
+    """A command the benchmark runs failed (the message is one line)."""
+
+
+def cli_runs(video: Path, runs: int, zxing: Callable[[np.ndarray], object],
+             models: list[str] | None = None) -> list[dict]:
+    """``livereader --video VIDEO --nodisplay --jsonl FILE`` end to end (start-up, decoding, fusion and JSON lines
+    included) in a process of its own, with ``--model`` for each of ``models`` if given, ``runs`` times, each right
+    after ``zxing`` decoded and read the same video in this one (``cv2.VideoCapture``): per run the frames, the
+    seconds of each, and the frames whose JSON lines hold a 21x21 code (read or rejected). Raises
+    :class:`RunError` where the command fails."""
+    from livereader.results import READ, REJECTED
+
+    figures = []
+    with tempfile.TemporaryDirectory() as folder:
+        lines = Path(folder) / "out.jsonl"
+        command = [sys.executable, "-m", "livereader", "--video", str(video), "--nodisplay", "--jsonl", str(lines)]
+        command += [argument for path in models or () for argument in ("--model", path)]
+        for _ in range(runs):
+            start, frames = time.perf_counter(), 0
+            capture = cv2.VideoCapture(str(video))
+            while (frame := capture.read()[1]) is not None:
+                zxing(frame)
+                frames += 1
+            theirs = time.perf_counter() - start
+            start = time.perf_counter()
+            done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  errors="replace")
+            ours = time.perf_counter() - start
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                raise RunError(f"livereader --video exited with {done.returncode}: {last}")
+            entries = [json.loads(line) for line in lines.read_text().splitlines()]
+            located = {entry["frame"] for entry in entries if entry["status"] in (READ, REJECTED)}
+            figures.append({"frames": frames, "livereader s": ours, "zxing-cpp s": theirs,
+                            "frames with a 21x21 code located": len(located)})
+    return figures
+
+
+def format_cli_run(run: dict) -> str:
+    """One line of :func:`cli_runs`' figures."""
+    return (f"livereader {run['livereader s']:6.2f} s ({run['frames'] / run['livereader s']:5.0f} frames/s), "
+            f"zxing-cpp {run['zxing-cpp s']:5.2f} s: {run['livereader s'] / run['zxing-cpp s']:.2f}x; "
+            f"21x21 code located in {run['frames with a 21x21 code located']} of {run['frames']} frames")
