@@ -308,8 +308,12 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
     groups: dict = {}
     shares: dict = {}
 
-    def timed(frames, ours, inspect=None) -> dict:
-        return footage.row(footage.interleaved(frames, {"livereader": ours, **theirs}, inspect))
+    def timed(frames, ours, inspect=None, first: ReaderOptions | None = None) -> dict:
+        """A row of ``ours`` next to zxing-cpp; with ``first``, also :func:`footage.first_contours` of those options."""
+        readers = {"livereader": ours, **theirs}
+        if first is not None:
+            readers[footage.FIRST_CONTOURS] = functools.partial(footage.first_contours, options=first)
+        return footage.row(footage.interleaved(frames, readers, inspect))
 
     if photos:
         at_1280, small, lots = [], [], []  # each photo kept only as the groups need it
@@ -324,14 +328,18 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
                 lots.append(footage.scaled(image, 1920))
         profile = cProfile.Profile()
         camera_frame = footage.profiled(profile, lambda image: read_frame(image, models))
-        groups["photos, 1280 px, as camera frames"] = timed(at_1280, camera_frame)
+        camera, still = ReaderOptions(), ReaderOptions(scout=1)
+        groups["photos, 1280 px, as camera frames"] = timed(at_1280, camera_frame, first=camera)
         shares["photos, 1280 px, as camera frames"] = footage.stage_shares(profile, ("pipeline.py", "read_frame"))
-        still = ReaderOptions(scout=1)
-        groups["photos, 1280 px, as still images"] = timed(at_1280, lambda image: read_frame(image, models, still))
-        groups["photos of 640x480, as stored, camera frames"] = timed(small, lambda image: read_frame(image, models))
-        groups["'lots' photos, 1920 px, camera frames"] = timed(lots, lambda image: read_frame(image, models))
+        groups["photos, 1280 px, as still images"] = timed(at_1280, lambda image: read_frame(image, models, still),
+                                                           first=still)
+        groups["photos of 640x480, as stored, camera frames"] = timed(small, lambda image: read_frame(image, models),
+                                                                      first=camera)
+        groups["'lots' photos, 1920 px, camera frames"] = timed(lots, lambda image: read_frame(image, models),
+                                                                first=camera)
         crops = list(footage.code_free_crops(photos))
-        groups["code-free 1280x720 crops, camera frames"] = timed(crops, lambda image: read_frame(image, models))
+        groups["code-free 1280x720 crops, camera frames"] = timed(crops, lambda image: read_frame(image, models),
+                                                                  first=camera)
     if video:
         decode: list[float] = []
 
@@ -372,7 +380,7 @@ def print_footage(figures: dict) -> None:
     header = f"  {'frames (ms per frame: median / p90 / p99)':44s} {'n':>4s}   {'livereader':^27s}   " \
              f"{'zxing-cpp':^27s}   ratio"
     print("\nreal footage, one thread, livereader and zxing-cpp interleaved frame by frame")
-    print(header)
+    print(header + f"{'':18s}   first contours' ratio")
     for name, figures_row in figures["groups"].items():
         print(footage.format_row(name, figures_row))
         if "decode ms" in figures_row:

@@ -16,6 +16,10 @@ percentile time per frame of each and their ratios (livereader / zxing-cpp at th
 - **the command line** (:func:`cli_runs`): ``livereader --video FILE`` end to end, start-up included, in a process of
   its own, each run right after zxing-cpp decoded and read the same video.
 
+The photo and crop groups also time :func:`first_contours` in the same interleaving: the grey conversion, threshold and
+contour tracing of a read's first search alone, the part of every read that no faster grouping or reading removes;
+its ratio to zxing-cpp says how much of livereader's ratio the finder search's pixel work takes by itself.
+
 A folder with a ``manifest.jsonl`` (see :func:`manifest`) stores each image's codes; its corners are given
 in the stored pixel layout (EXIF orientation is ignored when reading, as the manifest does).
 """
@@ -35,8 +39,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livereader.pipeline import ReaderOptions, to_grey
 from livereader.symbol import encode
+from livereader.vision.finder import contour_tree, shrunk_options
 
+FIRST_CONTOURS = "first search's contours alone"  # the name of :func:`first_contours`' times in a row
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 PERCENTILES = (50, 90, 99)
 STAGES = {  # function (module, name) -> stage, for the share of time per stage
@@ -160,6 +167,17 @@ def page(codes: int, rng: np.random.Generator, size: tuple[int, int] = (1280, 96
     return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR), texts
 
 
+def first_contours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) -> int:
+    """The pixel work of :func:`livereader.pipeline.read_frame`'s first search of ``frame`` and nothing else: grey
+    conversion, (shrinking where it searches the shrunk frame first,) threshold and contour tracing
+    (:func:`livereader.vision.finder.contour_tree`); returns the number of contours."""
+    grey, finder = to_grey(frame), options.finder
+    if options.scout > 1 and min(grey.shape) >= options.scout_min_side:  # as read_frame decides
+        grey = cv2.resize(grey, None, fx=1 / options.scout, fy=1 / options.scout, interpolation=cv2.INTER_AREA)
+        finder = shrunk_options(finder, options.scout)
+    return len(contour_tree(grey, finder)[0])
+
+
 def interleaved(frames: Iterable[np.ndarray], readers: dict[str, Callable[[np.ndarray], object]],
                 inspect: Callable[[np.ndarray, dict], None] | None = None) -> dict[str, list[float]]:
     """Time each reader on each frame in turn (ms), each first as often as the others (the first after loading a
@@ -182,8 +200,9 @@ def row(times: dict[str, list[float]], ours: str = "livereader", theirs: str = "
     figures = {"frames": len(times[ours])}
     for name, values in times.items():
         figures[name] = {f"p{p}": float(np.percentile(values, p)) for p in PERCENTILES} if values else {}
-    if times.get(theirs) and times[ours]:
-        figures["ratio"] = {f"p{p}": figures[ours][f"p{p}"] / max(figures[theirs][f"p{p}"], 1e-9) for p in PERCENTILES}
+    for name, key in ((ours, "ratio"), (FIRST_CONTOURS, "first contours ratio")):
+        if times.get(theirs) and times.get(name):
+            figures[key] = {f"p{p}": figures[name][f"p{p}"] / max(figures[theirs][f"p{p}"], 1e-9) for p in PERCENTILES}
     return figures
 
 
@@ -194,8 +213,9 @@ def format_row(name: str, figures: dict, ours: str = "livereader", theirs: str =
     for reader in (ours, theirs):
         if figures.get(reader):
             cells.append(" / ".join(f"{figures[reader][f'p{p}']:7.2f}" for p in PERCENTILES))
-    if "ratio" in figures:
-        cells.append(" / ".join(f"{figures['ratio'][f'p{p}']:5.1f}x" for p in PERCENTILES))
+    for key in ("ratio", "first contours ratio"):
+        if key in figures:
+            cells.append(" / ".join(f"{figures[key][f'p{p}']:5.1f}x" for p in PERCENTILES))
     return "  " + "   ".join(cells)
 
 

@@ -164,12 +164,18 @@ def _quad(contour: np.ndarray, scale: float = 1.0,
     return tuple(_to_full(x, y, scale, origin) for x, y in corners)
 
 
+def contour_tree(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> tuple[tuple, np.ndarray | None]:
+    """The contours of the thresholded frame (:func:`binarize`) and their nesting, as ``cv2.findContours`` gives them
+    with ``cv2.RETR_TREE``: the pixel work of every search, before any candidate is looked at."""
+    return cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+
+
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0,
                  origin: tuple[int, int] = (0, 0)) -> list[Finder]:
     """All finder patterns in a grey uint8 frame, dark-on-light and light-on-dark; with ``scale``, ``grey`` is a
     frame shrunk by that factor, with ``origin``, a crop of the frame whose top-left pixel is ``origin`` (x, y);
     the finders are given in the full frame's pixels."""
-    contours, hierarchy = cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    contours, hierarchy = contour_tree(grey, options)
     if hierarchy is None:
         return []
     tree = hierarchy[0]  # rows: next, previous, first child, parent
@@ -602,7 +608,7 @@ def _outside(finders: list[Finder], outlines) -> list[Finder]:
 
 
 @lru_cache(maxsize=8)
-def _shrunk(options: FinderOptions, factor: int) -> FinderOptions:
+def shrunk_options(options: FinderOptions, factor: int) -> FinderOptions:
     """The options for a frame shrunk by ``factor``: the threshold window shrinks with it."""
     return replace(options, block=max(3, (options.block // factor) | 1))
 
@@ -614,7 +620,7 @@ def scout(grey: np.ndarray, factor: int,
     returns the finder patterns found outside every code: each may be part of a code that only the full frame
     shows (nested squares inside a code look like finders too, and are not returned)."""
     small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-    finders = find_finders(small, _shrunk(options, factor), factor)
+    finders = find_finders(small, shrunk_options(options, factor), factor)
     codes = group_codes(grey, finders, options)
     return codes, _left_over(finders, codes)
 
