@@ -191,6 +191,12 @@ def holder(corners, results: Sequence[CodeResult]) -> int | None:
     return _holding(corners, [result.corners for result in results])
 
 
+def scouted(shape: tuple[int, ...], options: ReaderOptions) -> bool:
+    """Whether :func:`read_frame`'s first search of a frame of ``shape`` (height, width, ...) runs on the frame shrunk
+    by ``options.scout`` (else at full resolution)."""
+    return options.scout > 1 and min(shape[:2]) >= options.scout_min_side
+
+
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
                hints: Hints = Hints()) -> list[CodeResult]:
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
@@ -230,7 +236,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         if not hints.focus:
             return []
         regions = merged_regions(list(hints.focus), grey.shape)
-    elif options.scout > 1 and min(grey.shape) >= options.scout_min_side:
+    elif scouted(grey.shape, options):
         found, left_over = scout(grey, options.scout, options.finder)
         first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         # close-ups, also where the half-size search located one it could not read (its window is too small)

@@ -90,13 +90,13 @@ def test_the_command_line_runs_count_the_frames_and_where_a_code_was_located(tmp
 def test_the_first_search_contours_alone_are_those_of_the_image_the_first_search_thresholds():
     from livereader.bench.footage import FIRST_CONTOURS, first_contours, format_row, row
     from livereader.pipeline import ReaderOptions
-    from livereader.vision.finder import FinderOptions, contour_tree, shrunk_options
+    from livereader.vision.finder import contour_tree, shrunk
 
     image, _ = _page([("123456", "H"), ("HELLO", "M")])  # 640x480: searched whole at first
     large = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)  # 1280x960: at half size first
     half = cv2.resize(large, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     assert first_contours(image) == len(contour_tree(image)[0]) > 0
-    assert first_contours(large) == len(contour_tree(half, shrunk_options(FinderOptions(), 2))[0])
+    assert first_contours(large) == len(contour_tree(half, shrunk(large, 2)[1])[0])
     assert first_contours(large, ReaderOptions(scout=1)) == len(contour_tree(large)[0])
     assert first_contours(large) != first_contours(large, ReaderOptions(scout=1))
     figures = row({"livereader": [4.0, 6.0], "zxing-cpp": [2.0, 2.0], FIRST_CONTOURS: [1.0, 1.0]})

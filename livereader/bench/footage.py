@@ -39,9 +39,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livereader.pipeline import ReaderOptions, to_grey
+from livereader.pipeline import ReaderOptions, scouted, to_grey
 from livereader.symbol import encode
-from livereader.vision.finder import contour_tree, shrunk_options
+from livereader.vision.finder import contour_tree, shrunk
 
 FIRST_CONTOURS = "first search's contours alone"  # the name of :func:`first_contours`' times in a row
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -172,9 +172,8 @@ def first_contours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) 
     conversion, (shrinking where it searches the shrunk frame first,) threshold and contour tracing
     (:func:`livereader.vision.finder.contour_tree`); returns the number of contours."""
     grey, finder = to_grey(frame), options.finder
-    if options.scout > 1 and min(grey.shape) >= options.scout_min_side:  # as read_frame decides
-        grey = cv2.resize(grey, None, fx=1 / options.scout, fy=1 / options.scout, interpolation=cv2.INTER_AREA)
-        finder = shrunk_options(finder, options.scout)
+    if scouted(grey.shape, options):
+        grey, finder = shrunk(grey, options.scout, finder)
     return len(contour_tree(grey, finder)[0])
 
 

@@ -258,6 +258,19 @@ def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     return kept
 
 
+def _pair_geometry(finders: list[Finder]) -> tuple[np.ndarray, ...]:
+    """(n, n) arrays over every two finders i, j: the offset from i's centre to j's (dx, dy), their distance, that
+    distance in module sizes (``span``: m - 7 between two corner finders of a code of m modules, 14 for version 1),
+    and the smaller and the larger of their sizes."""
+    centres = np.array([f.centre for f in finders])  # (n, 2)
+    sizes = np.array([f.size for f in finders])
+    dx, dy = centres[None, :, 0] - centres[:, None, 0], centres[None, :, 1] - centres[:, None, 1]  # i -> j
+    distance = np.hypot(dx, dy)
+    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)
+    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    return dx, dy, distance, span, small, large
+
+
 def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
     """For each finder and each of its four half-axes (directions along its edges, see :attr:`Finder.axes`), the
     indices of the nearest ``options.side_partners`` finders that could share a side of one code with it:
@@ -268,13 +281,8 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     chance: keeping the nearest few per direction bounds the triples per finder, so grouping costs about
     linear time in the finders of a cluttered frame, where all pairs would cost their cube.
     """
-    centres = np.array([f.centre for f in finders])  # (n, 2)
-    sizes = np.array([f.size for f in finders])
-    dx, dy = centres[None, :, 0] - centres[:, None, 0], centres[None, :, 1] - centres[:, None, 1]  # (n, n): i -> j
-    distance = np.hypot(dx, dy)
-    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules (m - 7: 14 for v1)
+    dx, dy, distance, span, small, large = _pair_geometry(finders)
     # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
-    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
     plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
     # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
     paired = plausible.any(1).tolist()
@@ -416,12 +424,8 @@ def paired_codes(grey: np.ndarray, finders: list[Finder],
     """
     if len(finders) < 2:
         return []
-    centres = np.array([f.centre for f in finders])
-    sizes = np.array([f.size for f in finders])
-    distance = np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1))
-    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)  # centre distance in modules
+    *_, span, small, large = _pair_geometry(finders)
     off = np.minimum(np.abs(span / 14 - 1), np.abs(span / (14 * math.sqrt(2)) - 1))  # from a side, a diagonal
-    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
     side = np.abs(span - 14) < np.abs(span - 14 * math.sqrt(2))  # else a diagonal
     first, second = np.nonzero(np.triu((large < options.max_size_ratio * small) & (off < 0.25), 1))  # pairs, once
     nearest = np.argsort(off[first, second], kind="stable").tolist()  # nearest a version-1 span first
@@ -608,9 +612,15 @@ def _outside(finders: list[Finder], outlines) -> list[Finder]:
 
 
 @lru_cache(maxsize=8)
-def shrunk_options(options: FinderOptions, factor: int) -> FinderOptions:
+def _shrunk(options: FinderOptions, factor: int) -> FinderOptions:
     """The options for a frame shrunk by ``factor``: the threshold window shrinks with it."""
     return replace(options, block=max(3, (options.block // factor) | 1))
+
+
+def shrunk(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions()) -> tuple[np.ndarray, FinderOptions]:
+    """The frame shrunk by ``factor`` (pixel areas averaged) and the finder options for it (a smaller threshold
+    window)."""
+    return cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), _shrunk(options, factor)
 
 
 def scout(grey: np.ndarray, factor: int,
@@ -619,8 +629,8 @@ def scout(grey: np.ndarray, factor: int,
     fewer pixels: codes with modules of about 1.5 ``factor`` px and up), codes fitted in the full frame. Also
     returns the finder patterns found outside every code: each may be part of a code that only the full frame
     shows (nested squares inside a code look like finders too, and are not returned)."""
-    small = cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-    finders = find_finders(small, shrunk_options(options, factor), factor)
+    small, small_options = shrunk(grey, factor, options)
+    finders = find_finders(small, small_options, factor)
     codes = group_codes(grey, finders, options)
     return codes, _left_over(finders, codes)
 
