@@ -93,7 +93,7 @@ Sampler = Callable[[np.ndarray, LocatedCode], SampledGrid]
 Models = Model | Sequence[Model]
 
 
-def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions,
+def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, options: ReaderOptions, *,
                   sampler: Sampler | None = None, foreign_places: Sequence = (),
                   unread: Sequence = ()) -> list[CodeResult]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
@@ -150,7 +150,8 @@ def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[Co
         if hints.whole and options.retry_scout > 1 and min(grey.shape) >= options.retry_scout * COARSE_MIN_SIDE:
             found, shrunk_loose = scout(grey, options.retry_scout, finder)
             found = [code for code in found if holder(code.corners, results + known) is None]
-            codes, results = codes + found, results + _read_located(grey, found, model, options, hints.foreign)
+            again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+            codes, results = codes + found, results + again
             loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
         return codes, results, loose
     lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
@@ -287,7 +288,8 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         # finders allowed further off the side's line
         sheared = group_codes(grey, [f for f in left_over if holder([f.centre], results) is None],
                               replace(options.finder, max_other_misalignment=options.regroup_misalignment))
-        codes, results = codes + sheared, results + _read_located(grey, sheared, model, options, hints.foreign)
+        again = _read_located(grey, sheared, model, options, foreign_places=hints.foreign)
+        codes, results = codes + sheared, results + again
     deblurred = partial(deblur, options=options.deblur)  # a sampler
     retries = ((lambda code: refine(grey, code), None, options.max_retries),
                (lambda code: code, deblurred, options.max_deblurs))
@@ -297,7 +299,7 @@ def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = Reader
         if not todo:
             break
         deblurs -= len(todo) if sampler is not None else 0
-        again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler)
+        again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler=sampler)
         for i, result in zip(todo, again):
             if result.status == READ or result.foreign:
                 results[i] = result
@@ -320,7 +322,7 @@ def _read_paired(grey: np.ndarray, finders: list[Finder], model: Models, options
     reads = _read_located(grey, guesses, model, options)
     todo = [i for i, r in enumerate(reads) if r.status != READ][:max(0, deblurs)]
     if todo:
-        again = _read_located(grey, [guesses[i] for i in todo], model, options, deblurred)
+        again = _read_located(grey, [guesses[i] for i in todo], model, options, sampler=deblurred)
         for i, result in zip(todo, again):
             reads[i] = result
     return [r for r in reads if r.status == READ]

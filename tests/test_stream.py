@@ -66,3 +66,30 @@ def test_a_new_code_that_shows_at_half_size_is_found_within_the_half_size_schedu
              for frame in [empty] + [shown] * (2 * every)]
     assert found.index(True) == every  # shown from frame 1 on: found by the next half-size search
     assert all(found[every:])
+
+
+def _motion_blurred(frame: np.ndarray, length: int, degrees: float) -> np.ndarray:
+    """``frame`` blurred by a linear motion of ``length`` pixels at ``degrees`` from the x axis."""
+    kernel, middle = np.zeros((length, length), np.float32), length // 2
+    dx, dy = np.cos(np.radians(degrees)) * middle, np.sin(np.radians(degrees)) * middle
+    cv2.line(kernel, (int(middle - dx), int(middle - dy)), (int(middle + dx), int(middle + dy)), 1.0, 1)
+    return cv2.filter2D(frame, -1, kernel / kernel.sum())
+
+
+def test_a_stream_that_tracked_a_text_code_reads_a_motion_blurred_code_after_it():
+    """A text code is tracked (known to hold no number), then a number blurred by a motion of 15 px shows elsewhere,
+    whose sheared finders only the sensitive searches group: the stream locates it there (through the public API),
+    and shows no number it did not read."""
+    import livereader
+
+    text = np.full((480, 640), 230, np.uint8)
+    text[20:165, 20:165] = 230 - 200 * np.kron(np.pad(encode("HELLO", "H"), 4), np.ones((5, 5), np.uint8))
+    number = np.full((480, 640), 230, np.uint8)
+    number[200:432, 330:562] = 230 - 200 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((8, 8), np.uint8))
+    reader = livereader.Reader()
+    for _ in range(4):
+        assert [c.shown.text for c in reader.read(text)] == [None]
+    codes = [c for _ in range(8) for c in reader.read(_motion_blurred(number, 15, 60))]
+    located = [c.result for c in codes if c.result is not None]
+    assert located and all(cv2.pointPolygonTest(np.float32(r.corners), (446, 316), False) > 0 for r in located)
+    assert {c.shown.text for c in codes} <= {"123456", None}
