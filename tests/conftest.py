@@ -25,8 +25,12 @@ def held_out():
     return numbers, grids
 
 
+def _jpeg(image: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
 class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
-    """An MJPEG stream over HTTP: the class's frames (images, or bytes sent as they are), ``interval`` seconds
+    """An MJPEG stream over HTTP: the class's frames (JPEG bytes), ``interval`` seconds
     apart (each one's send time appended to ``sent``), then the connection held open for ``stall`` seconds and
     closed."""
 
@@ -39,11 +43,7 @@ class _MJPEGHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
         self.end_headers()
-        for image in self.frames:  # images, or bytes served as a JPEG as they are
-            if isinstance(image, bytes):
-                jpeg = image
-            else:
-                jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        for jpeg in self.frames:
             self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
             self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
             self.wfile.flush()
@@ -61,7 +61,9 @@ def serve_mjpeg():
     servers = []
 
     def serve(frames, interval=0.1, stall=0.0, sent=None):
-        handler = type("Handler", (_MJPEGHandler,), {"frames": frames, "interval": interval, "stall": stall,
+        # images encoded before serving (bytes are served as a JPEG as they are): the server's pace stays steady
+        jpegs = [image if isinstance(image, bytes) else _jpeg(image) for image in frames]
+        handler = type("Handler", (_MJPEGHandler,), {"frames": jpegs, "interval": interval, "stall": stall,
                                                       "sent": [] if sent is None else sent})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
