@@ -1,12 +1,15 @@
 """Reading one frame: locate codes (:mod:`livereader.vision.finder`), sample their grids
 (:mod:`livereader.vision.grid`, or :mod:`livereader.vision.deblur` for blurred codes), read them all with one
-CNN call per model (:mod:`livereader.decode.reader`). It holds no state; the capture loop
-(:mod:`livereader.cli`) calls :func:`read_frame` per frame.
+CNN call per model (:mod:`livereader.decode.reader`). A frame is read by a list of passes (``PASSES``), each
+taking and returning the frame's state (:class:`FrameState`), cheapest first, within the frame's time budget
+(``ReaderOptions.budget``). It holds no state between frames; the capture loop (:mod:`livereader.cli`) calls
+:func:`read_frame` per frame.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -28,10 +31,8 @@ from livereader.vision.finder import (
     around,
     coarse,
     group_codes,
-    locate,
     merged_regions,
     paired_codes,
-    scout,
     search,
     side_partnered,
 )
@@ -57,6 +58,9 @@ class ReaderOptions:
     # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
     # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
     retry_max_modules: int = 25
+    # ... and traces at most this many pixels a search (1280x1024): larger regions are searched in the frame shrunk
+    # by the smallest power of 2 that fits (its low threshold traces every speck: 265k contours in a 12 MP photo)
+    retry_max_pixels: int = 1280 * 1024
     # Where the searches explain no code, the finder patterns the full-resolution search left outside every code are
     # grouped again with the worse aligned of a side's two finders allowed this many radians off the side's line
     # (motion blur shears a finder pattern's outline; FinderOptions.max_other_misalignment elsewhere)
@@ -66,6 +70,9 @@ class ReaderOptions:
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
     scout: int = 2
     scout_min_side: int = 600  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
+    # ... and at least by the power of 2 that brings the frame within this many pixels, also where scout is 1 (a
+    # 12 MP photo is searched at half size first, and at full resolution where that leaves evidence unexplained)
+    max_full_pixels: int = 4_000_000
     # a code found with modules under this many pixels of the shrunk frame sends the full-resolution search to the
     # whole frame (see _at_limit)
     scout_limit: float = 1.5
@@ -81,6 +88,10 @@ class ReaderOptions:
     # followed by searches of the frame shrunk by these factors (powers of 2) with the same threshold window, for
     # codes whose modules are too wide for it (close-ups: modules of 14 px and more)
     coarse: tuple[int, ...] = (4, 8)
+    # Seconds a frame may take: passes after the first two searches start only within this time from the frame's
+    # start (a live camera's frame interval; generous for still images). Each pass is bounded on its own (pixels
+    # searched, fits, codes tried), so a frame ends at most one pass's cost after its budget.
+    budget: float = 1.0
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
@@ -129,46 +140,230 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     return results
 
 
-def _search_blurred(grey: np.ndarray, codes: list[LocatedCode], results: list[CodeResult], known: list[CodeResult],
-                    regions: list[Region] | None, left_over: list[Finder], model: Models, options: ReaderOptions,
-                    hints: Hints) -> tuple[list[LocatedCode], list[CodeResult], list[Finder]]:
-    """The codes and results of a frame after searches with the more sensitive threshold (blurred finder rings).
-    Where no code is explained: the searched ``regions`` (kept if it locates more codes or reads one) and, where
-    the frame is searched whole, the frame shrunk by ``options.retry_scout``, where a blur spans fewer pixels of
-    the threshold window. Elsewhere only around the finder patterns ``left_over`` outside every code and in the
-    ``hints.focus`` regions where no code was found (a tracked code lost to motion blur), for codes of up to
-    ``options.retry_max_modules`` modules. Also returns the finder patterns the searches where no code is explained
-    left outside every code."""
+@dataclass(frozen=True)
+class FrameState:
+    """What the passes of one frame know so far (:func:`read_passes`): each pass takes one and returns a new one.
+
+    ``known``: settled results (read, not 21x21, or known to hold something other than a number), not searched or
+    read again. ``codes`` and ``results``: the codes still open and what became of each, index by index.
+    ``factor``: how much the first search shrank the frame (1: it searched at full resolution). ``regions``: where
+    the full-resolution search looks (None: the whole frame). ``left_over``: the finder patterns it left outside
+    every code; ``loose``: those the sensitive search left so where it found no code explained. ``deblurs``:
+    deblurs left in this frame. ``done``: nothing is left to search. ``spent``: (pass, seconds) of each pass run.
+    """
+
+    grey: np.ndarray
+    hints: Hints
+    deadline: float  # time.perf_counter() after which no pass but the essential ones starts
+    known: list[CodeResult] = field(default_factory=list)
+    codes: list[LocatedCode] = field(default_factory=list)
+    results: list[CodeResult] = field(default_factory=list)
+    factor: int = 1
+    regions: list[Region] | None = None
+    left_over: list[Finder] = field(default_factory=list)
+    loose: list[Finder] = field(default_factory=list)
+    deblurs: int = 0
+    done: bool = False
+    spent: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def explained(self) -> bool:
+        """Whether any code is explained (:func:`_explained`)."""
+        return _explained(self.results + self.known)
+
+    def worth_retry(self, limit: int) -> list[int]:
+        """Indices of the first ``limit`` open codes worth another try."""
+        return [i for i, result in enumerate(self.results) if result.worth_retry][:max(0, limit)]
+
+
+def first_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """The first search of the whole frame, in the frame shrunk by :func:`scout_factor` (where that is 1, it leaves
+    the whole frame to :func:`full_search`) and by ``options.coarse`` for close-ups (the same threshold window
+    over wider modules). What it settles (codes read, codes not 21x21, codes that hold something other than a
+    number) is not looked at again. Sets the regions of the full-resolution search: around finder patterns outside
+    every code (``options.reach`` finder sizes around each) where the code's other finders may be too small for
+    this search or it has a partner along a side, around codes worth another try and the ``hints.focus`` regions
+    where nothing settled; the whole frame where a code's modules are near the shrunk frame's limit
+    (:func:`_at_limit`: a sheet of small codes holds more of them). A frame with no such evidence is done. Where
+    ``hints.whole`` is False, only the focus regions are searched, at full resolution."""
+    grey, hints = state.grey, state.hints
+    if not hints.whole:
+        if not hints.focus:
+            return replace(state, done=True)
+        return replace(state, regions=merged_regions(list(hints.focus), grey.shape))
+    factor = scout_factor(grey.shape, options)
+    if factor == 1:
+        return state
+    found, left_over = search(grey, options.finder, factor=factor)
+    first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+    # close-ups, also where the half-size search located one it could not read (its window is too small)
+    wide = coarse(grey, options.coarse, options.finder, [r.corners for r in first if not r.worth_retry])
+    if wide:
+        again = _read_located(grey, wide, model, options, foreign_places=hints.foreign)
+        kept = [i for i, r in enumerate(first) if not r.worth_retry or holder(r.corners, again) is None]
+        found, first = [found[i] for i in kept] + wide, [first[i] for i in kept] + again
+    known = [r for r in first if not r.worth_retry]
+    codes = [c for c, r in zip(found, first) if r.worth_retry]
+    results = [r for r in first if r.worth_retry]
+    # A finder pattern is evidence of a code this search missed where that code's other finders may be too small
+    # for it (modules under 1.5 px when shrunk, at most max_size_ratio times smaller than this one), or where it has
+    # a partner along one of its sides (two finders of a code whose third is lost).
+    small = 7 * 1.5 * factor * options.finder.max_size_ratio
+    evidence = left_over if options.reach > 0 else []
+    paired = side_partnered(evidence, options.finder)
+    boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(evidence, paired)
+             if (f.size < small or partnered) and _holding([f.centre], hints.foreign) is None]
+    boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
+    boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
+    state = replace(state, known=known, codes=codes, results=results, factor=factor)
+    if _at_limit(found, options, factor):
+        return state
+    if not boxes:
+        return replace(state, done=True)
+    return replace(state, regions=merged_regions(boxes, grey.shape))
+
+
+def full_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """The search at full resolution of ``state.regions`` (the whole frame where None), and of the rest of the frame
+    where it locates a code with modules near the first search's limit. A frame searched only in focus regions does
+    not read codes known to hold something else (a stream's whole-frame searches read them again). Where the whole
+    frame at full resolution explains no code, the frame shrunk by ``options.coarse`` is searched too (close-ups).
+    The open codes that it does not find again are kept."""
+    grey, hints = state.grey, state.hints
+    settled = [r.corners for r in state.known]
+    located, left_over = search(grey, options.finder, state.regions, settled)
+    if state.regions is not None and hints.whole and _at_limit(located, options, state.factor):
+        more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
+        located += more
+    again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
+                          unread=() if hints.whole else hints.foreign)
+    if state.regions is None and not _explained(again):
+        wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
+        located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
+    stay = [i for i, r in enumerate(state.results) if holder(r.corners, again) is None]
+    return replace(state, codes=located + [state.codes[i] for i in stay],
+                   results=again + [state.results[i] for i in stay], left_over=left_over)
+
+
+def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """Searches with the more sensitive threshold (blurred finder rings): where no code is explained, the searched
+    regions (kept if it locates more codes or reads one) and, where the frame is searched whole, the frame shrunk
+    by ``options.retry_scout`` more than the whole frame within those pixels, where a blur spans fewer pixels of the
+    threshold window; elsewhere only around
+    the finder patterns left outside every code and in the ``hints.focus`` regions where no code was found (a
+    tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules. Each search traces
+    at most ``options.retry_max_pixels`` pixels: larger regions are searched in the frame shrunk to fit."""
+    if options.retry_offset >= options.finder.offset:
+        return state
+    grey, hints = state.grey, state.hints
     finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
                      min_timing_contrast=options.retry_timing_contrast)
-    settled = [r.corners for r in known]
-    if not _explained(results + known):
-        found, loose = search(grey, finder, regions, settled)
+    settled = [r.corners for r in state.known]
+    codes, results = state.codes, state.results
+    if not state.explained:
+        factor = fitting(_area(state.regions, grey.shape), options.retry_max_pixels)
+        found, loose = search(grey, finder, state.regions, settled, factor)
         again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
-        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= options.retry_scout * COARSE_MIN_SIDE:
-            found, shrunk_loose = scout(grey, options.retry_scout, finder)
-            found = [code for code in found if holder(code.corners, results + known) is None]
+        factor = options.retry_scout * fitting(grey.shape[0] * grey.shape[1], options.retry_max_pixels)
+        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE:
+            found, shrunk_loose = search(grey, finder, factor=factor)
+            found = [code for code in found if holder(code.corners, results + state.known) is None]
             again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
             codes, results = codes + found, results + again
             loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
-        return codes, results, loose
-    lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + known) is None]
-    lost += [around([f.centre], options.reach * f.size) for f in left_over
+        return replace(state, codes=codes, results=results, loose=loose)
+    lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + state.known) is None]
+    lost += [around([f.centre], options.reach * f.size) for f in state.left_over
              if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
-        return codes, results, []
-    found = locate(grey, replace(finder, max_modules=options.retry_max_modules), merged_regions(lost, grey.shape),
-                   settled + [r.corners for r in results])
-    return codes + found, results + _read_located(grey, found, model, options, foreign_places=hints.foreign), []
+        return state
+    regions = merged_regions(lost, grey.shape)
+    factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
+    found, _ = search(grey, replace(finder, max_modules=options.retry_max_modules), regions,
+                      settled + [r.corners for r in results], factor)
+    again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+    return replace(state, codes=codes + found, results=results + again)
 
 
-def _at_limit(codes: list[LocatedCode], options: ReaderOptions) -> bool:
-    """Whether any of ``codes`` has modules under ``options.scout_limit`` px in the frame shrunk by
-    ``options.scout``: such codes suggest others too small for the shrunk frame (a sheet of small codes), so the
+def sheared_regroup(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """Where no code is explained, the finder patterns the full-resolution search left outside every code, grouped
+    again with the worse aligned of a side's two finders allowed ``options.regroup_misalignment`` off the side's
+    line: motion blur shears finder outlines."""
+    if state.explained or options.regroup_misalignment <= options.finder.max_other_misalignment:
+        return state
+    grey = state.grey
+    sheared = group_codes(grey, [f for f in state.left_over if holder([f.centre], state.results) is None],
+                          replace(options.finder, max_other_misalignment=options.regroup_misalignment))
+    again = _read_located(grey, sheared, model, options, foreign_places=state.hints.foreign)
+    return replace(state, codes=state.codes + sheared, results=state.results + again)
+
+
+def refined(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """The codes worth another try (at most ``options.max_retries``) sampled again with a refined bottom-right
+    corner (:func:`livereader.vision.grid.refine`); a read or a code found foreign replaces the old result."""
+    todo = state.worth_retry(options.max_retries)
+    if not todo:
+        return state
+    again = _read_located(state.grey, [refine(state.grey, state.codes[i]) for i in todo], model, options)
+    results = list(state.results)
+    for i, result in zip(todo, again):
+        if result.status == READ or result.foreign:
+            results[i] = result
+    return replace(state, results=results)
+
+
+def deblurred(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, about 8 ms each) one
+    by one within the frame's deblurs and its deadline."""
+    todo = state.worth_retry(state.deblurs)
+    results, tried = list(state.results), 0
+    for i in todo:
+        if time.perf_counter() >= state.deadline:
+            break
+        tried += 1
+        result = _read_located(state.grey, [state.codes[i]], model, options, sampler=_deblurring(options))[0]
+        if result.status == READ or result.foreign:
+            results[i] = result
+    return replace(state, results=results, deblurs=state.deblurs - tried)
+
+
+def paired(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """Where the frame still explains no code, the verified reads of codes of which only two finder patterns show
+    (:func:`_read_paired`) among the finders the sensitive search left loose and those of codes worth another try;
+    they replace the open codes whose outlines hold them."""
+    if options.paired_reads <= 0 or state.explained:
+        return state
+    lone = state.loose + [f for code, r in zip(state.codes, state.results) if r.worth_retry for f in code.finders]
+    found = _read_paired(state.grey, lone, model, options, state.deblurs)
+    reads = [result for _, result in found]
+    kept = [i for i, r in enumerate(state.results) if holder(r.corners, reads) is None]
+    return replace(state, codes=[state.codes[i] for i in kept] + [code for code, _ in found],
+                   results=[state.results[i] for i in kept] + reads)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of :func:`read_passes`: ``run`` takes the frame's state and returns the next; an ``essential``
+    pass runs whatever the frame's budget, the others only while it lasts."""
+
+    name: str
+    run: Callable[[FrameState, Models, ReaderOptions], FrameState]
+    essential: bool = False
+
+
+# cheapest and most productive first: each later pass runs only where the earlier ones leave something unexplained
+PASSES = (Pass("first search", first_search, essential=True), Pass("full search", full_search, essential=True),
+          Pass("sensitive search", sensitive_search), Pass("sheared regroup", sheared_regroup),
+          Pass("refine", refined), Pass("deblur", deblurred), Pass("paired reads", paired))
+
+
+def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> bool:
+    """Whether any of ``codes`` has modules under ``options.scout_limit`` px in the frame shrunk by ``factor`` (the
+    first search's): such codes suggest others too small for the shrunk frame (a sheet of small codes), so the
     full-resolution search takes the whole frame (where it looks around finder patterns at all, ``reach`` > 0)."""
-    return options.reach > 0 and any(min(f.size for f in code.finders) / 7 < options.scout * options.scout_limit
+    return options.reach > 0 and any(min(f.size for f in code.finders) / 7 < factor * options.scout_limit
                                      for code in codes)
 
 
@@ -192,137 +387,74 @@ def holder(corners, results: Sequence[CodeResult]) -> int | None:
     return _holding(corners, [result.corners for result in results])
 
 
-def scouted(shape: tuple[int, ...], options: ReaderOptions) -> bool:
-    """Whether :func:`read_frame`'s first search of a frame of ``shape`` (height, width, ...) runs on the frame shrunk
-    by ``options.scout`` (else at full resolution)."""
-    return options.scout > 1 and min(shape[:2]) >= options.scout_min_side
+def fitting(pixels: int, max_pixels: int) -> int:
+    """The smallest power of 2 that shrinks an image of ``pixels`` pixels to at most ``max_pixels``."""
+    factor = 1
+    while pixels > max_pixels * factor * factor:
+        factor *= 2
+    return factor
+
+
+def _area(regions: list[Region] | None, shape: tuple[int, ...]) -> int:
+    """Pixels in ``regions`` (the whole frame of ``shape`` where None)."""
+    if regions is None:
+        return shape[0] * shape[1]
+    return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
+
+
+def scout_factor(shape: tuple[int, ...], options: ReaderOptions) -> int:
+    """How much :func:`first_search` shrinks a frame of ``shape`` (height, width, ...): ``options.scout`` where the
+    frame's shorter side has ``options.scout_min_side`` pixels or more, and at least the power of 2 that brings it
+    within ``options.max_full_pixels`` (still images too); 1: no shrunk search, the whole frame at full resolution."""
+    factor = options.scout if min(shape[:2]) >= options.scout_min_side else 1
+    return max(factor, fitting(shape[0] * shape[1], options.max_full_pixels))
+
+
+def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
+                hints: Hints = Hints()) -> FrameState:
+    """A BGR (or grey) uint8 frame read by ``PASSES`` in order: the essential ones always, each other one only if
+    the frame's budget (``options.budget`` seconds from the start) is not spent when it would start, until one
+    finds nothing left to search. Each pass costs time only where it runs, and is bounded on its own (pixels
+    searched, fits, codes tried): a pathological frame loses passes, not seconds."""
+    grey = to_grey(frame)
+    state = FrameState(grey, hints, time.perf_counter() + options.budget, deblurs=options.max_deblurs)
+    if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
+        return replace(state, done=True)
+    for step in PASSES:
+        if state.done or not (step.essential or time.perf_counter() < state.deadline):
+            break
+        started = time.perf_counter()
+        state = step.run(state, model, options)
+        state = replace(state, spent=state.spent + ((step.name, time.perf_counter() - started),))
+    return state
 
 
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
                hints: Hints = Hints()) -> list[CodeResult]:
     """Every code located in a BGR (or grey) uint8 frame, read or not, by ``model`` (one, or several tried in
-    order as :func:`livereader.decode.reader.read_grids` does).
+    order as :func:`livereader.decode.reader.read_grids` does): :func:`read_passes`' results."""
+    state = read_passes(frame, model, options, hints)
+    return state.results + state.known
 
-    The first search looks for finder patterns in the frame shrunk by ``options.scout``, and by
-    ``options.coarse`` for close-ups (the same threshold window over wider modules). What it settles (codes
-    read, codes not 21x21, codes that hold something other than a number) is not looked at again. Only what it
-    leaves unexplained is searched at full resolution: finder patterns outside every code and codes worth
-    another try, each in a region ``options.reach`` finder sizes around it, and the ``hints.focus`` regions (only
-    those, without a first search, where ``hints.whole`` is False); a frame with no such evidence is done after
-    the first search. Where either search locates a code with modules near the shrunk frame's limit
-    (:func:`_at_limit`), the whole frame is searched at full resolution: a sheet of small codes holds more of
-    them. Small codes whose finders do not show at half size are found by a search of the whole frame at full
-    resolution (``options.scout=1``, also used for frames smaller than ``options.scout_min_side``), which
-    streams run every few frames and still images always. Where such a search explains no code (none read,
-    known to hold something other than a number or located with another module count: finder rings that
-    resolve), the frame shrunk by ``options.coarse`` is searched with the same threshold window (close-ups).
-    Where still no code is explained, the searched regions and the frame shrunk by ``options.retry_scout`` are
-    searched again with a more sensitive threshold (blurred finder rings); elsewhere the regions around the
-    finder patterns left outside every code and the ``hints.focus`` regions where no code was found are. Where
-    nothing is explained still, the finder patterns left outside every code are grouped again with a side's worse
-    aligned finder allowed ``options.regroup_misalignment`` off its line (motion blur shears outlines). Codes
-    worth another try are tried again with a refined bottom-right corner (at most ``options.max_retries`` of
-    them per frame), and then deblurred (at most ``options.max_deblurs``). Where the frame still explains
-    nothing, codes of which only two finder patterns show are tried (``options.paired_reads``, see
-    :func:`_read_paired`). Each step costs time only where it runs.
-    """
-    grey = to_grey(frame)
-    if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
-        return []
-    known: list[CodeResult] = []  # settled: not searched or read again
-    codes: list[LocatedCode] = []  # the codes still open, and their results
-    results: list[CodeResult] = []
-    regions: list[Region] | None = None  # where the full-resolution search looks (None: everywhere)
-    if not hints.whole:
-        if not hints.focus:
-            return []
-        regions = merged_regions(list(hints.focus), grey.shape)
-    elif scouted(grey.shape, options):
-        found, left_over = scout(grey, options.scout, options.finder)
-        first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
-        # close-ups, also where the half-size search located one it could not read (its window is too small)
-        wide = coarse(grey, options.coarse, options.finder, [r.corners for r in first if not r.worth_retry])
-        if wide:
-            again = _read_located(grey, wide, model, options, foreign_places=hints.foreign)
-            kept = [i for i, r in enumerate(first) if not r.worth_retry or holder(r.corners, again) is None]
-            found, first = [found[i] for i in kept] + wide, [first[i] for i in kept] + again
-        known = [r for r in first if not r.worth_retry]
-        codes = [c for c, r in zip(found, first) if r.worth_retry]
-        results = [r for r in first if r.worth_retry]
-        # Finder patterns outside every code, codes worth another try, and focus regions where nothing settled.
-        # A finder pattern is evidence of a code the first search missed where that code's other finders may be
-        # too small for it (modules under 1.5 px when shrunk, at most max_size_ratio times smaller than this
-        # one), or where it has a partner along one of its sides (two finders of a code whose third is lost).
-        small = 7 * 1.5 * options.scout * options.finder.max_size_ratio
-        evidence = left_over if options.reach > 0 else []
-        paired = side_partnered(evidence, options.finder)
-        boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(evidence, paired)
-                 if (f.size < small or partnered) and _holding([f.centre], hints.foreign) is None]
-        boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
-        boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
-        if _at_limit(found, options):
-            regions = None
-        elif not boxes:
-            return known
-        else:
-            regions = merged_regions(boxes, grey.shape)
-    settled = [r.corners for r in known]
-    located, left_over = search(grey, options.finder, regions, settled)
-    if regions is not None and hints.whole and _at_limit(located, options):  # and the rest of the frame
-        more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
-        located += more
-    # a frame searched only in focus regions does not read codes known to hold something else: the whole-frame
-    # searches of a stream read them again
-    again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
-                          unread=() if hints.whole else hints.foreign)
-    if regions is None and not _explained(again):  # the whole frame at full resolution: close-ups, perhaps
-        wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
-        located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
-    stay = [i for i, r in enumerate(results) if holder(r.corners, again) is None]  # not found again: kept
-    codes, results = located + [codes[i] for i in stay], again + [results[i] for i in stay]
-    loose: list[Finder] = []  # finder patterns the sensitive search left outside every code
-    if options.retry_offset < options.finder.offset:
-        codes, results, loose = _search_blurred(grey, codes, results, known, regions, left_over, model, options, hints)
-    if not _explained(results + known) and options.regroup_misalignment > options.finder.max_other_misalignment:
-        # motion blur shears finder outlines: the finders left outside every code, grouped with one of a side's two
-        # finders allowed further off the side's line
-        sheared = group_codes(grey, [f for f in left_over if holder([f.centre], results) is None],
-                              replace(options.finder, max_other_misalignment=options.regroup_misalignment))
-        again = _read_located(grey, sheared, model, options, foreign_places=hints.foreign)
-        codes, results = codes + sheared, results + again
-    deblurred = partial(deblur, options=options.deblur)  # a sampler
-    retries = ((lambda code: refine(grey, code), None, options.max_retries),
-               (lambda code: code, deblurred, options.max_deblurs))
-    deblurs = options.max_deblurs  # left in this frame
-    for adjust, sampler, budget in retries:
-        todo = [i for i, r in enumerate(results) if r.worth_retry][:budget]
-        if not todo:
-            break
-        deblurs -= len(todo) if sampler is not None else 0
-        again = _read_located(grey, [adjust(codes[i]) for i in todo], model, options, sampler=sampler)
-        for i, result in zip(todo, again):
-            if result.status == READ or result.foreign:
-                results[i] = result
-    if options.paired_reads > 0 and not _explained(results + known):
-        lone = loose + [f for code, r in zip(codes, results) if r.worth_retry for f in code.finders]
-        paired = _read_paired(grey, lone, model, options, deblurred, deblurs)
-        results = [r for r in results if holder(r.corners, paired) is None] + paired
-    return results + known
+
+def _deblurring(options: ReaderOptions) -> Sampler:
+    """The sampler that deblurs a code's grid (:func:`livereader.vision.deblur.deblur`)."""
+    return partial(deblur, options=options.deblur)
 
 
 def _read_paired(grey: np.ndarray, finders: list[Finder], model: Models, options: ReaderOptions,
-                 deblurred: Sampler, deblurs: int) -> list[CodeResult]:
+                 deblurs: int) -> list[tuple[LocatedCode, CodeResult]]:
     """The verified reads of codes of which only two of ``finders`` show
-    (:func:`livereader.vision.finder.paired_codes`): the ``options.paired_reads`` most likely places, each read as
-    sampled and, where that does not read, sampled by ``deblurred`` (the first ``deblurs`` of them: what is left
-    of the frame's ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
+    (:func:`livereader.vision.finder.paired_codes`), with their codes: the ``options.paired_reads`` most likely
+    places, each read as sampled and, where that does not read, deblurred (the first ``deblurs`` of them: what is
+    left of the frame's ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
     guesses = paired_codes(grey, finders, options.finder)[:options.paired_reads]
     if not guesses:
         return []
     reads = _read_located(grey, guesses, model, options)
     todo = [i for i, r in enumerate(reads) if r.status != READ][:max(0, deblurs)]
     if todo:
-        again = _read_located(grey, [guesses[i] for i in todo], model, options, sampler=deblurred)
+        again = _read_located(grey, [guesses[i] for i in todo], model, options, sampler=_deblurring(options))
         for i, result in zip(todo, again):
             reads[i] = result
-    return [r for r in reads if r.status == READ]
+    return [(code, r) for code, r in zip(guesses, reads) if r.status == READ]

@@ -7,7 +7,7 @@ from livereader.pipeline import read_frame
 from livereader.symbol import SIZE, encode
 from livereader.synth.scene import scenes
 from livereader.vision.deblur import DeblurOptions, _kernels, deblur, deconvolve
-from livereader.vision.finder import locate
+from livereader.vision.finder import search
 from livereader.vision.grid import sample_grid
 
 
@@ -49,5 +49,5 @@ def test_blurred_scenes_read_and_never_misread(model):
 def test_sharp_codes_deconvolve_to_their_grid():
     scene = next(scenes(["clean"], 1, seed=1))
     grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
-    (code,) = locate(grey)
+    (code,), _ = search(grey)
     assert (deblur(grey, code).hard == sample_grid(grey, code).hard).all()

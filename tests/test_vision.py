@@ -9,7 +9,7 @@ import pytest
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, ReaderOptions, read_frame
 from livereader.symbol import encode
 from livereader.synth.scene import SceneConfig, render_scene, scenes
-from livereader.vision.finder import locate, scout
+from livereader.vision.finder import search
 from livereader.vision.grid import sample_grid
 
 
@@ -37,7 +37,7 @@ def test_reads_every_code_with_its_corners(model, category):
 def test_the_half_size_search_finds_light_on_dark_codes():
     # At half size their modules are about 2 px wide, where the contours' half-pixel offset made a finder's outer
     # ring look more like a finder than the finder itself (24 of these 30 were found before it was corrected).
-    found = sum(any(code.supported for code in scout(cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY), 2)[0])
+    found = sum(any(code.supported for code in search(cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY), factor=2)[0])
                 for s in scenes(["inverted"], 30, seed=0))
     assert found >= 28
 
@@ -45,7 +45,7 @@ def test_the_half_size_search_finds_light_on_dark_codes():
 def test_sampled_grid_matches_the_code(model):
     scene = render_scene("clean", np.random.default_rng(5))
     grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
-    (code,) = locate(grey)
+    (code,), _ = search(grey)
     assert code.supported and code.modules == 21
     assert (sample_grid(grey, code).hard == encode(scene.codes[0].text, "H")).all()
 
@@ -53,7 +53,7 @@ def test_sampled_grid_matches_the_code(model):
 def test_mirrored_code_is_transposed_back():
     scene = render_scene("mirrored", np.random.default_rng(2))
     grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
-    (code,) = locate(grey)
+    (code,), _ = search(grey)
     sampled = sample_grid(grey, code)
     assert sampled.mirrored
     assert (sampled.hard == encode(scene.codes[0].text, "H")).all()
@@ -131,9 +131,9 @@ def _with_lone_finder(frame: np.ndarray, x: int = 100, y: int = 300) -> np.ndarr
 def test_the_half_resolution_search_stands_only_when_it_explains_the_frame(model):
 
     frame = _two_sizes()
-    codes, left_over = scout(frame, 2)
+    codes, left_over = search(frame, factor=2)
     assert len(codes) == 1 and not left_over
-    codes, left_over = scout(_with_lone_finder(frame), 2)
+    codes, left_over = search(_with_lone_finder(frame), factor=2)
     assert len(codes) == 1 and len(left_over) == 1  # a finder pattern outside every code: searched around it
     # Where no finder of a small code shows at half resolution, only a full search finds it: the capture loop
     # runs one every few frames (tests/test_cli.py), and reads still images so.
@@ -221,7 +221,7 @@ def test_a_code_whose_corner_looks_narrow_is_located(model):
     _paste(flat, "314159", 6, 40, 60)
     shear = np.float32([[1, 0.85, 0], [0, 1, 0]])
     frame = cv2.warpAffine(flat, shear, (640, 480), flags=cv2.INTER_AREA, borderValue=235)
-    (code,) = locate(frame)
+    (code,), _ = search(frame)
     assert code.modules == 21
     assert [r.text for r in read_frame(frame, model)] == ["314159"]
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livereader.pipeline import ReaderOptions, scouted, to_grey
+from livereader.pipeline import ReaderOptions, scout_factor, to_grey
 from livereader.symbol import encode
 from livereader.vision.finder import contour_tree, shrunk
 
@@ -172,8 +172,9 @@ def first_contours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) 
     conversion, (shrinking where it searches the shrunk frame first,) threshold and contour tracing
     (:func:`livereader.vision.finder.contour_tree`); returns the number of contours."""
     grey, finder = to_grey(frame), options.finder
-    if scouted(grey.shape, options):
-        grey, finder = shrunk(grey, options.scout, finder)
+    factor = scout_factor(grey.shape, options)
+    if factor > 1:
+        grey, finder = shrunk(grey, factor, finder)
     return len(contour_tree(grey, finder)[0])
 
 

@@ -164,10 +164,36 @@ def _quad(contour: np.ndarray, scale: float = 1.0,
     return tuple(_to_full(x, y, scale, origin) for x, y in corners)
 
 
+# Frames of more than TILED_ABOVE pixels are traced in tiles of TILE px a side (and TILE_OVERLAP px more to the right
+# and below): OpenCV's tree of contours costs more than linear time in their number (the 265k contours of a 12 MP
+# photo's sensitive threshold: 4.0 s in one call, 0.39 s in tiles of 1024 px), so a tile bounds each call's cost. A
+# finder pattern of up to TILE_OVERLAP px lies wholly in some tile; larger ones show in shrunk frames.
+TILE = 1024
+TILE_OVERLAP = 256
+TILED_ABOVE = 4 * TILE * TILE
+
+
 def contour_tree(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> tuple[tuple, np.ndarray | None]:
     """The contours of the thresholded frame (:func:`binarize`) and their nesting, as ``cv2.findContours`` gives them
-    with ``cv2.RETR_TREE``: the pixel work of every search, before any candidate is looked at."""
-    return cv2.findContours(binarize(grey, options), cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    with ``cv2.RETR_TREE``: the pixel work of every search, before any candidate is looked at. Frames of more than
+    ``TILED_ABOVE`` pixels are traced in overlapping tiles (see ``TILE``), their contours and trees joined: a
+    shape in two tiles shows twice, and one cut by a tile's edge loses its holes there (finder candidates are
+    merged by place in :func:`find_finders`)."""
+    binary = binarize(grey, options)
+    height, width = binary.shape
+    if height * width <= TILED_ABOVE:
+        return cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    contours: list[np.ndarray] = []
+    trees = []
+    for y in range(0, max(1, height - TILE_OVERLAP), TILE):
+        for x in range(0, max(1, width - TILE_OVERLAP), TILE):
+            tile = binary[y:y + TILE + TILE_OVERLAP, x:x + TILE + TILE_OVERLAP]
+            found, tree = cv2.findContours(tile, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
+            if tree is not None:
+                tree = tree[0]
+                trees.append(np.where(tree >= 0, tree + len(contours), tree))  # indices into the joined list
+                contours += found
+    return tuple(contours), (np.concatenate(trees)[None] if trees else None)
 
 
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0,
@@ -579,20 +605,21 @@ def _algebraic_fit(source: list[tuple[float, float]], target: list[tuple[float, 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels x0 <= x < x1, y0 <= y < y1
 
 
-def locate(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
-           known: list[np.ndarray] = ()) -> list[LocatedCode]:
-    """Every code whose three finder patterns are visible in the grey uint8 frame (only in ``regions`` if given:
-    finders are searched in those crops, codes fitted in the whole frame), but for codes already ``known``
-    (outlines, (4, 2) pixels): finders inside them are left out."""
-    return search(grey, options, regions, known)[0]
-
-
 def search(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
-           known: list[np.ndarray] = ()) -> tuple[list[LocatedCode], list[Finder]]:
-    """:func:`locate`'s codes, and the finder patterns left over: outside every code, each perhaps part of a code
-    whose other finders did not show."""
-    regions = [(0, 0, grey.shape[1], grey.shape[0])] if regions is None else regions
-    finders = [f for x0, y0, x1, y1 in regions for f in find_finders(grey[y0:y1, x0:x1], options, 1.0, (x0, y0))]
+           known: list[np.ndarray] = (), factor: int = 1) -> tuple[list[LocatedCode], list[Finder]]:
+    """Every code whose three finder patterns are visible in the grey uint8 frame, and the finder patterns left
+    over: outside every code, each perhaps part of a code whose other finders did not show. Finders are searched
+    only in ``regions`` (the whole frame where None) of the frame shrunk by ``factor`` (pixel areas averaged, the
+    threshold window shrunk with it: codes with modules of about 1.5 ``factor`` px and up), and not inside codes
+    already ``known`` (outlines, (4, 2) pixels); codes are fitted in the full frame. Nested squares inside a code
+    look like finders too, and are not returned."""
+    height, width = grey.shape[:2]
+    regions = [(0, 0, width, height)] if regions is None else regions
+    small, small_options = shrunk(grey, factor, options) if factor > 1 else (grey, options)
+    finders = []
+    for x0, y0, x1, y1 in regions:  # in the shrunk frame: the pixels that hold any of the region's
+        x0, y0, x1, y1 = x0 // factor, y0 // factor, -(-x1 // factor), -(-y1 // factor)
+        finders += find_finders(small[y0:y1, x0:x1], small_options, factor, (x0 * factor, y0 * factor))
     finders = _outside(finders, known)
     codes = group_codes(grey, finders, options)
     return codes, _left_over(finders, codes)
@@ -621,18 +648,6 @@ def shrunk(grey: np.ndarray, factor: int, options: FinderOptions = FinderOptions
     """The frame shrunk by ``factor`` (pixel areas averaged) and the finder options for it (a smaller threshold
     window)."""
     return cv2.resize(grey, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), _shrunk(options, factor)
-
-
-def scout(grey: np.ndarray, factor: int,
-          options: FinderOptions = FinderOptions()) -> tuple[list[LocatedCode], list[Finder]]:
-    """A fast first search: finder patterns found in the frame shrunk by ``factor`` (``factor`` squared times
-    fewer pixels: codes with modules of about 1.5 ``factor`` px and up), codes fitted in the full frame. Also
-    returns the finder patterns found outside every code: each may be part of a code that only the full frame
-    shows (nested squares inside a code look like finders too, and are not returned)."""
-    small, small_options = shrunk(grey, factor, options)
-    finders = find_finders(small, small_options, factor)
-    codes = group_codes(grey, finders, options)
-    return codes, _left_over(finders, codes)
 
 
 COARSE_MIN_SIDE = 4 * SIZE  # a shrunk frame searched for coarse codes keeps at least this shorter side, pixels
