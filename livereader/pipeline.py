@@ -60,7 +60,7 @@ class ReaderOptions:
     retry_max_modules: int = 25
     # ... and traces at most this many pixels a search (1280x1024): larger regions are searched in the frame shrunk
     # by the smallest power of 2 that fits (its low threshold traces every speck: 265k contours in a 12 MP photo)
-    retry_max_pixels: int = 1280 * 1024
+    retry_max_pixels: int = 3_200_000
     # Where the searches explain no code, the finder patterns the full-resolution search left outside every code are
     # grouped again with the worse aligned of a side's two finders allowed this many radians off the side's line
     # (motion blur shears a finder pattern's outline; FinderOptions.max_other_misalignment elsewhere)
@@ -184,8 +184,10 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     every code (``options.reach`` finder sizes around each) where the code's other finders may be too small for
     this search or it has a partner along a side, around codes worth another try and the ``hints.focus`` regions
     where nothing settled; the whole frame where a code's modules are near the shrunk frame's limit
-    (:func:`_at_limit`: a sheet of small codes holds more of them). A frame with no such evidence is done. Where
-    ``hints.whole`` is False, only the focus regions are searched, at full resolution."""
+    (:func:`_at_limit`: a sheet of small codes holds more of them). A frame with no such evidence is done, but for
+    a still image (``options.scout`` 1) shrunk for its size: none of it is searched at full resolution, and the
+    passes after that search go on. Where ``hints.whole`` is False, only the focus regions are searched, at full
+    resolution."""
     grey, hints = state.grey, state.hints
     if not hints.whole:
         if not hints.focus:
@@ -218,8 +220,8 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     state = replace(state, known=known, codes=codes, results=results, factor=factor)
     if _at_limit(found, options, factor):
         return state
-    if not boxes:
-        return replace(state, done=True)
+    if not boxes:  # a still image shrunk only for its size goes on to the passes after the full search
+        return replace(state, regions=[], done=factor == options.scout)
     return replace(state, regions=merged_regions(boxes, grey.shape))
 
 
@@ -246,10 +248,10 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
 
 
 def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
-    """Searches with the more sensitive threshold (blurred finder rings): where no code is explained, the searched
-    regions (kept if it locates more codes or reads one) and, where the frame is searched whole, the frame shrunk
-    by ``options.retry_scout`` more than the whole frame within those pixels, where a blur spans fewer pixels of the
-    threshold window; elsewhere only around
+    """Searches with the more sensitive threshold (blurred finder rings). Where no code is explained: the searched
+    regions (the whole frame where none was searched at full resolution; kept if it locates more codes or reads
+    one) and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more than the whole
+    frame within the pixels below, where a blur spans fewer pixels of the threshold window. Elsewhere only around
     the finder patterns left outside every code and in the ``hints.focus`` regions where no code was found (a
     tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules. Each search traces
     at most ``options.retry_max_pixels`` pixels: larger regions are searched in the frame shrunk to fit."""
@@ -261,8 +263,9 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     settled = [r.corners for r in state.known]
     codes, results = state.codes, state.results
     if not state.explained:
-        factor = fitting(_area(state.regions, grey.shape), options.retry_max_pixels)
-        found, loose = search(grey, finder, state.regions, settled, factor)
+        regions = state.regions or None  # none searched at full resolution: the whole frame
+        factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
+        found, loose = search(grey, finder, regions, settled, factor)
         again = _read_located(grey, found, model, options, foreign_places=hints.foreign)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again

@@ -43,6 +43,7 @@ class DeblurOptions:
     steps: int = 60  # projected gradient steps
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
     align_steps: int = 30  # ECC iterations
+    max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
 
 
 @lru_cache(maxsize=4)
@@ -126,11 +127,17 @@ def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: 
                            [-margin, SIZE + margin]]])
     x, y, w, h = cv2.boundingRect(cv2.perspectiveTransform(outline, homography).astype(np.float32))
     x, y = max(x, 0), max(y, 0)
-    to_crop = np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]], np.float64)
+    crop = grey[y : y + h, x : x + w]
+    # ECC's cost grows with the crop's pixels: a close-up's crop is shrunk to at most max_align_px per module
+    shrink = max(1.0, max(w, h) / ((SIZE + 2 * margin) * options.max_align_px))
+    if shrink > 1:
+        crop = cv2.resize(crop, None, fx=1 / shrink, fy=1 / shrink, interpolation=cv2.INTER_AREA)
+    centres = 0.5 / shrink - 0.5  # pixel centres at integers in both the crop and the shrunk crop
+    to_crop = np.array([[1 / shrink, 0, centres - x / shrink], [0, 1 / shrink, centres - y / shrink], [0, 0, 1]])
     warp = to_crop @ homography @ to_modules
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, options.align_steps, 1e-4)
     try:
-        _, warp = cv2.findTransformECC(template, grey[y : y + h, x : x + w].astype(np.float32),
+        _, warp = cv2.findTransformECC(template, crop.astype(np.float32),
                                        (warp / warp[2, 2]).astype(np.float32), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
     except cv2.error:  # did not converge, or the code lies at the frame's edge
         return homography

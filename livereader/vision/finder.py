@@ -170,7 +170,7 @@ def _quad(contour: np.ndarray, scale: float = 1.0,
 # finder pattern of up to TILE_OVERLAP px lies wholly in some tile; larger ones show in shrunk frames.
 TILE = 1024
 TILE_OVERLAP = 256
-TILED_ABOVE = 4 * TILE * TILE
+TILED_ABOVE = 2 * TILE * TILE
 
 
 def contour_tree(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> tuple[tuple, np.ndarray | None]:
