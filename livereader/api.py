@@ -72,14 +72,21 @@ class Reader:
         content: ``"numeric"`` or ``"any"``, as for :func:`read`.
         fusion: fuse consecutive frames (on by default, as ``livereader`` does).
         models, options: as for :func:`read`.
+        interval: the source's frame interval in seconds (``1 / fps``), to pace the stream to it as ``livereader``
+            does: every frame searched whole while that fits the interval, each frame's optional passes within it
+            (:class:`livereader.live.stream.StreamOptions`); None: the search schedule alone (and the options'
+            ``budget`` per frame).
     """
 
     def __init__(self, *, content: str = "numeric", fusion: bool = True, models=None,
-                 options: ReaderOptions | None = None):
+                 options: ReaderOptions | None = None, interval: float | None = None):
         from livereader.live.stream import StreamOptions, StreamReader
 
         VerifyOptions(content=content)  # a wrong content fails here, not at the first frame
-        self._stream = StreamReader(_models(models), _options(options, content), StreamOptions(fusion=fusion))
+        if interval is not None and not interval > 0:
+            raise ValueError(f"a frame interval must be positive seconds, not {interval}")
+        stream = StreamOptions(fusion=fusion, interval=interval)
+        self._stream = StreamReader(_models(models), _options(options, content), stream)
 
     def read(self, frame: np.ndarray) -> list:
         """The next frame's codes as :class:`livereader.live.track.TrackedCode` values: ``track`` (an id, the same

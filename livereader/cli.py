@@ -261,7 +261,7 @@ def run(args: argparse.Namespace, model) -> int:
     from livereader.live.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.live.capture import SourceError, display_available
     from livereader.live.overlay import draw
-    from livereader.live.stream import StreamOptions, StreamReader
+    from livereader.live.stream import StreamOptions, StreamReader, warm_up
     from livereader.live.track import Tracker
     from livereader.pipeline import READ, ReaderOptions, read_frame
     from livereader.vision.grid import GridOptions
@@ -276,9 +276,9 @@ def run(args: argparse.Namespace, model) -> int:
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
-    stream = None if args.image else StreamReader(model, options, StreamOptions(fusion=not args.nofusion))
+    stream = None  # made at the first frame: paced to the source's frame interval
     if args.camera is not None:
-        stream.warm_up()
+        warm_up(model, options)
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
@@ -302,9 +302,12 @@ def run(args: argparse.Namespace, model) -> int:
                     status = 1
                 continue
             image = undistort(frame.image) if undistort else frame.image
-            if stream is not None:
+            if not args.image:
+                if stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
+                    paced = StreamOptions(fusion=not args.nofusion, interval=1 / (frame.fps or 30.0))
+                    stream = StreamReader(model, options, paced)
                 tracked = stream.read(image)
-            else:  # a still image: its own scene, searched whole at full resolution
+            else:  # a still image: its own scene, searched whole (coarse to fine where over max_full_pixels)
                 tracked = Tracker().update(read_frame(image, model, replace(options, scout=1)))
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)

@@ -416,11 +416,15 @@ def scout_factor(shape: tuple[int, ...], options: ReaderOptions) -> int:
 def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),
                 hints: Hints = Hints()) -> FrameState:
     """A BGR (or grey) uint8 frame read by ``PASSES`` in order: the essential ones always, each other one only if
-    the frame's budget (``options.budget`` seconds from the start) is not spent when it would start, until one
+    the frame's budget (``options.budget`` seconds from the start, or ``hints.deadline`` if sooner) is not spent
+    when it would start, until one
     finds nothing left to search. Each pass costs time only where it runs, and is bounded on its own (pixels
     searched, fits, codes tried): a pathological frame loses passes, not seconds."""
     grey = to_grey(frame)
-    state = FrameState(grey, hints, time.perf_counter() + options.budget, deblurs=options.max_deblurs)
+    deadline = time.perf_counter() + options.budget
+    if hints.deadline is not None:
+        deadline = min(deadline, hints.deadline)
+    state = FrameState(grey, hints, deadline, deblurs=options.max_deblurs)
     if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
         return replace(state, done=True)
     for step in PASSES:

@@ -62,12 +62,14 @@ class Hints:
     ``focus``: regions searched at full resolution where the first search settles no code, e.g. where tracked
     codes are predicted to be. ``foreign``: outlines (tl, tr, br, bl pixels) of codes known to hold something
     other than a number; a code located there that does not read is not tried again. ``whole``: False to
-    search only the focus regions (no first search of the whole frame).
+    search only the focus regions (no first search of the whole frame). ``deadline``: a ``time.perf_counter()``
+    time after which no optional pass starts (a paced stream's frame, all reads of it together), or None.
     """
 
     focus: tuple[Region, ...] = ()
     foreign: tuple[tuple[tuple[float, float], ...], ...] = ()
     whole: bool = True
+    deadline: float | None = None
 
 
 def centre_of(points) -> tuple[float, float]:

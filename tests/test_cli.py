@@ -65,8 +65,6 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
     import cv2
     import numpy as np
 
-    from livereader.live.stream import StreamOptions
-
     with_code = np.full((480, 640), 230, np.uint8)
     with_code[100:274, 200:374] = 230 - 200 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((6, 6), np.uint8))
     empty = np.full((480, 640), 230, np.uint8)
@@ -81,9 +79,8 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
         lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert all(line["text"] == "123456" for line in lines)
         written[seconds] = [line["frame"] for line in lines]
-    # back in sight from frame 30: found by the first whole-frame search from then on
-    every = StreamOptions().scout_every
-    assert written == {"1": [0, -(-30 // every) * every], "5": [0], "-1": [0]}
+    # back in sight from frame 30: read at its 10 frames/s, every frame of the video is searched whole
+    assert written == {"1": [0, 30], "5": [0], "-1": [0]}
 
 
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):

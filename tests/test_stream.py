@@ -93,3 +93,46 @@ def test_a_stream_that_tracked_a_text_code_reads_a_motion_blurred_code_after_it(
     located = [c.result for c in codes if c.result is not None]
     assert located and all(cv2.pointPolygonTest(np.float32(r.corners), (446, 316), False) > 0 for r in located)
     assert {c.shown.text for c in codes} <= {"123456", None}
+
+
+def test_a_paced_stream_reads_every_noisy_clip_that_its_frames_read_alone(model):
+    """Noisy clips (a code that some frames alone read, :func:`livereader.synth.scene.noisy_clip`): a stream paced
+    to a frame interval its whole-frame searches fit (1 s) reads every clip that reading each frame alone reads,
+    with no wrong read (``livereader-bench --recall`` measures the share of clips read)."""
+    from livereader.live.stream import StreamOptions, StreamReader
+    from livereader.pipeline import read_frame
+    from livereader.synth.scene import noisy_clip
+
+    rng = np.random.default_rng(5)
+    alone, paced, texts = [], [], set()
+    for text, frames in (noisy_clip(rng) for _ in range(8)):
+        alone.append(any(r.text == text for frame in frames for r in read_frame(frame, model)))
+        stream = StreamReader(model, stream=StreamOptions(interval=1.0))
+        read = {c.result.text for frame in frames for c in stream.read(frame) if c.result and c.result.text}
+        paced.append(text in read)
+        texts |= read - {text}
+    assert sum(alone) >= 4 and all(p for a, p in zip(alone, paced) if a) and not texts
+
+
+def test_a_stream_whose_whole_frame_searches_outlast_its_interval_keeps_to_its_schedule(model, monkeypatch):
+    """Paced to an interval no search fits, a stream searches the whole frame only on its schedule."""
+    import livereader.live.stream as stream_module
+    from livereader.live.stream import StreamOptions, StreamReader
+
+    wholes, read_passes = [], stream_module.read_passes
+
+    def logged(grey, model, options, hints):
+        wholes.append(hints.whole)
+        return read_passes(grey, model, options, hints)
+
+    monkeypatch.setattr(stream_module, "read_passes", logged)
+    options = StreamOptions(interval=1e-9)
+    stream = StreamReader(model, stream=options)
+    for frame in _swap_frames(12, 12):
+        stream.read(frame)
+    assert wholes == [i % options.scout_every == 0 for i in range(12)]
+    wholes.clear()
+    stream = StreamReader(model, stream=StreamOptions(interval=1.0))
+    for frame in _swap_frames(12, 12):
+        stream.read(frame)
+    assert wholes == [True] * 12

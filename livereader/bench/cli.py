@@ -49,6 +49,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="also track codes through N clips of 15-60 frames with 1-4 moving codes each")
     parser.add_argument("--fusion", type=int, default=0, metavar="N",
                         help="also read N 15-frame clips of each hard clip kind, with and without temporal fusion")
+    parser.add_argument("--recall", type=int, default=0, metavar="N",
+                        help="also read N noisy 15-frame clips frame by frame and as streams (scheduled, paced to 30 "
+                             "frames/s): the clips each reads, and those read frame by frame that a stream missed")
     parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
                         help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
                              "FRAMES frames through its lens, with and without undistortion")
@@ -521,6 +524,52 @@ def print_fusion(fusion: dict) -> None:
                   f"{v['frames to read']:.1f} frames)  {v['wrong']} wrong")
 
 
+RECALL_WAYS = ("frame by frame", "stream, scheduled", "stream, paced")
+
+
+def run_recall(clips: int, models, seed: int) -> dict:
+    """``clips`` noisy clips (:func:`livereader.synth.scene.noisy_clip`: 15 frames, a code that only some frames
+    read alone), each read frame by frame (:func:`livereader.pipeline.read_frame`, as camera frames) and by a
+    :class:`livereader.live.stream.StreamReader` on its schedule and paced to 30 frames/s (``StreamOptions.interval``),
+    both with fusion. Figures per way: clips whose code it read, wrong reads, milliseconds per frame, and clips
+    read frame by frame that it missed."""
+    from livereader.live.stream import StreamOptions, StreamReader
+    from livereader.pipeline import read_frame
+    from livereader.synth.scene import noisy_clip
+
+    rng = np.random.default_rng([seed, 17])
+    made = [noisy_clip(rng) for _ in range(clips)]
+    streams = {"stream, scheduled": StreamOptions(), "stream, paced": StreamOptions(interval=1 / 30)}
+    figures: dict = {"clips": clips}
+    read_by: dict[str, list[bool]] = {}
+    for way in RECALL_WAYS:
+        read, wrong, started = [], 0, time.perf_counter()
+        for text, frames in made:
+            if way in streams:
+                stream = StreamReader(models, stream=streams[way])
+                results = [code.result for frame in frames for code in stream.read(frame) if code.result is not None]
+            else:
+                results = [result for frame in frames for result in read_frame(frame, models)]
+            texts = {result.text for result in results if result.text}
+            read.append(text in texts)
+            wrong += len(texts - {text})
+        read_by[way] = read
+        figures[way] = {"read": sum(read), "wrong": wrong,
+                        "ms per frame": 1000 * (time.perf_counter() - started) / (15 * max(clips, 1)),
+                        "missed": sum(alone and not got for alone, got in zip(read_by[RECALL_WAYS[0]], read))}
+    return figures
+
+
+def print_recall(recall: dict) -> None:
+    n = recall["clips"]
+    print(f"\nstream recall, {n} noisy 15-frame clips (a code some frames read alone): clips read, wrong reads, "
+          "ms per frame, clips read frame by frame that this way missed")
+    for way in RECALL_WAYS:
+        e = recall[way]
+        print(f"  {way:18s} {e['read']:4d} ({100 * e['read'] / max(n, 1):5.1f}%)  {e['wrong']} wrong  "
+              f"{e['ms per frame']:5.2f} ms  missed {e['missed']}")
+
+
 def run_lens(frames: int, model, seed: int) -> dict:
     """Calibrate ``scene.DEMO_CAMERA`` from 20 rendered 9x6 chessboard views, then read ``frames`` distorted
     scenes as they are and undistorted by the profile: reads and wrong reads of both, and the fit's errors."""
@@ -628,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.fusion:
             figures["fusion"] = run_fusion(args.fusion, readers.models, args.seed)
             print_fusion(figures["fusion"])
+        if args.recall:
+            figures["recall"] = run_recall(args.recall, readers.models, args.seed)
+            print_recall(figures["recall"])
         if args.lens:
             lens = figures["lens"] = run_lens(args.lens, readers.models, args.seed)
             print_lens(lens, args.lens)

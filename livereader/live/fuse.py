@@ -76,17 +76,24 @@ class FrameStack:
 
 def read_fused(image: np.ndarray, stack: FrameStack, models: Model | Sequence[Model],
                options: ReaderOptions = ReaderOptions(), hints: Hints = Hints()) -> list[CodeResult]:
-    """Read a frame, and where a search of the whole frame locates nothing or a code is left worth another try
-    (a 21x21 code not read, not known to hold something other than a number: :attr:`CodeResult.worth_retry`),
-    read the mean of the frame stack too: its reads are added, replacing an unread code in the same place."""
+    """Read a frame, added to the frame stack, and the stack's mean where :func:`with_fused` says."""
     grey = to_grey(image)
     stack.add(grey)
-    results = read_frame(grey, models, options, hints)
+    return with_fused(read_frame(grey, models, options, hints), stack, models, options, hints)
+
+
+def with_fused(results: list[CodeResult], stack: FrameStack, models: Model | Sequence[Model],
+               options: ReaderOptions = ReaderOptions(), hints: Hints = Hints()) -> list[CodeResult]:
+    """``results``, the stack's latest frame's, and where a search of the whole frame located nothing or left a code
+    worth another try (a 21x21 code not read, not known to hold something other than a number:
+    :attr:`CodeResult.worth_retry`), the reads of the stack's mean: added, replacing an unread code in the same
+    place."""
     if (results or not hints.whole) and not any(r.worth_retry for r in results):  # (or only focus regions seen)
         return results
     mean = stack.mean()
     if mean is None:
         return results
+    results = list(results)
     for fused in read_frame(mean, models, options, hints):
         if fused.status != READ or stack.disagreement(mean, fused.corners) > stack.options.max_disagreement:
             continue

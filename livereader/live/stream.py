@@ -22,10 +22,17 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   the next whole-frame search: in a stream they are mostly the same ones frame after frame). A new code is
   therefore found within ``scout_every`` frames when its modules are about 3 px or larger, and within
   ``full_every`` frames whatever its size: the longest a new code waits.
+- **Pacing.** A stream with a frame interval (``StreamOptions.interval``: a live camera's, or a video file's, as a
+  camera would deliver its frames) spends the time the schedule leaves on whole-frame searches: while the searches
+  that a frame searched whole always runs (``pipeline.PASSES``' essential ones) cost at most the interval (a moving
+  average), every frame is searched whole (at half size where the schedule does not say full resolution), and its
+  other passes, fused reads included, start only within the interval from the frame's start
+  (``Hints.deadline``); the schedule is the floor where the searches cost more.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -33,9 +40,9 @@ import cv2
 import numpy as np
 
 from livereader.decode.reader import Model
-from livereader.live.fuse import FrameStack, FuseOptions, read_fused
+from livereader.live.fuse import FrameStack, FuseOptions, with_fused
 from livereader.live.track import TrackedCode, Tracker, TrackOptions
-from livereader.pipeline import READ, REJECTED, Hints, ReaderOptions, read_frame, to_grey
+from livereader.pipeline import PASSES, READ, REJECTED, Hints, ReaderOptions, read_frame, read_passes, to_grey
 from livereader.symbol import SIZE
 from livereader.vision.finder import Region, around
 from livereader.vision.grid import corner_homography, data_modules
@@ -48,6 +55,10 @@ _FLOW_WINDOW = (15, 15)
 class StreamOptions:
     full_every: int = 8  # search the whole frame at full resolution every this many frames (the longest wait)
     scout_every: int = 4  # ... and at half size every this many (the longest wait of a code with 3 px modules)
+    # The source's frame interval, seconds (a camera's, or a video file's as a camera delivers it; None: not paced):
+    # while a frame searched whole costs at most this, every frame is searched whole (the two schedules above are
+    # the floor), and each frame's optional passes, fused reads included, start within it (Hints.deadline)
+    interval: float | None = None
     focus_margin: float = 0.5  # a focus region holds the predicted outline and this share of its size around it
     fusion: bool = True  # read the mean of the latest frames where a frame alone leaves a code unread
     track: TrackOptions = field(default_factory=TrackOptions)
@@ -60,39 +71,41 @@ class StreamReader:
     def __init__(self, model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions(),
                  stream: StreamOptions = StreamOptions()):
         self.model = model
-        # unexplained finders wait for the next whole-frame search, and codes with two finders in sight for frames
-        # that show all three
-        self.options = replace(options, reach=0.0, paired_reads=0)
-        self.full_options = replace(options, scout=1, paired_reads=0)
+        # Unexplained finders wait for the next whole-frame search. Codes with two finders in sight wait for frames
+        # that show all three, but in a paced stream, whose frames are read as frames alone are where the budget
+        # allows (some noisy frames show a code's third finder in none of them).
+        paired = 0 if stream.interval is None else options.paired_reads
+        self.options = replace(options, reach=0.0, paired_reads=paired)
+        self.full_options = replace(options, scout=1, paired_reads=paired)
         self.stream = stream
+        self.whole_cost = 0.0  # seconds the essential searches of a frame searched whole cost, a moving average
         self.tracker = Tracker(stream.track)
         self.stack = FrameStack(stream.fuse) if stream.fusion else None
         self.frames = 0
         self._small: np.ndarray | None = None  # the previous frame at flow scale
         self._seen: dict[int, np.ndarray] = {}  # track -> its data modules as seen when its number was read
 
-    def warm_up(self) -> None:
-        """Read a rendered code once, outside the stream, so that the first real frame does not pay for the first
-        calls of the network and libraries (a live source's first frame would otherwise come out late)."""
-        from livereader.symbol import encode
-
-        frame = np.full((240, 320), 230, np.uint8)
-        frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
-        for _ in range(2):  # TorchScript optimises a graph on its first calls
-            read_frame(frame, self.model, self.full_options)
-
     def read(self, image: np.ndarray) -> list[TrackedCode]:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
         tracks (:meth:`livereader.live.track.Tracker.update`)."""
+        started = time.perf_counter()
         grey = to_grey(image)
         full = self.frames % self.stream.full_every == 0
-        hints = self._hints(grey, whole=full or self.frames % self.stream.scout_every == 0)
+        interval = self.stream.interval
+        whole = full or self.frames % self.stream.scout_every == 0 or (interval is not None and
+                                                                      self.whole_cost <= interval)
+        hints = self._hints(grey, whole=whole, deadline=None if interval is None else started + interval)
         options = self.full_options if full else self.options
         self.frames += 1
         if self.stack is not None:
-            results = read_fused(grey, self.stack, self.model, options, hints)
-        else:
-            results = read_frame(grey, self.model, options, hints)
+            self.stack.add(grey)
+        state = read_passes(grey, self.model, options, hints)
+        results = state.results + state.known
+        if self.stack is not None:
+            results = with_fused(results, self.stack, self.model, options, hints)
+        if whole:  # the searches every frame searched whole needs: the other passes keep within the deadline
+            essential = sum(seconds for step, (_, seconds) in zip(PASSES, state.spent) if step.essential)
+            self.whole_cost = 0.75 * self.whole_cost + 0.25 * essential
         tracked = [self._supported(grey, code) for code in self.tracker.update(results)]
         live = {t.track for t in self.tracker.live()}
         self._seen = {track: seen for track, seen in self._seen.items() if track in live}
@@ -113,15 +126,15 @@ class StreamReader:
         return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0,
                                                  content=None, ec_level=None, headers=()))
 
-    def _hints(self, grey: np.ndarray, whole: bool) -> Hints:
+    def _hints(self, grey: np.ndarray, whole: bool, deadline: float | None) -> Hints:
         """Where the live 21x21 tracks are predicted in this frame: focus regions (also of codes known to hold
         something other than a number, so that they stay located) and known foreign outlines; ``whole``: whether
-        the whole frame is searched too."""
+        the whole frame is searched too; ``deadline``: the frame's, for all its reads."""
         small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
         previous, self._small = self._small, small
         tracks = [t for t in self.tracker.live() if t.result.modules == SIZE]
         if previous is None or previous.shape != small.shape or not tracks:
-            return Hints(whole=whole)
+            return Hints(whole=whole, deadline=deadline)
         corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
         points = (corners + 0.5) / _FLOW_SCALE - 0.5
         moved, found, _ = cv2.calcOpticalFlowPyrLK(previous, small, points, None, winSize=_FLOW_WINDOW, maxLevel=2)
@@ -135,5 +148,15 @@ class StreamReader:
             if track.foreign:
                 foreign.append(tuple(map(tuple, outline.tolist())))
             focus.append(around(outline, self.stream.focus_margin * float(np.sqrt(cv2.contourArea(outline)))))
-        return Hints(tuple(focus), tuple(foreign), whole)
+        return Hints(tuple(focus), tuple(foreign), whole, deadline)
 
+
+def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions()) -> None:
+    """Read a rendered code with ``model``, outside any stream, so that the first real frame does not pay for the
+    first calls of the network and libraries (a live source's first frame would otherwise come out late)."""
+    from livereader.symbol import encode
+
+    frame = np.full((240, 320), 230, np.uint8)
+    frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
+    for _ in range(2):  # TorchScript optimises a graph on its first calls
+        read_frame(frame, model, replace(options, scout=1))

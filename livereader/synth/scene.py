@@ -430,3 +430,27 @@ def clip(config: SceneConfig, length: int, codes: int, rng: np.random.Generator,
         image = _degrade(frame, config, rng, moving[0][1])
         frames.append(Scene(camera.distort(image) if camera else image, tuple(truth), category))
     return Clip(tuple(frames), category)
+
+
+def noisy_clip(rng: np.random.Generator, length: int = 15, module_px: float = 4.0, dark: float = 60.0,
+               light: float = 190.0, noise: float = 55.0, blur: float = 0.3, drift: float = 2.0,
+               size: tuple[int, int] = (640, 480)) -> tuple[str, list[np.ndarray]]:
+    """A held-out six-digit code drifting ``drift`` px a frame across ``length`` grey frames of ``size``, its
+    modules ``module_px`` px (``dark`` on ``light``), blurred by a Gaussian of ``blur`` modules and under new
+    Gaussian noise of sigma ``noise`` in every frame: a code that only some frames read alone (at the defaults,
+    about 30% of them). Returns the code's text and the frames."""
+    text = "%06d" % rng.choice(held_out_sample())
+    symbol = light - (light - dark) * np.pad(encode(text, "H"), QUIET).astype(np.float32)
+    code = cv2.resize(symbol, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
+    width, height = size
+    margin = 20 + length * drift
+    start = rng.uniform([margin, margin], [width - code.shape[1] - margin, height - code.shape[0] - margin])
+    angle = rng.uniform(0, 2 * np.pi)
+    step = drift * np.array([np.cos(angle), np.sin(angle)])
+    frames = []
+    for t in range(length):
+        x, y = start + t * step
+        frame = cv2.warpAffine(code, np.float32([[1, 0, x], [0, 1, y]]), size, borderValue=light)
+        frame = cv2.GaussianBlur(frame, (0, 0), blur * module_px) + rng.normal(0, noise, (height, width))
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return text, frames
