@@ -101,4 +101,5 @@ def test_the_first_search_contours_alone_are_those_of_the_image_the_first_search
     assert first_contours(large) != first_contours(large, ReaderOptions(scout=1))
     figures = row({"livereader": [4.0, 6.0], "zxing-cpp": [2.0, 2.0], FIRST_CONTOURS: [1.0, 1.0]})
     assert figures["ratio"]["p50"] == 2.5 and figures["first contours ratio"]["p50"] == 0.5
-    assert format_row("photos", figures).endswith("0.5x /   0.5x /   0.5x")
+    assert figures["worst frame ratio"] == 3.0 and figures["total ratio"] == 2.5
+    assert format_row("photos", figures).endswith("0.5x /   0.5x /   0.5x     3.0x   2.5x")

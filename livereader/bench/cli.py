@@ -303,7 +303,7 @@ def _count_reads(reads: list[int], texts: dict, frame, outputs) -> None:
 def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scaling_frames: int, seed: int) -> dict:
     """Time per frame next to zxing-cpp, interleaved frame by frame (see :mod:`livereader.bench.footage`), per group;
     and the share of livereader's time per stage in the photos read as camera frames and in the video."""
-    from livereader.live.stream import StreamReader
+    from livereader.live.stream import StreamOptions, StreamReader
     from livereader.pipeline import ReaderOptions, read_frame
 
     models = readers.models
@@ -336,6 +336,12 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
         shares["photos, 1280 px, as camera frames"] = footage.stage_shares(profile, ("pipeline.py", "read_frame"))
         groups["photos, 1280 px, as still images"] = timed(at_1280, lambda image: read_frame(image, models, still),
                                                            first=still)
+        zxing = theirs.get("zxing-cpp")
+        if zxing is not None:  # each file decoded and read: what `livereader --image` does per file
+            ours_file = lambda path: read_frame(footage.load(path), models, still)  # noqa: E731
+            times = footage.interleaved(footage.photo_paths(photos), {
+                "livereader": ours_file, "zxing-cpp": lambda path: zxing(footage.load(path))})
+            groups["photos as stored, still images, decoding included"] = footage.row(times)
         groups["photos of 640x480, as stored, camera frames"] = timed(small, lambda image: read_frame(image, models),
                                                                       first=camera)
         groups["'lots' photos, 1920 px, camera frames"] = timed(lots, lambda image: read_frame(image, models),
@@ -356,17 +362,22 @@ def run_footage(readers: _Readers, photos: Path | None, video: Path | None, scal
                 decode.append(1000 * (time.perf_counter() - start))
                 yield frame
 
-        stream, located = StreamReader(models), [0]
-        profile = cProfile.Profile()
+        fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS) or 30.0
+        # paced to the video's frame rate, as `livereader --video` reads it, and on the search schedule alone
+        for way, paced in (("paced", StreamOptions(interval=1 / fps)), ("scheduled", StreamOptions())):
+            decode.clear()
+            stream, located = StreamReader(models, stream=paced), [0]
+            profile = cProfile.Profile()
 
-        def count(frame, outputs):
-            located[0] += any(code.result is not None and code.result.modules == 21 for code in outputs["livereader"])
+            def count(frame, outputs, located=located):
+                located[0] += any(code.result is not None and code.result.modules == 21
+                                  for code in outputs["livereader"])
 
-        row = timed(frames(), footage.profiled(profile, stream.read), count)
-        row["decode ms"] = float(np.sum(decode))
-        row["frames with a 21x21 code located"] = located[0]
-        groups[f"video {video.name}, end to end (StreamReader)"] = row
-        shares[f"video {video.name}"] = footage.stage_shares(profile, ("stream.py", "read"))
+            row = timed(frames(), footage.profiled(profile, stream.read), count)
+            row["decode ms"] = float(np.sum(decode))
+            row["frames with a 21x21 code located"] = located[0]
+            groups[f"video {video.name}, StreamReader, {way}"] = row
+            shares[f"video {video.name}, {way}"] = footage.stage_shares(profile, ("stream.py", "read"))
     rng = np.random.default_rng([seed, 17])
     scaling = {}
     for codes in (0, 1, 4, 16, 64):
@@ -383,7 +394,7 @@ def print_footage(figures: dict) -> None:
     header = f"  {'frames (ms per frame: median / p90 / p99)':44s} {'n':>4s}   {'livereader':^27s}   " \
              f"{'zxing-cpp':^27s}   ratio"
     print("\nreal footage, one thread, livereader and zxing-cpp interleaved frame by frame")
-    print(header + f"{'':18s}   first contours' ratio")
+    print(header + f"{'':18s}   first contours' ratio{'':6s}worst frame, total ratio")
     for name, figures_row in figures["groups"].items():
         print(footage.format_row(name, figures_row))
         if "decode ms" in figures_row:

@@ -196,13 +196,18 @@ def interleaved(frames: Iterable[np.ndarray], readers: dict[str, Callable[[np.nd
 
 
 def row(times: dict[str, list[float]], ours: str = "livereader", theirs: str = "zxing-cpp") -> dict:
-    """Percentiles of each reader's times and livereader's ratio to zxing-cpp at each."""
-    figures = {"frames": len(times[ours])}
+    """Percentiles of each reader's times and livereader's ratio to zxing-cpp at each; the largest ratio of one
+    frame's times (``worst frame ratio``) and the ratio of the total times (``total ratio``)."""
+    figures: dict = {"frames": len(times[ours])}
     for name, values in times.items():
         figures[name] = {f"p{p}": float(np.percentile(values, p)) for p in PERCENTILES} if values else {}
     for name, key in ((ours, "ratio"), (FIRST_CONTOURS, "first contours ratio")):
         if times.get(theirs) and times.get(name):
             figures[key] = {f"p{p}": figures[name][f"p{p}"] / max(figures[theirs][f"p{p}"], 1e-9) for p in PERCENTILES}
+    if times.get(theirs) and times.get(ours):
+        mine, other = np.array(times[ours]), np.maximum(np.array(times[theirs]), 1e-9)
+        figures["worst frame ratio"] = float((mine / other).max())
+        figures["total ratio"] = float(mine.sum() / other.sum())
     return figures
 
 
@@ -216,6 +221,8 @@ def format_row(name: str, figures: dict, ours: str = "livereader", theirs: str =
     for key in ("ratio", "first contours ratio"):
         if key in figures:
             cells.append(" / ".join(f"{figures[key][f'p{p}']:5.1f}x" for p in PERCENTILES))
+    if "worst frame ratio" in figures:
+        cells.append(f"{figures['worst frame ratio']:5.1f}x {figures['total ratio']:5.1f}x")
     return "  " + "   ".join(cells)
 
 
