@@ -22,21 +22,12 @@ from livereader.decode.verify import VerifyOptions, foreign
 from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints, centre_of
 from livereader.symbol import SIZE
 from livereader.vision.deblur import DeblurOptions, deblur
-from livereader.vision.finder import (
-    COARSE_MIN_SIDE,
-    Finder,
-    FinderOptions,
-    LocatedCode,
-    Region,
-    around,
-    coarse,
-    group_codes,
-    merged_regions,
-    paired_codes,
-    search,
-    side_partnered,
-)
+from livereader.vision.finder import Finder, FinderOptions
+from livereader.vision.fit import LocatedCode
 from livereader.vision.grid import GridOptions, SampledGrid, refine, sample_grid
+from livereader.vision.grouping import group_codes, side_partnered
+from livereader.vision.pairs import paired_codes
+from livereader.vision.search import COARSE_MIN_SIDE, Region, around, coarse, merged_regions, search
 
 
 @dataclass(frozen=True)
@@ -452,7 +443,7 @@ def _deblurring(options: ReaderOptions) -> Sampler:
 def _read_paired(grey: np.ndarray, finders: list[Finder], model: Models, options: ReaderOptions,
                  deblurs: int) -> list[tuple[LocatedCode, CodeResult]]:
     """The verified reads of codes of which only two of ``finders`` show
-    (:func:`livereader.vision.finder.paired_codes`), with their codes: the ``options.paired_reads`` most likely
+    (:func:`livereader.vision.pairs.paired_codes`), with their codes: the ``options.paired_reads`` most likely
     places, each read as sampled and, where that does not read, deblurred (the first ``deblurs`` of them: what is
     left of the frame's ``options.max_deblurs``). A place that does not read is no code, and is not reported."""
     guesses = paired_codes(grey, finders, options.finder)[:options.paired_reads]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from livereader.vision.finder import Region
+from livereader.vision.search import Region
 
 
 class Status(str, Enum):

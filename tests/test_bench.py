@@ -90,7 +90,8 @@ def test_the_command_line_runs_count_the_frames_and_where_a_code_was_located(tmp
 def test_the_first_search_contours_alone_are_those_of_the_image_the_first_search_thresholds():
     from livereader.bench.footage import FIRST_CONTOURS, first_contours, format_row, row
     from livereader.pipeline import ReaderOptions
-    from livereader.vision.finder import contour_tree, shrunk
+    from livereader.vision.finder import contour_tree
+    from livereader.vision.search import shrunk
 
     image, _ = _page([("123456", "H"), ("HELLO", "M")])  # 640x480: searched whole at first
     large = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)  # 1280x960: at half size first

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import livereader.vision.finder as finder
+import livereader.vision.grouping as grouping
+import livereader.vision.search as search
 from livereader.pipeline import PASSES, Hints, ReaderOptions, read_passes
 from livereader.symbol import encode
 
@@ -91,18 +93,18 @@ def test_a_frame_of_thousands_of_finder_like_shapes_reads_its_code_within_bounde
         frame[y : y + 14, x : x + 14] = small
     grid = np.kron(np.pad(encode("271828", "H"), 4), np.ones((8, 8), np.uint8))
     frame[300 : 300 + grid.shape[0], 500 : 500 + grid.shape[1]] = 225 - 190 * grid
-    groupings, group_codes = [], finder.group_codes
+    groupings, group_codes = [], grouping.group_codes
 
     def counted(grey, finders, options=finder.FinderOptions()):
-        fits, fit = [], finder._fit
-        monkeypatch.setattr(finder, "_fit", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+        fits, fit = [], grouping.fit_trio
+        monkeypatch.setattr(grouping, "fit_trio", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
         try:
             return group_codes(grey, finders, options)
         finally:
-            monkeypatch.setattr(finder, "_fit", fit)
+            monkeypatch.setattr(grouping, "fit_trio", fit)
             groupings.append((len(fits), len(finders), options.max_fits))
 
-    monkeypatch.setattr(finder, "group_codes", counted)
+    monkeypatch.setattr(search, "group_codes", counted)
     results = read_passes(frame, model, replace(ReaderOptions(), scout=1)).results
     assert "271828" in [r.text for r in results]
     assert max(n for n, _, _ in groupings) > 64  # the frame's finders make many candidate codes

@@ -7,8 +7,8 @@ from livereader.pipeline import read_frame
 from livereader.symbol import SIZE, encode
 from livereader.synth.scene import scenes
 from livereader.vision.deblur import DeblurOptions, _kernels, deblur, deconvolve
-from livereader.vision.finder import search
 from livereader.vision.grid import sample_grid
+from livereader.vision.search import search
 
 
 def _blurred_samples(grid: np.ndarray, sigma: float, quiet: int, flip: bool, rng) -> np.ndarray:

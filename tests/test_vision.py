@@ -9,8 +9,8 @@ import pytest
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, ReaderOptions, read_frame
 from livereader.symbol import encode
 from livereader.synth.scene import SceneConfig, render_scene, scenes
-from livereader.vision.finder import search
 from livereader.vision.grid import sample_grid
+from livereader.vision.search import search
 
 
 def _corner_error(result_corners, truth) -> float:
@@ -157,9 +157,9 @@ def test_a_code_at_the_half_size_limit_sends_the_search_to_the_whole_frame(model
 
 def test_the_full_resolution_search_looks_only_around_what_the_first_search_left(model, monkeypatch):
     import livereader.pipeline as pipeline
-    import livereader.vision.finder as finder
+    import livereader.vision.search as search_module
 
-    batches, searched, read_grids, find_finders = [], [], pipeline.read_grids, finder.find_finders
+    batches, searched, read_grids, find_finders = [], [], pipeline.read_grids, search_module.find_finders
 
     def counted(grids, *args, **kwargs):
         batches.append(len(grids))
@@ -170,7 +170,7 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
         return find_finders(grey, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "read_grids", counted)
-    monkeypatch.setattr(finder, "find_finders", logged)
+    monkeypatch.setattr(search_module, "find_finders", logged)
     far = read_frame(_with_lone_finder(_two_sizes()), model)  # a lone finder far from the small code
     assert [r.text for r in far if r.status == "read"] == ["123456"]
     assert batches == [1] and searched[0] == (360, 640) and searched[1][0] * searched[1][1] < 0.1 * 720 * 1280
@@ -183,17 +183,18 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
     import livereader.vision.finder as finder
+    import livereader.vision.grouping as grouping
 
     finder_pattern = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 2), np.ones((4, 4)))  # 44x44 px
     frame = np.full((44 * 16, 44 * 20), 235, np.uint8)
     for row in range(16):
         for column in range(20):  # 320 aligned finder patterns, every one a plausible partner of many
             frame[44 * row : 44 * row + 44, 44 * column : 44 * column + 44] = finder_pattern
-    fits, fit = [], finder._fit
-    monkeypatch.setattr(finder, "_fit", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+    fits, fit = [], grouping.fit_trio
+    monkeypatch.setattr(grouping, "fit_trio", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
     found = finder.find_finders(frame)
     assert len(found) == 320
-    finder.group_codes(frame, found)
+    grouping.group_codes(frame, found)
     assert len(fits) <= finder.FinderOptions().max_fits + 2 * len(found)
 
 

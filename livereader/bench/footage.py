@@ -41,14 +41,15 @@ import numpy as np
 
 from livereader.pipeline import ReaderOptions, scout_factor, to_grey
 from livereader.symbol import encode
-from livereader.vision.finder import contour_tree, shrunk
+from livereader.vision.finder import contour_tree
+from livereader.vision.search import shrunk
 
 FIRST_CONTOURS = "first search's contours alone"  # the name of :func:`first_contours`' times in a row
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 PERCENTILES = (50, 90, 99)
 STAGES = {  # function (module, name) -> stage, for the share of time per stage
     ("finder.py", "find_finders"): "finder patterns",
-    ("finder.py", "group_codes"): "grouping and fit",
+    ("grouping.py", "group_codes"): "grouping and fit",
     ("grid.py", "sample_grid"): "grid sampling",
     ("reader.py", "read_grids"): "CNN and verification",
     ("grid.py", "refine"): "refine (retry)",

@@ -44,8 +44,8 @@ from livereader.live.fuse import FrameStack, FuseOptions, with_fused
 from livereader.live.track import TrackedCode, Tracker, TrackOptions
 from livereader.pipeline import PASSES, READ, REJECTED, Hints, ReaderOptions, read_frame, read_passes, to_grey
 from livereader.symbol import SIZE
-from livereader.vision.finder import Region, around
 from livereader.vision.grid import corner_homography, data_modules
+from livereader.vision.search import Region, around
 
 _FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
 _FLOW_WINDOW = (15, 15)

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from livereader.symbol import FIXED_REGION, SIZE, fixed_modules
-from livereader.vision.finder import LocatedCode
+from livereader.vision.fit import LocatedCode
 from livereader.vision.grid import SampledGrid, oriented
 
 

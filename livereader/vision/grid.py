@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from livereader.symbol import DATA_REGION, SIZE, format_distances
-from livereader.vision.finder import LocatedCode
+from livereader.vision.fit import LocatedCode
 
 SUBSAMPLES = 3  # samples per module along each axis
 

@@ -1,0 +1,172 @@
+"""Grouping finder patterns into codes: three finders of similar size at the corners of a right angle (in
+perspective) whose timing patterns alternate form a code; the distance between them in module sizes gives the
+module count, so codes other than 21x21 are located but reported as unsupported (conventions:
+:mod:`livereader.vision.finder`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import cv2
+import numpy as np
+
+from livereader.vision.finder import Finder, FinderOptions
+from livereader.vision.fit import LocatedCode, fit_trio, robust_bound, timing_contrast
+
+
+def pair_geometry(finders: list[Finder]) -> tuple[np.ndarray, ...]:
+    """(n, n) arrays over every two finders i, j: the offset from i's centre to j's (dx, dy), their distance, that
+    distance in module sizes (``span``: m - 7 between two corner finders of a code of m modules, 14 for version 1),
+    and the smaller and the larger of their sizes."""
+    centres = np.array([f.centre for f in finders])  # (n, 2)
+    sizes = np.array([f.size for f in finders])
+    dx, dy = centres[None, :, 0] - centres[:, None, 0], centres[None, :, 1] - centres[:, None, 1]  # i -> j
+    distance = np.hypot(dx, dy)
+    span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)
+    small, large = np.minimum(sizes[:, None], sizes[None, :]), np.maximum(sizes[:, None], sizes[None, :])
+    return dx, dy, distance, span, small, large
+
+
+def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
+    """For each finder and each of its four half-axes (directions along its edges, see :attr:`Finder.axes`), the
+    indices of the nearest ``options.side_partners`` finders that could share a side of one code with it:
+    similar sizes, a plausible span, and the line between both centres along an edge of each.
+
+    A code's tl finder and its tr (or bl) finder lie on a line parallel to both finders' edges, even in
+    perspective (to within ``options.max_misalignment``), and nothing finder-like lies between them but by
+    chance: keeping the nearest few per direction bounds the triples per finder, so grouping costs about
+    linear time in the finders of a cluttered frame, where all pairs would cost their cube.
+    """
+    dx, dy, distance, span, small, large = pair_geometry(finders)
+    # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
+    plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
+    # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
+    paired = plausible.any(1).tolist()
+    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])  # (n, 2)
+    # each pair's angle from both of i's axes, in (-pi, pi]; the nearer axis and which way along it
+    turn = (np.arctan2(dy, dx)[:, :, None] - axes[:, None, :] + np.pi) % (2 * np.pi) - np.pi  # (n, n, 2)
+    off = np.minimum(np.abs(turn), np.pi - np.abs(turn))  # misalignment with each axis
+    axis = off.argmin(2)
+    misaligned = off.min(2)
+    backwards = np.abs(np.take_along_axis(turn, axis[:, :, None], 2)[:, :, 0]) > np.pi / 2
+    direction = 2 * axis + backwards  # half-axis 0..3 of i that points at j
+    # i's side line must run along j's edges too (angles mod pi: the same for j -> i)
+    better, worse = np.minimum(misaligned, misaligned.T), np.maximum(misaligned, misaligned.T)
+    aligned = (better < options.max_misalignment) & (worse < options.max_other_misalignment)
+    ranked = np.where(plausible & aligned, distance, np.inf)
+    sides = [[[] for _ in range(4)] for _ in finders]
+    for half_axis in range(4):
+        along = np.where(direction == half_axis, ranked, np.inf)
+        nearest = np.argsort(along, axis=1, kind="stable")[:, :options.side_partners]
+        for i, js in enumerate(nearest.tolist()):
+            sides[i][half_axis] = [j for j in js if along[i, j] < np.inf]
+    return sides
+
+
+def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[bool]:
+    """For each finder, whether another of ``finders`` could share a side of one code with it (:func:`_sides`)."""
+    if len(finders) < 2:
+        return [False] * len(finders)
+    return [any(sides) for sides in _sides(finders, options)]
+
+
+def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better):
+    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),
+    the two sides of similar length, the three finders of similar size, the angle between the sides right as
+    seen in perspective."""
+    corner, first, second = [], [], []
+    for c, sides in enumerate(_sides(finders, options)):
+        for a, b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
+            for p, q in itertools.product(sides[a], sides[b]):
+                corner.append(c), first.append(p), second.append(q)
+    if not corner:
+        return [], []
+    centres = np.array([f.centre for f in finders])
+    sizes = np.array([f.size for f in finders])
+    c, p, q = np.array(corner), np.array(first), np.array(second)
+    a, b = centres[p] - centres[c], centres[q] - centres[c]
+    # with y pointing down, tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
+    swap = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] < 0
+    p, q = np.where(swap, q, p), np.where(swap, p, q)
+    a, b = centres[p] - centres[c], centres[q] - centres[c]
+    la, lb = np.hypot(*a.T), np.hypot(*b.T)
+    trio_sizes = sizes[np.stack([c, p, q])]
+    size_ratio = trio_sizes.max(0) / trio_sizes.min(0)
+    cos = np.abs((a * b).sum(1)) / np.maximum(la * lb, 1e-9)
+    span_a, span_b = 7 * la / ((sizes[c] + sizes[p]) / 2), 7 * lb / ((sizes[c] + sizes[q]) / 2)
+    ok = (np.maximum(la, lb) < options.max_side_ratio * np.minimum(la, lb)) & (size_ratio < options.max_size_ratio) \
+        & (cos < options.max_side_cos)  # the right angle seen in perspective
+    with np.errstate(divide="ignore"):
+        scores = cos + np.abs(np.log(la / lb)) + np.abs(np.log(span_a / span_b)) + np.log(size_ratio)
+    return list(zip(c[ok].tolist(), p[ok].tolist(), q[ok].tolist())), scores[ok].tolist()
+
+
+def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
+    """Group finders into codes, best-looking triples first, each finder used once.
+
+    Each order of a trio is fitted algebraically to its finders' outermost outlines (:func:`fit_trio`) and judged
+    by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
+    their corners disagree. At most ``options.max_fits`` fits and two per finder: a pathological frame loses
+    codes, not seconds.
+    """
+    if len(finders) < 3:
+        return []
+    triples, scores = _triple_scores(finders, options)
+    orders: dict[tuple[int, ...], list[int]] = {}  # the same three finders in any order: rows, best first
+    for row in sorted(range(len(scores)), key=scores.__getitem__):
+        orders.setdefault(tuple(sorted(triples[row])), []).append(row)
+    budget = options.max_fits + 2 * len(finders)  # fits left
+    judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
+
+    def judge(rows: list[int]) -> tuple[LocatedCode | None, float]:
+        """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective
+        can make another corner look most like the right angle: of the trio's possible orders, the one whose
+        timing patterns (row and column 6) alternate best; the best-scoring order is fitted first and kept at
+        once when its timing patterns alternate clearly."""
+        nonlocal budget
+        best, best_contrast = None, -math.inf
+        for row in rows[:budget]:
+            budget -= 1
+            code = fit_trio(tuple(finders[i] for i in triples[row]), outermost=True)
+            if code is not None:
+                contrast = timing_contrast(grey, code.homography, code.modules)
+                if contrast > best_contrast:
+                    best, best_contrast = code, contrast
+                # a code that is not 21x21 is only outlined: any order whose timing alternates will do
+                if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
+                    break
+        return best, best_contrast
+
+    used: set[int] = set()
+    codes = []
+    # Codes side by side (a sheet of labels, quiet zones of 4 modules) put finders of neighbouring codes 15
+    # modules apart, as a code's own are 14: a trio across two codes can look as right as a real one, and its
+    # "timing" modules alternate now and then by chance. So trios whose timing alternates clearly are taken
+    # first, and the others only from the finders left over.
+    for clearly in (True, False):
+        for trio, rows in orders.items():  # best-looking trio first
+            if used.intersection(trio):
+                continue
+            if trio not in judged:
+                judged[trio] = judge(rows)
+            best, contrast = judged[trio]
+            if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
+                continue
+            # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and
+            # where they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers
+            # (8x the cost). Other codes are only outlined.
+            if best.supported and budget > 0:
+                budget -= 1
+                full = fit_trio(best.finders)
+                if full is not None and full.residual > robust_bound(full.finders) and budget > 0:
+                    budget -= 1
+                    full = fit_trio(best.finders, cv2.LMEDS) or full
+                if full is not None:
+                    best, contrast = full, timing_contrast(grey, full.homography, full.modules)
+            if contrast > options.min_timing_contrast:  # three finders of one code, not of several
+                used.update(trio)
+                codes.append(best)
+    return codes
