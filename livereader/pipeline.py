@@ -211,8 +211,8 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     state = replace(state, known=known, codes=codes, results=results, factor=factor)
     if _at_limit(found, options, factor):
         return state
-    if not boxes:  # a still image shrunk only for its size goes on to the passes after the full search
-        return replace(state, regions=[], done=factor == options.scout)
+    if not boxes:  # a still image (shrunk only for its size) goes on to the passes after the full search
+        return replace(state, regions=[], done=options.scout > 1)
     return replace(state, regions=merged_regions(boxes, grey.shape))
 
 
