@@ -37,8 +37,9 @@ def _models(models) -> tuple[Model, ...]:
 
 def read(image: np.ndarray | str | Path, *, content: str = "numeric", models=None,
          options: ReaderOptions | None = None) -> list[Code]:
-    """Every code located in one image, read or not, searched as a still image (the whole image at full
-    resolution, as ``livereader --image`` does).
+    """Every code located in one image, read or not, searched as a still image, as ``livereader --image`` does: the
+    whole image at full resolution, or over ``ReaderOptions.max_full_pixels`` coarse to fine (at a reduced size
+    first, at full resolution where evidence asks for it), within ``ReaderOptions.budget``.
 
     Args:
         image: (H, W, 3) BGR or (H, W) grey uint8 array, or the path of an image file.

@@ -277,7 +277,7 @@ def run(args: argparse.Namespace, model) -> int:
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
     stream = None  # made at the first frame: paced to the source's frame interval
-    if args.camera is not None:
+    if not args.image:  # a stream's first frame does not pay for the first calls of the network
         warm_up(model, options)
     status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
     outputs = None
@@ -304,7 +304,8 @@ def run(args: argparse.Namespace, model) -> int:
             image = undistort(frame.image) if undistort else frame.image
             if not args.image:
                 if stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
-                    paced = StreamOptions(fusion=not args.nofusion, interval=1 / (frame.fps or 30.0))
+                    rate = frame.fps if 1 <= frame.fps <= 240 else 30.0  # some sources say 0 or 90,000
+                    paced = StreamOptions(fusion=not args.nofusion, interval=1 / rate)
                     stream = StreamReader(model, options, paced)
                 tracked = stream.read(image)
             else:  # a still image: its own scene, searched whole (coarse to fine where over max_full_pixels)

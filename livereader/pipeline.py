@@ -39,7 +39,7 @@ class ReaderOptions:
     verify: VerifyOptions = field(default_factory=VerifyOptions)  # verification bounds and ``content``
     deblur: DeblurOptions = field(default_factory=DeblurOptions)  # deconvolution of blurred codes
     # A second, more sensitive search where no code is explained (none read, foreign or of another module count),
-    # and elsewhere around finder patterns outside every code (see _search_blurred): lower threshold offsets, and
+    # and elsewhere around finder patterns outside every code (see sensitive_search): lower threshold offsets, and
     # no minimum timing contrast (blur flattens the timing patterns; they still choose the orientation).
     retry_offset: float = 3.0
     retry_noise_offset: float = 1.5
@@ -49,8 +49,8 @@ class ReaderOptions:
     # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
     # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
     retry_max_modules: int = 25
-    # ... and traces at most this many pixels a search (1280x1024): larger regions are searched in the frame shrunk
-    # by the smallest power of 2 that fits (its low threshold traces every speck: 265k contours in a 12 MP photo)
+    # ... and traces at most this many pixels a search: larger regions are searched in the frame shrunk by the
+    # smallest power of 2 that fits (its low threshold traces every speck: 265k contours in a 12 MP photo)
     retry_max_pixels: int = 3_200_000
     # Where the searches explain no code, the finder patterns the full-resolution search left outside every code are
     # grouped again with the worse aligned of a side's two finders allowed this many radians off the side's line
@@ -230,8 +230,8 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
         located += more
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
                           unread=() if hints.whole else hints.foreign)
-    if state.regions is None and not _explained(again):
-        wide = coarse(grey, options.coarse, options.finder, [code.corners for code in located])
+    if state.regions is None and not _explained(again + state.known):
+        wide = coarse(grey, options.coarse, options.finder, settled + [code.corners for code in located])
         located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)
     stay = [i for i, r in enumerate(state.results) if holder(r.corners, again) is None]
     return replace(state, codes=located + [state.codes[i] for i in stay],
@@ -408,8 +408,8 @@ def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = Reade
                 hints: Hints = Hints()) -> FrameState:
     """A BGR (or grey) uint8 frame read by ``PASSES`` in order: the essential ones always, each other one only if
     the frame's budget (``options.budget`` seconds from the start, or ``hints.deadline`` if sooner) is not spent
-    when it would start, until one
-    finds nothing left to search. Each pass costs time only where it runs, and is bounded on its own (pixels
+    when it would start, until a pass leaves nothing to search (``FrameState.done``: the first search of a camera
+    frame without evidence). Each pass costs time only where it runs, and is bounded on its own (pixels
     searched, fits, codes tried): a pathological frame loses passes, not seconds."""
     grey = to_grey(frame)
     deadline = time.perf_counter() + options.budget

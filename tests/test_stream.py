@@ -115,7 +115,8 @@ def test_a_paced_stream_reads_every_noisy_clip_that_its_frames_read_alone(model)
 
 
 def test_a_stream_whose_whole_frame_searches_outlast_its_interval_keeps_to_its_schedule(model, monkeypatch):
-    """Paced to an interval no search fits, a stream searches the whole frame only on its schedule."""
+    """Paced to an interval no search fits, a stream searches the whole frame only on its schedule once it has
+    measured a search (its first frame pays for first calls and is not measured: the second is searched whole)."""
     import livereader.live.stream as stream_module
     from livereader.live.stream import StreamOptions, StreamReader
 
@@ -130,7 +131,7 @@ def test_a_stream_whose_whole_frame_searches_outlast_its_interval_keeps_to_its_s
     stream = StreamReader(model, stream=options)
     for frame in _swap_frames(12, 12):
         stream.read(frame)
-    assert wholes == [i % options.scout_every == 0 for i in range(12)]
+    assert wholes == [i % options.scout_every == 0 or i == 1 for i in range(12)]
     wholes.clear()
     stream = StreamReader(model, stream=StreamOptions(interval=1.0))
     for frame in _swap_frames(12, 12):

@@ -22,6 +22,7 @@ The stack restarts when the frame size changes; after a camera move its mean is 
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -87,8 +88,10 @@ def with_fused(results: list[CodeResult], stack: FrameStack, models: Model | Seq
     """``results``, the stack's latest frame's, and where a search of the whole frame located nothing or left a code
     worth another try (a 21x21 code not read, not known to hold something other than a number:
     :attr:`CodeResult.worth_retry`), the reads of the stack's mean: added, replacing an unread code in the same
-    place."""
+    place. Not once ``hints.deadline`` has passed."""
     if (results or not hints.whole) and not any(r.worth_retry for r in results):  # (or only focus regions seen)
+        return results
+    if hints.deadline is not None and time.perf_counter() >= hints.deadline:  # a paced frame's time is up
         return results
     mean = stack.mean()
     if mean is None:

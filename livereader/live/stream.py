@@ -21,13 +21,15 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   and around codes worth another try (finder patterns that the half-size search leaves unexplained wait for
   the next whole-frame search: in a stream they are mostly the same ones frame after frame). A new code is
   therefore found within ``scout_every`` frames when its modules are about 3 px or larger, and within
-  ``full_every`` frames whatever its size: the longest a new code waits.
+  ``full_every`` frames whatever its size in frames of up to ``ReaderOptions.max_full_pixels`` (larger ones are
+  searched coarse to fine, at full resolution where evidence asks for it): the longest a new code waits.
 - **Pacing.** A stream with a frame interval (``StreamOptions.interval``: a live camera's, or a video file's, as a
   camera would deliver its frames) spends the time the schedule leaves on whole-frame searches: while the searches
-  that a frame searched whole always runs (``pipeline.PASSES``' essential ones) cost at most the interval (a moving
-  average), every frame is searched whole (at half size where the schedule does not say full resolution), and its
-  other passes, fused reads included, start only within the interval from the frame's start
-  (``Hints.deadline``); the schedule is the floor where the searches cost more.
+  that a frame searched whole always runs (``pipeline.PASSES``' essential ones) cost at most half the interval (a
+  moving average; the other half is for the other passes, fusion, flow and tracking), every frame is searched
+  whole (at half size where the schedule does not say full resolution), and its other passes, fused reads
+  included, start only within the interval from the frame's start (``Hints.deadline``); the schedule is the floor
+  where the searches cost more.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from livereader.vision.search import Region, around
 
 _FLOW_SCALE = 2  # optical flow runs on frames shrunk by this factor: corners move little between frames
 _FLOW_WINDOW = (15, 15)
+_ESSENTIAL = {step.name for step in PASSES if step.essential}
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,9 @@ class StreamOptions:
     full_every: int = 8  # search the whole frame at full resolution every this many frames (the longest wait)
     scout_every: int = 4  # ... and at half size every this many (the longest wait of a code with 3 px modules)
     # The source's frame interval, seconds (a camera's, or a video file's as a camera delivers it; None: not paced):
-    # while a frame searched whole costs at most this, every frame is searched whole (the two schedules above are
-    # the floor), and each frame's optional passes, fused reads included, start within it (Hints.deadline)
+    # while the essential searches of a frame searched whole cost at most half of it, every frame is searched whole
+    # (the two schedules above are the floor), and each frame's optional passes, fused reads included, start within
+    # it (Hints.deadline)
     interval: float | None = None
     focus_margin: float = 0.5  # a focus region holds the predicted outline and this share of its size around it
     fusion: bool = True  # read the mean of the latest frames where a frame alone leaves a code unread
@@ -78,7 +82,9 @@ class StreamReader:
         self.options = replace(options, reach=0.0, paired_reads=paired)
         self.full_options = replace(options, scout=1, paired_reads=paired)
         self.stream = stream
-        self.whole_cost = 0.0  # seconds the essential searches of a frame searched whole cost, a moving average
+        # seconds the essential searches of a frame searched whole cost, a moving average from the second frame on
+        # (None: not measured yet, and the frame is searched whole)
+        self.whole_cost: float | None = None
         self.tracker = Tracker(stream.track)
         self.stack = FrameStack(stream.fuse) if stream.fusion else None
         self.frames = 0
@@ -92,8 +98,8 @@ class StreamReader:
         grey = to_grey(image)
         full = self.frames % self.stream.full_every == 0
         interval = self.stream.interval
-        whole = full or self.frames % self.stream.scout_every == 0 or (interval is not None and
-                                                                      self.whole_cost <= interval)
+        affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
+        whole = full or self.frames % self.stream.scout_every == 0 or affordable
         hints = self._hints(grey, whole=whole, deadline=None if interval is None else started + interval)
         options = self.full_options if full else self.options
         self.frames += 1
@@ -103,9 +109,10 @@ class StreamReader:
         results = state.results + state.known
         if self.stack is not None:
             results = with_fused(results, self.stack, self.model, options, hints)
-        if whole:  # the searches every frame searched whole needs: the other passes keep within the deadline
-            essential = sum(seconds for step, (_, seconds) in zip(PASSES, state.spent) if step.essential)
-            self.whole_cost = 0.75 * self.whole_cost + 0.25 * essential
+        if whole and self.frames > 1:  # (the first frame pays for first calls)
+            # the searches every frame searched whole needs: the other passes keep within the deadline
+            essential = sum(seconds for name, seconds in state.spent if name in _ESSENTIAL)
+            self.whole_cost = essential if self.whole_cost is None else 0.75 * self.whole_cost + 0.25 * essential
         tracked = [self._supported(grey, code) for code in self.tracker.update(results)]
         live = {t.track for t in self.tracker.live()}
         self._seen = {track: seen for track, seen in self._seen.items() if track in live}

@@ -41,6 +41,7 @@ class FinderOptions:
     # angle to 50 degrees (|cos| 0.64) and less
     max_side_cos: float = 0.7
     side_partners: int = 1  # nearest side partners kept per finder and direction along its edges
+    max_candidates: int = 2000  # finder candidates kept per image searched, most finder-like first
     max_fits: int = 64  # homography fits per search, and two more per finder: a pathological frame's budget
 
 
@@ -210,6 +211,9 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
         # the module count (it read 2 more of 100 codes tilted by up to 55 degrees than the edge-corrected area).
         places.append((core_centre, math.sqrt(ring_m00) * 7 / 5, outlines))
         scores.append(score)
+    if len(places) > options.max_candidates:  # the most finder-like: a frame of rings costs bounded time
+        kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
+        places, scores = [places[i] for i in kept], [scores[i] for i in kept]
     return [Finder(_to_full(*centre, scale, origin), size * scale,
                    tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
             for centre, size, outlines in _distinct(places, scores)]
