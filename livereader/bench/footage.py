@@ -54,6 +54,7 @@ STAGES = {  # function (module, name) -> stage, for the share of time per stage
     ("reader.py", "read_grids"): "CNN and verification",
     ("grid.py", "refine"): "refine (retry)",
     ("deblur.py", "deblur"): "deblur (retry)",
+    ("pairs.py", "paired_codes"): "two-finder codes (retry)",
     ("stream.py", "_hints"): "optical flow (streams)",
 }
 
