@@ -47,6 +47,17 @@ def test_reader_follows_a_code_through_a_stream():
     assert all(len(t) == 1 and t[0].track == tracks[0][0].track and t[0].shown.text == "HELLO" for t in tracks)
 
 
+def test_a_paced_reader_follows_the_code_and_refuses_an_interval_that_is_no_time():
+    import cv2
+
+    reader = livereader.Reader(content="any", interval=1 / 30)
+    frame = cv2.cvtColor(_photo("HELLO", "M"), cv2.COLOR_GRAY2BGR)
+    assert [[c.shown.text for c in reader.read(frame)] for _ in range(3)] == [["HELLO"]] * 3
+    for interval in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError):
+            livereader.Reader(interval=interval)
+
+
 def test_version_everywhere():
     assert livereader.__version__ == version("livereader")
     done = subprocess.run([sys.executable, "-m", "livereader", "--version"], capture_output=True, text=True)
