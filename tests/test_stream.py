@@ -137,3 +137,21 @@ def test_a_stream_whose_whole_frame_searches_outlast_its_interval_keeps_to_its_s
     for frame in _swap_frames(12, 12):
         stream.read(frame)
     assert wholes == [True] * 12
+
+
+def test_a_paced_stream_finds_a_new_close_up_on_its_schedule_and_follows_it_in_every_frame(model):
+    """A blurred close-up (30 px modules, blur of a third of a module) that only the close-up levels find: frames
+    searched whole only for the pacing leave close-ups to the schedule, so it is read from the next scheduled
+    frame on, and then in every frame while it is tracked."""
+    from livereader.live.stream import StreamOptions, StreamReader
+
+    empty = np.full((960, 1280), 230, np.uint8)
+    close = empty.copy()
+    grid = np.kron(np.pad(encode("123456", "H"), 1), np.ones((30, 30), np.uint8))
+    close[: grid.shape[0], 300 : 300 + grid.shape[1]] = 230 - 200 * grid
+    close = cv2.GaussianBlur(close, (0, 0), 10)
+    options = StreamOptions(interval=1.0)
+    stream = StreamReader(model, stream=options)
+    read = [any(c.result is not None and c.result.text == "123456" for c in stream.read(frame))
+            for frame in [empty] + [close] * 10]
+    assert read == [i >= options.scout_every for i in range(11)]

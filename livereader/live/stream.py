@@ -29,7 +29,9 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   moving average; the other half is for the other passes, fusion, flow and tracking), every frame is searched
   whole (at half size where the schedule does not say full resolution), and its other passes, fused reads
   included, start only within the interval from the frame's start (``Hints.deadline``); the schedule is the floor
-  where the searches cost more.
+  where the searches cost more. Frames searched whole only for the pacing leave close-ups (modules too wide for
+  the threshold window, which only ``ReaderOptions.coarse`` finds) to the schedule: a new close-up is found within
+  ``scout_every`` frames, and then followed like any tracked code.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class StreamReader:
         paired = 0 if stream.interval is None else options.paired_reads
         self.options = replace(options, reach=0.0, paired_reads=paired)
         self.full_options = replace(options, scout=1, paired_reads=paired)
+        # frames searched whole only for the pacing leave close-ups to the schedule (tracked ones to their focus)
+        self.paced_options = replace(self.options, coarse=())
         self.stream = stream
         # seconds the essential searches of a frame searched whole cost, a moving average from the second frame on
         # (None: not measured yet, and the frame is searched whole)
@@ -101,7 +105,12 @@ class StreamReader:
         affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
         whole = full or self.frames % self.stream.scout_every == 0 or affordable
         hints = self._hints(grey, whole=whole, deadline=None if interval is None else started + interval)
-        options = self.full_options if full else self.options
+        if full:
+            options = self.full_options
+        elif self.frames % self.stream.scout_every == 0:
+            options = self.options
+        else:
+            options = self.paced_options
         self.frames += 1
         if self.stack is not None:
             self.stack.add(grey)
