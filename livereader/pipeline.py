@@ -73,15 +73,17 @@ class ReaderOptions:
     max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
     max_deblurs: int = 2  # ... and deblurred (each costs about 8 ms); a stream's later frames take the others
     # Where a frame still explains nothing, the codes of which only two finder patterns show (see _read_paired): at
-    # most this many are tried, as sampled and deblurred within max_deblurs (a stream leaves them to later frames: 0)
+    # most this many are tried, as sampled and deblurred within max_deblurs (a stream that is not paced leaves them
+    # to later frames: 0)
     paired_reads: int = 2
     # The first search at half size, and a search of the whole frame at full resolution that explains no code, are
     # followed by searches of the frame shrunk by these factors (powers of 2) with the same threshold window, for
     # codes whose modules are too wide for it (close-ups: modules of 14 px and more)
     coarse: tuple[int, ...] = (4, 8)
     # Seconds a frame may take: passes after the first two searches start only within this time from the frame's
-    # start (a live camera's frame interval; generous for still images). Each pass is bounded on its own (pixels
-    # searched, fits, codes tried), so a frame ends at most one pass's cost after its budget.
+    # start (generous for still images; a paced stream's frames also keep within its frame interval, through
+    # Hints.deadline). Each pass is bounded on its own (pixels searched, fits, codes tried), so a frame ends at most
+    # one pass's cost after its budget.
     budget: float = 1.0
 
 
