@@ -190,7 +190,7 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     if factor == 1:
         return state
     found, left_over = search(grey, options.finder, factor=factor)
-    first = _read_located(grey, found, model, options, foreign_places=hints.foreign)
+    first = _read_located(grey, found, model, options, foreign_places=hints.foreign, unread=hints.unread)
     # close-ups, also where the half-size search located one it could not read (its window is too small)
     wide = coarse(grey, options.coarse, options.finder, [r.corners for r in first if not r.worth_retry])
     if wide:
@@ -231,7 +231,7 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
         more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
         located += more
     again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
-                          unread=() if hints.whole else hints.foreign)
+                          unread=hints.unread)
     if state.regions is None and not _explained(again + state.known):
         wide = coarse(grey, options.coarse, options.finder, settled + [code.corners for code in located])
         located, again = located + wide, again + _read_located(grey, wide, model, options, foreign_places=hints.foreign)

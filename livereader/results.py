@@ -62,14 +62,23 @@ class Hints:
     ``focus``: regions searched at full resolution where the first search settles no code, e.g. where tracked
     codes are predicted to be. ``foreign``: outlines (tl, tr, br, bl pixels) of codes known to hold something
     other than a number; a code located there that does not read is not tried again. ``whole``: False to
-    search only the focus regions (no first search of the whole frame). ``deadline``: a ``time.perf_counter()``
+    search only the focus regions (no first search of the whole frame). ``reread``: False not to read codes at
+    ``foreign`` places again in a frame searched whole either (a paced stream's frames between its scheduled
+    searches; frames searched only in focus regions never read them). ``deadline``: a ``time.perf_counter()``
     time after which no optional pass starts (a paced stream's frame, all reads of it together), or None.
     """
 
     focus: tuple[Region, ...] = ()
     foreign: tuple[tuple[tuple[float, float], ...], ...] = ()
     whole: bool = True
+    reread: bool = True
     deadline: float | None = None
+
+    @property
+    def unread(self) -> tuple[tuple[tuple[float, float], ...], ...]:
+        """The outlines where a located code is not read this frame (known to hold something other than a
+        number)."""
+        return self.foreign if not (self.whole and self.reread) else ()
 
 
 def centre_of(points) -> tuple[float, float]:

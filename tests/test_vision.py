@@ -270,5 +270,7 @@ def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_
     focus = Hints(focus=((80, 40, 300, 260),), foreign=(text.corners,), whole=False)
     (again,) = read_frame(frame, model, hints=focus)
     assert again.status == REJECTED and again.foreign and calls == []  # located, reported, not read
+    (paced,) = read_frame(frame, model, hints=replace(focus, whole=True, reread=False))  # a paced stream's frame
+    assert paced.status == REJECTED and paced.foreign and calls == []
     (whole,) = read_frame(frame, model, hints=replace(focus, whole=True))
     assert whole.foreign and calls  # a whole-frame search reads it again

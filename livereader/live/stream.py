@@ -104,13 +104,10 @@ class StreamReader:
         interval = self.stream.interval
         affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
         whole = full or self.frames % self.stream.scout_every == 0 or affordable
-        hints = self._hints(grey, whole=whole, deadline=None if interval is None else started + interval)
-        if full:
-            options = self.full_options
-        elif self.frames % self.stream.scout_every == 0:
-            options = self.options
-        else:
-            options = self.paced_options
+        scheduled = full or self.frames % self.stream.scout_every == 0
+        hints = self._hints(grey, whole=whole, reread=scheduled,
+                            deadline=None if interval is None else started + interval)
+        options = self.full_options if full else self.options if scheduled else self.paced_options
         self.frames += 1
         if self.stack is not None:
             self.stack.add(grey)
@@ -142,15 +139,16 @@ class StreamReader:
         return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0,
                                                  content=None, ec_level=None, headers=()))
 
-    def _hints(self, grey: np.ndarray, whole: bool, deadline: float | None) -> Hints:
+    def _hints(self, grey: np.ndarray, whole: bool, reread: bool, deadline: float | None) -> Hints:
         """Where the live 21x21 tracks are predicted in this frame: focus regions (also of codes known to hold
         something other than a number, so that they stay located) and known foreign outlines; ``whole``: whether
-        the whole frame is searched too; ``deadline``: the frame's, for all its reads."""
+        the whole frame is searched too; ``reread``: whether codes known to hold something else are read again
+        (frames on the schedule); ``deadline``: the frame's, for all its reads."""
         small = cv2.resize(grey, None, fx=1 / _FLOW_SCALE, fy=1 / _FLOW_SCALE, interpolation=cv2.INTER_AREA)
         previous, self._small = self._small, small
         tracks = [t for t in self.tracker.live() if t.result.modules == SIZE]
         if previous is None or previous.shape != small.shape or not tracks:
-            return Hints(whole=whole, deadline=deadline)
+            return Hints(whole=whole, reread=reread, deadline=deadline)
         corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
         points = (corners + 0.5) / _FLOW_SCALE - 0.5
         moved, found, _ = cv2.calcOpticalFlowPyrLK(previous, small, points, None, winSize=_FLOW_WINDOW, maxLevel=2)
@@ -164,7 +162,7 @@ class StreamReader:
             if track.foreign:
                 foreign.append(tuple(map(tuple, outline.tolist())))
             focus.append(around(outline, self.stream.focus_margin * float(np.sqrt(cv2.contourArea(outline)))))
-        return Hints(tuple(focus), tuple(foreign), whole, deadline)
+        return Hints(tuple(focus), tuple(foreign), whole, reread, deadline)
 
 
 def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions()) -> None:
