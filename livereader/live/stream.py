@@ -10,7 +10,8 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   settles it (``Hints.focus``): a code stays found in every frame once any search has found it, also one too
   small for the half-size search.
 - **What holds no number.** A code that has decoded to something other than a number stays known as such
-  while it is tracked (``Hints.foreign``): it is neither refined, deblurred nor fused again in later frames.
+  while it is tracked (``Hints.foreign``): it is neither refined, deblurred nor fused again in later frames, and
+  frames off the schedule do not read it again (``Hints.reread``).
 - **What is drawn.** The tracker keeps drawing a track's last number for a few frames after it was read
   (a steady overlay). Such a held number is drawn only while the frame still supports it: the symbol seen
   through the track's outline in this frame may disagree with the symbol seen when the number was read on
