@@ -256,11 +256,12 @@ def test_a_finder_pattern_turned_off_its_side_is_grouped_where_nothing_else_expl
     assert read_frame(frame, model, replace(alone, regroup_misalignment=0.3)) == []
 
 
-def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_again(model, monkeypatch):
+@pytest.mark.parametrize("size", [(480, 640), (720, 1280)])  # searched whole at full size first; at half size
+def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_again(model, monkeypatch, size):
     import livereader.pipeline as pipeline
     from livereader.results import Hints
 
-    frame = np.full((480, 640), 235, np.uint8)
+    frame = np.full(size, 235, np.uint8)
     frame[60 : 60 + 29 * 6, 100 : 100 + 29 * 6] = 255 - 220 * np.kron(np.pad(encode("HELLO", "H"), 4), np.ones((6, 6)))
     (text,) = read_frame(frame, model)
     assert text.status == REJECTED and text.foreign

@@ -88,7 +88,7 @@ def with_fused(results: list[CodeResult], stack: FrameStack, models: Model | Seq
     """``results``, the stack's latest frame's, and where a search of the whole frame located nothing or left a code
     worth another try (a 21x21 code not read, not known to hold something other than a number:
     :attr:`CodeResult.worth_retry`), the reads of the stack's mean: added, replacing an unread code in the same
-    place. Not once ``hints.deadline`` has passed."""
+    place. Not once ``hints.deadline`` has passed; the mean does not read codes known to hold something else."""
     if (results or not hints.whole) and not any(r.worth_retry for r in results):  # (or only focus regions seen)
         return results
     if hints.deadline is not None and time.perf_counter() >= hints.deadline:  # a paced frame's time is up
@@ -97,7 +97,7 @@ def with_fused(results: list[CodeResult], stack: FrameStack, models: Model | Seq
     if mean is None:
         return results
     results = list(results)
-    for fused in read_frame(mean, models, options, hints):
+    for fused in read_frame(mean, models, options, replace(hints, reread=False)):  # codes known to hold no number
         if fused.status != READ or stack.disagreement(mean, fused.corners) > stack.options.max_disagreement:
             continue
         fused = replace(fused, fused=stack.count)
