@@ -169,6 +169,13 @@ class FrameState:
         return [i for i, result in enumerate(self.results) if result.worth_retry][:max(0, limit)]
 
 
+def _read_found(state: FrameState, codes: list[LocatedCode], model: Models, options: ReaderOptions) -> list[CodeResult]:
+    """:func:`_read_located` for codes a search of the frame located: those where ``hints.foreign`` holds a code are
+    known foreign, and those where ``hints.unread`` holds one are not read."""
+    return _read_located(state.grey, codes, model, options, foreign_places=state.hints.foreign,
+                         unread=state.hints.unread)
+
+
 def first_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
     """The first search of the whole frame, in the frame shrunk by :func:`scout_factor` (where that is 1, it leaves
     the whole frame to :func:`full_search`) and by ``options.coarse`` for close-ups (the same threshold window
@@ -190,11 +197,11 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     if factor == 1:
         return state
     found, left_over = search(grey, options.finder, factor=factor)
-    first = _read_located(grey, found, model, options, foreign_places=hints.foreign, unread=hints.unread)
+    first = _read_found(state, found, model, options)
     # close-ups, also where the half-size search located one it could not read (its window is too small)
     wide = coarse(grey, options.coarse, options.finder, [r.corners for r in first if not r.worth_retry])
     if wide:
-        again = _read_located(grey, wide, model, options, foreign_places=hints.foreign, unread=hints.unread)
+        again = _read_found(state, wide, model, options)
         kept = [i for i, r in enumerate(first) if not r.worth_retry or holder(r.corners, again) is None]
         found, first = [found[i] for i in kept] + wide, [first[i] for i in kept] + again
     known = [r for r in first if not r.worth_retry]
@@ -222,20 +229,18 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
     """The search at full resolution of ``state.regions`` (the whole frame where None), and of the rest of the frame
     where it locates a code with modules near the first search's limit. Codes known to hold something else are not
     read where ``hints.unread`` says (a stream's frames off its schedule; its scheduled searches read them again).
-    Where the whole
-    frame at full resolution explains no code, the frame shrunk by ``options.coarse`` is searched too (close-ups).
-    The open codes that it does not find again are kept."""
+    Where the whole frame at full resolution explains no code, the frame shrunk by ``options.coarse`` is searched
+    too (close-ups). The open codes that it does not find again are kept."""
     grey, hints = state.grey, state.hints
     settled = [r.corners for r in state.known]
     located, left_over = search(grey, options.finder, state.regions, settled)
     if state.regions is not None and hints.whole and _at_limit(located, options, state.factor):
         more, left_over = search(grey, options.finder, None, settled + [code.corners for code in located])
         located += more
-    again = _read_located(grey, located, model, options, foreign_places=hints.foreign,
-                          unread=hints.unread)
+    again = _read_found(state, located, model, options)
     if state.regions is None and not _explained(again + state.known):
         wide = coarse(grey, options.coarse, options.finder, settled + [code.corners for code in located])
-        close_ups = _read_located(grey, wide, model, options, foreign_places=hints.foreign, unread=hints.unread)
+        close_ups = _read_found(state, wide, model, options)
         located, again = located + wide, again + close_ups
     stay = [i for i, r in enumerate(state.results) if holder(r.corners, again) is None]
     return replace(state, codes=located + [state.codes[i] for i in stay],
@@ -261,16 +266,14 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
         regions = state.regions or None  # none searched at full resolution: the whole frame
         factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
         found, loose = search(grey, finder, regions, settled, factor)
-        again = _read_located(grey, found, model, options, foreign_places=hints.foreign,
-                              unread=hints.unread)
+        again = _read_found(state, found, model, options)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
         factor = options.retry_scout * fitting(grey.shape[0] * grey.shape[1], options.retry_max_pixels)
         if hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE:
             found, shrunk_loose = search(grey, finder, factor=factor)
             found = [code for code in found if holder(code.corners, results + state.known) is None]
-            again = _read_located(grey, found, model, options, foreign_places=hints.foreign,
-                                  unread=hints.unread)
+            again = _read_found(state, found, model, options)
             codes, results = codes + found, results + again
             loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
         return replace(state, codes=codes, results=results, loose=loose)
@@ -283,8 +286,7 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
     found, _ = search(grey, replace(finder, max_modules=options.retry_max_modules), regions,
                       settled + [r.corners for r in results], factor)
-    again = _read_located(grey, found, model, options, foreign_places=hints.foreign,
-                          unread=hints.unread)
+    again = _read_found(state, found, model, options)
     return replace(state, codes=codes + found, results=results + again)
 
 
@@ -297,8 +299,7 @@ def sheared_regroup(state: FrameState, model: Models, options: ReaderOptions) ->
     grey = state.grey
     sheared = group_codes(grey, [f for f in state.left_over if holder([f.centre], state.results) is None],
                           replace(options.finder, max_other_misalignment=options.regroup_misalignment))
-    again = _read_located(grey, sheared, model, options, foreign_places=state.hints.foreign,
-                          unread=state.hints.unread)
+    again = _read_found(state, sheared, model, options)
     return replace(state, codes=state.codes + sheared, results=state.results + again)
 
 

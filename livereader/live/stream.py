@@ -103,9 +103,9 @@ class StreamReader:
         grey = to_grey(image)
         full = self.frames % self.stream.full_every == 0
         interval = self.stream.interval
-        affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
-        whole = full or self.frames % self.stream.scout_every == 0 or affordable
         scheduled = full or self.frames % self.stream.scout_every == 0
+        affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
+        whole = scheduled or affordable
         hints = self._hints(grey, whole=whole, reread=scheduled,
                             deadline=None if interval is None else started + interval)
         options = self.full_options if full else self.options if scheduled else self.paced_options
