@@ -1,4 +1,5 @@
-"""``livereader``: read numbers from version-1 QR codes in camera streams, videos, images and grids.
+"""``livereader``: read version-1 QR codes (numbers, or any content with ``--content any``) in camera streams,
+videos, images and grids.
 
 One capture loop serves every frame source (:mod:`livereader.live.capture`): each frame of a stream goes through
 a :class:`livereader.live.stream.StreamReader` (search schedule, tracking, fusion), each still image through
@@ -6,7 +7,9 @@ a :class:`livereader.live.stream.StreamReader` (search schedule, tracking, fusio
 lines (with their track ids; with ``--once`` only each track's first read), drawn (:mod:`livereader.live.overlay`)
 into a live window and/or an annotated video or image folder. ``--grid FILE...`` reads text grids (one 21x21
 grid per file, one line per row, ``1``/``#`` dark and ``0``/``.`` light) without the vision pipeline.
-Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage.
+Each JSON line is ``frame`` and ``source`` followed by the code's :meth:`livereader.results.Code.to_dict`.
+Exit codes (as zbarcam's): 0 ran, 1 error (one line on stderr), 2 usage, 130 after Ctrl-C, 143 after SIGTERM
+(both close every output first).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,14 +47,15 @@ def _version() -> str:
 def make_parser() -> argparse.ArgumentParser:
     from livereader.live.capture import DEMO_FRAMES
 
-    parser = argparse.ArgumentParser(prog="livereader", description="Read numbers from version-1 QR codes.")
+    parser = argparse.ArgumentParser(prog="livereader",
+                                     description="Read version-1 QR codes: numbers, or any content with --content any.")
     parser.add_argument("--version", action="version", version=f"livereader {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
     source.add_argument("--video", metavar="PATH", help="video file (batch: no window)")
     source.add_argument("--image", nargs="+", metavar="PATH", help="image files or folders (batch: no window)")
     source.add_argument("--demo", action="store_true",
-                        help="built-in synthetic scene stream: moving, tilting codes whose numbers change "
+                        help="built-in synthetic scene stream: moving, tilting codes whose payloads change "
                              f"(endless in a window; {DEMO_FRAMES} frames without one)")
     source.add_argument("--grid", nargs="+", metavar="FILE",
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
@@ -67,10 +71,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", metavar="PATH",
                         help="annotated video (.mp4 or .avi), or for --image a folder of annotated images")
     parser.add_argument("--once", action="store_true",
-                        help="write each number once per track: one JSON line when a track first reads it")
+                        help="write each read once per track: one JSON line when a track first reads its text")
     parser.add_argument("--dedupe", type=float, metavar="SECONDS",
-                        help="write only reads, and a number already written again only after it was out of sight "
-                             "for SECONDS (-1: each number once per run)")
+                        help="write only reads, and a text already written again only after it was out of sight "
+                             "for SECONDS (-1: each text once per run)")
     parser.add_argument("--display", action="store_true", help="show a video or images in the window too")
     parser.add_argument("--nofusion", action="store_true",
                         help="read each frame alone (camera, video and demo frames are fused by default)")
@@ -107,11 +111,13 @@ def _error(message: str) -> None:
     print(f"livereader: error: {message}", file=sys.stderr, flush=True)
 
 
-def _read_grid_files(args: argparse.Namespace, model) -> int:
+def _read_grid_files(args: argparse.Namespace, model: Any) -> int:
     import numpy as np
 
     from livereader.decode.reader import read_grids
     from livereader.decode.verify import VerifyOptions
+    from livereader.results import READ, REJECTED, Code, CodeResult
+    from livereader.symbol import SIZE
 
     try:
         grids = [read_grid_file(Path(name)) for name in args.grid]
@@ -119,21 +125,10 @@ def _read_grid_files(args: argparse.Namespace, model) -> int:
         _error(str(error))
         return 1
     for name, read in zip(args.grid, read_grids(np.stack(grids), model, VerifyOptions(content=args.content))):
-        print(json.dumps({"source": name, "text": read.text, "confidence": round(read.confidence, 4),
-                          "content": read.content, "ec_level": read.ec_level, **_headers(read.headers)}),
-              flush=True)
+        status = READ if read.text else REJECTED
+        result = CodeResult((), status, read.text, round(read.confidence, 4), SIZE, read=read, error=read.error)
+        print(json.dumps({"source": name, **Code.of(result).to_dict()}), flush=True)
     return 0
-
-
-def _headers(headers) -> dict:
-    """A read's headers as JSON fields: ``eci`` (number), ``fnc1`` ("gs1" or "aim:N") and ``structured_append``
-    ({"index", "total", "parity"}), each only where the code holds it."""
-    fields = {}
-    for name, value in headers:
-        if name == "structured_append":
-            value = dict(zip(("index", "total", "parity"), value))
-        fields.setdefault(name, value)
-    return fields
 
 
 class UsageError(Exception):
@@ -151,10 +146,10 @@ class _Outputs:
         self.images = bool(args.image)
         self.once = args.once
         self.dedupe = args.dedupe
-        self.last_read: dict[str, float] = {}  # number -> when it was last read (--dedupe)
+        self.last_read: dict[str, float] = {}  # text -> when it was last read (--dedupe)
         self.inputs = inputs
         self.jsonl: IO | None = None
-        self.writer = None
+        self.writer: Any = None  # a cv2.VideoWriter, made at the first frame
         self.targets: dict[str, Path] = {}  # annotated image per input image
 
     def open(self) -> None:
@@ -184,9 +179,11 @@ class _Outputs:
         elif self.jsonl_path == "-":
             self.jsonl = sys.stdout
 
-    def write(self, frame, tracked, annotated, now: float) -> None:
+    def write(self, frame: Any, tracked: list, annotated: np.ndarray | None, now: float) -> None:
         """Write a frame's results; ``now``: the frame's time in seconds (for ``--dedupe``)."""
         import cv2
+
+        from livereader.results import Code
 
         if self.jsonl:
             for code in tracked:
@@ -197,11 +194,11 @@ class _Outputs:
                     last, self.last_read[r.text] = self.last_read.get(r.text), now
                     if last is not None and (self.dedupe < 0 or now - last < self.dedupe):
                         continue
-                line = {"frame": frame.index, "source": frame.source, "text": r.text, "confidence": r.confidence,
-                        "corners": [list(p) for p in r.corners], "status": r.status, "track": code.track,
-                        "fused": r.fused, "content": r.content, "ec_level": r.ec_level, **_headers(r.headers)}
+                line = {"frame": frame.index, "source": frame.source, **Code.of(r, code.track).to_dict()}
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
+        if annotated is None:  # drawn only where an output or the window shows it
+            return
         if self.output and self.images:
             target = self.targets[frame.source]
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +206,7 @@ class _Outputs:
                 raise OSError(f"cannot write {target}")
         elif self.output:
             if self.writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.suffix.lower() == ".mp4" else "MJPG"))
+                fourcc = cv2.VideoWriter.fourcc(*("mp4v" if self.output.suffix.lower() == ".mp4" else "MJPG"))
                 height, width = annotated.shape[:2]
                 self.writer = cv2.VideoWriter(str(self.output), fourcc, frame.fps or 30.0, (width, height))
                 if not self.writer.isOpened():
@@ -234,7 +231,7 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the capture loop is so that it stops as for Ctrl-C."""
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
@@ -251,7 +248,70 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
     return capture.demo(None if show else capture.DEMO_FRAMES)
 
 
-def run(args: argparse.Namespace, model) -> int:
+class _Loop:
+    """The capture loop's frames: each read (a stream's through a :class:`StreamReader` made at its first frame and
+    paced to its frame rate, each still image as a scene of its own), drawn, written and shown; counted."""
+
+    def __init__(self, args: argparse.Namespace, show: bool, model: Any, options: Any):
+        self.args, self.show, self.model, self.options = args, show, model, options
+        self.stream: Any = None
+        self.frames, self.reads, self.newest, self.fps = 0, 0, -1, 0.0
+
+    def read(self, frame: Any, image: np.ndarray) -> list:
+        """A frame's tracked codes."""
+        from livereader.live.stream import StreamOptions, StreamReader
+        from livereader.live.track import Tracker
+        from livereader.pipeline import read_frame
+
+        if self.args.image:  # a still image: its own scene, searched whole (coarse to fine over max_full_pixels)
+            return Tracker().update(read_frame(image, self.model, replace(self.options, scout=1)))
+        if self.stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
+            rate = frame.fps if 1 <= frame.fps <= 240 else 30.0  # some sources say 0 or 90,000
+            paced = StreamOptions(fusion=not self.args.nofusion, interval=1 / rate)
+            self.stream = StreamReader(self.model, self.options, paced)
+        return self.stream.read(image)
+
+    def run(self, frames: Iterator, outputs: _Outputs, undistort: Any) -> int:
+        """Read every frame; returns the exit status (1: an image that could not be decoded)."""
+        import cv2
+
+        from livereader.live.overlay import draw
+        from livereader.pipeline import READ
+
+        status, last = 0, time.perf_counter()
+        for frame in frames:
+            if frame is None:  # a live source with no new frame yet: keep the window responsive
+                if self.show and self.frames and _quit_asked():
+                    break
+                continue
+            self.newest = frame.index
+            if frame.image is None:
+                print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
+                      file=sys.stderr)
+                status = 1 if self.args.image else status
+                continue
+            image = undistort(frame.image) if undistort else frame.image
+            tracked = self.read(frame, image)
+            now = time.perf_counter()
+            rate = 1 / max(now - last, 1e-6)
+            self.fps, last = (0.9 * self.fps + 0.1 * rate if self.frames else rate), now
+            self.frames += 1
+            self.reads += sum(code.result is not None and code.result.status == READ for code in tracked)
+            annotated = None
+            if self.show or outputs.output:
+                annotated = draw(image, [code.shown for code in tracked], None if self.args.image else self.fps)
+            # a frame's time: the clock for a live source, the frame's place in a file (reading may be faster)
+            outputs.write(frame, tracked, annotated, now if self.args.camera else frame.index / (frame.fps or 30.0))
+            if self.show and annotated is not None:
+                if self.frames == 1:  # a plain video window: no Qt toolbar or status bar
+                    cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+                cv2.imshow(_WINDOW, annotated)
+                if _quit_asked():
+                    break
+        return status
+
+
+def run(args: argparse.Namespace, model: Any) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
     import cv2
     import torch
@@ -260,13 +320,11 @@ def run(args: argparse.Namespace, model) -> int:
     from livereader.live import capture
     from livereader.live.calibrate import CalibrationError, Undistorter, load_profile
     from livereader.live.capture import SourceError, display_available
-    from livereader.live.overlay import draw
-    from livereader.live.stream import StreamOptions, StreamReader, warm_up
-    from livereader.live.track import Tracker
-    from livereader.pipeline import READ, ReaderOptions, read_frame
+    from livereader.live.stream import warm_up
+    from livereader.pipeline import ReaderOptions
     from livereader.vision.grid import GridOptions
 
-    torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (README)
+    torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (docs/training.md)
     capture.quiet_backends()
     # The objects made so far (torch's, the models') live as long as the run: keep them out of the garbage
     # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
@@ -276,10 +334,11 @@ def run(args: argparse.Namespace, model) -> int:
     if show and not display_available():
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
         show = False
-    stream = None  # made at the first frame: paced to the source's frame interval
     if not args.image:  # a stream's first frame does not pay for the first calls of the network
         warm_up(model, options)
-    status, frames, reads, fps, started = 0, 0, 0, 0.0, time.perf_counter()
+    started = time.perf_counter()
+    status: int | None = 0
+    loop = _Loop(args, show, model, options)
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -288,43 +347,7 @@ def run(args: argparse.Namespace, model) -> int:
         outputs = _Outputs(args, show, inputs)
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
         outputs.open()
-        last, newest = time.perf_counter(), -1
-        for frame in _frames(args, show, images):
-            if frame is None:  # a live source with no new frame yet: keep the window responsive
-                if show and frames and _quit_asked():
-                    break
-                continue
-            newest = frame.index
-            if frame.image is None:
-                print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
-                      file=sys.stderr)
-                if args.image:
-                    status = 1
-                continue
-            image = undistort(frame.image) if undistort else frame.image
-            if not args.image:
-                if stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
-                    rate = frame.fps if 1 <= frame.fps <= 240 else 30.0  # some sources say 0 or 90,000
-                    paced = StreamOptions(fusion=not args.nofusion, interval=1 / rate)
-                    stream = StreamReader(model, options, paced)
-                tracked = stream.read(image)
-            else:  # a still image: its own scene, searched whole (coarse to fine where over max_full_pixels)
-                tracked = Tracker().update(read_frame(image, model, replace(options, scout=1)))
-            now = time.perf_counter()
-            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if frames else 1 / max(now - last, 1e-6)
-            last = now
-            frames += 1
-            reads += sum(code.result is not None and code.result.status == READ for code in tracked)
-            shown = [code.shown for code in tracked]
-            annotated = draw(image, shown, None if args.image else fps) if (show or outputs.output) else None
-            # a frame's time: the clock for a live source, the frame's place in a file (reading may be faster)
-            outputs.write(frame, tracked, annotated, now if args.camera else frame.index / (frame.fps or 30.0))
-            if show:
-                if frames == 1:  # a plain video window: no Qt toolbar or status bar
-                    cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-                cv2.imshow(_WINDOW, annotated)
-                if _quit_asked():
-                    break
+        status = loop.run(_frames(args, show, images), outputs, undistort)
     except UsageError as error:
         _error(str(error))
         status = 2
@@ -347,9 +370,9 @@ def run(args: argparse.Namespace, model) -> int:
         return 0
     elapsed = time.perf_counter() - started
     if status in (0, 130, 143):
-        rate = frames / max(elapsed, 1e-9)
-        dropped = f", {newest + 1 - frames} dropped (not read: newer ones came first)" if args.camera else ""
-        print(f"livereader: {frames} frames, {reads} reads, {rate:.1f} frames/s{dropped}", file=sys.stderr)
+        rate = loop.frames / max(elapsed, 1e-9)
+        dropped = f", {loop.newest + 1 - loop.frames} dropped (not read: newer ones came first)" if args.camera else ""
+        print(f"livereader: {loop.frames} frames, {loop.reads} reads, {rate:.1f} frames/s{dropped}", file=sys.stderr)
     return status
 
 

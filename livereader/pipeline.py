@@ -17,9 +17,10 @@ from functools import partial
 import cv2
 import numpy as np
 
-from livereader.decode.reader import Model, read_grids
+from livereader.decode.reader import FOREIGN, Model, read_grids
 from livereader.decode.verify import VerifyOptions, foreign
-from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints, centre_of
+from livereader.geometry import Points, centre_of, holding
+from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints
 from livereader.symbol import SIZE
 from livereader.vision.deblur import DeblurOptions, deblur
 from livereader.vision.finder import Finder, FinderOptions
@@ -94,6 +95,7 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
 
 
 Sampler = Callable[[np.ndarray, LocatedCode], SampledGrid]
+FOREIGN_KNOWN = FOREIGN + " (known from earlier frames: not read again)"
 Models = Model | Sequence[Model]
 
 
@@ -116,20 +118,24 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     results = []
     for code, skip in zip(codes, skipped):
         corners = code.corners
+        read, mirrored = None, False
+        error: str | None = None
         if skip:
-            read, status, text, confidence, known = None, REJECTED, None, 0.0, True
+            status, text, confidence, known, error = REJECTED, None, 0.0, True, FOREIGN_KNOWN
         elif code.supported:
             read, sampled = next(reads), next(sampled_grids)
-            if sampled.mirrored:  # the symbol's own tr and bl are the other way round
+            mirrored = sampled.mirrored
+            if mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
             status, text, confidence = (READ if read.text else REJECTED), read.text, read.confidence
             known = (status == REJECTED and numeric
                      and (read.foreign or _holding(code.corners, foreign_places) is not None or foreign(sampled.hard)))
+            error = None if status == READ else FOREIGN if known else read.error
         else:
-            read, status, text, confidence, known = None, UNSUPPORTED, None, 0.0, False
+            status, text, confidence, known = UNSUPPORTED, None, 0.0, False
+            error = f"not version 1: {code.modules}x{code.modules} modules"
         results.append(CodeResult(tuple(map(tuple, corners.round(1).tolist())), status, text, round(confidence, 4),
-                                  code.modules, foreign=known, content=read and read.content,
-                                  ec_level=read and read.ec_level, headers=read.headers if read else ()))
+                                  code.modules, foreign=known, read=read, mirrored=mirrored, error=error))
     return results
 
 
@@ -376,16 +382,12 @@ def _explained(results: list[CodeResult]) -> bool:
     return any(r.status != REJECTED or r.foreign for r in results)
 
 
-def _holding(corners, outlines: Sequence) -> int | None:
+def _holding(corners: Points, outlines: Sequence[Points]) -> int | None:
     """Index of the first of ``outlines`` ((4, 2) pixels each) that holds the centre of ``corners``, or None."""
-    centre = centre_of(corners)
-    for index, outline in enumerate(outlines):
-        if cv2.pointPolygonTest(np.float32(outline), centre, False) >= 0:
-            return index
-    return None
+    return holding(centre_of(corners), outlines)
 
 
-def holder(corners, results: Sequence[CodeResult]) -> int | None:
+def holder(corners: Points, results: Sequence[CodeResult]) -> int | None:
     """Index of the first result whose outline holds the centre of ``corners`` ((4, 2) pixels), or None."""
     return _holding(corners, [result.corners for result in results])
 

@@ -10,16 +10,18 @@ Conventions used everywhere in livereader:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import numpy.typing as npt
 
 SIZE = 21
 LEVELS = ("L", "M", "Q", "H")
 # The two bits that the format information uses for each level (ISO/IEC 18004, table 12); qrcode uses the same
 # numbers for its ERROR_CORRECT_* constants.
-_LEVEL_BITS = {"L": 1, "M": 0, "Q": 3, "H": 2}
+LEVEL_BITS = {"L": 1, "M": 0, "Q": 3, "H": 2}
 
 
 def _format_positions() -> np.ndarray:
@@ -76,7 +78,7 @@ def format_codewords() -> np.ndarray:
     rows = []
     for level in LEVELS:
         for mask in range(8):
-            value = BCH_type_info((_LEVEL_BITS[level] << 3) | mask)
+            value = BCH_type_info((LEVEL_BITS[level] << 3) | mask)
             rows.append([(value >> i) & 1 for i in range(15)])
     return np.array(rows, dtype=np.float32)
 
@@ -103,23 +105,25 @@ def mask_patterns() -> np.ndarray:
     return np.stack([np.vectorize(mask_func(m))(rows, cols).astype(np.uint8) for m in range(8)])
 
 
-def unmask(grids: np.ndarray, masks) -> np.ndarray:
+def unmask(grids: npt.ArrayLike, masks: npt.ArrayLike) -> np.ndarray:
     """(N, 21, 21) grids in [0, 1] (soft or hard) with their (N,) masks -> the grids XOR their mask patterns
     (float32): where a mask flips a module, its value v becomes 1 - v. The mask patterns cover the whole symbol,
     so function patterns are flipped too; the six-digit network is trained on grids unmasked the same way."""
     return np.abs(np.asarray(grids, np.float32) - mask_patterns()[np.asarray(masks, dtype=np.intp)])
 
 
-def encode(text: str, level: str = "H", mask: int | None = None) -> np.ndarray:
-    """The version-1 grid of ``text`` made by ``qrcode`` (mask chosen by qrcode when ``mask`` is None).
+def encode(text: str | Sequence[object], level: str = "H", mask: int | None = None) -> np.ndarray:
+    """The version-1 grid of ``text`` made by ``qrcode`` (mask chosen by qrcode when ``mask`` is None); ``text``
+    may also be a sequence of segments (``qrcode.util.QRData``) to encode in that order.
 
     Raises ``ValueError`` when the text does not fit version 1 at that level.
     """
     import qrcode
     from qrcode.exceptions import DataOverflowError
 
-    code = qrcode.QRCode(version=1, error_correction=_LEVEL_BITS[level], border=0, mask_pattern=mask)
-    code.add_data(text)
+    code = qrcode.QRCode(version=1, error_correction=LEVEL_BITS[level], border=0, mask_pattern=mask)
+    for segment in [text] if isinstance(text, str) else text:
+        code.add_data(segment)
     try:
         code.make(fit=False)
     except DataOverflowError as error:

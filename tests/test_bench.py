@@ -4,6 +4,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from livereader.bench.cli import run_photos
 from livereader.decode.reader import load_models
@@ -61,6 +62,7 @@ def test_codes_replaced_in_place_by_numbers_read_as_their_numbers():
     assert texts == {text for text, _ in truths}
 
 
+@pytest.mark.slow
 def test_the_command_line_runs_count_the_frames_and_where_a_code_was_located(tmp_path):
     from livereader.bench.footage import RunError, cli_runs
 
@@ -104,3 +106,39 @@ def test_the_first_search_contours_alone_are_those_of_the_image_the_first_search
     assert figures["ratio"]["p50"] == 2.5 and figures["first contours ratio"]["p50"] == 0.5
     assert figures["worst frame ratio"] == 3.0 and figures["total ratio"] == 2.5
     assert format_row("photos", figures).endswith("0.5x /   0.5x /   0.5x     3.0x   2.5x")
+
+
+def test_the_stage_timers_mark_the_stages_that_the_shares_name():
+    from livereader.bench.footage import STAGES, StageTimer
+    from livereader.live.stream import StreamReader
+    from livereader.pipeline import read_frame
+
+    models = load_models()
+    image, _ = _page([("123456", "H"), ("HELLO", "M")])
+    frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    timer = StageTimer(lambda frame: read_frame(frame, models))
+    assert len(timer(frame)) == 2
+    assert {"finder patterns", "grouping and fit", "grid sampling", "CNN and verification"} <= set(timer.stages)
+    stream = StageTimer(StreamReader(models).read)
+    for _ in range(3):
+        stream(frame)
+    assert "optical flow (streams)" in stream.stages
+    for measured in (timer, stream):
+        assert set(measured.stages) <= set(STAGES)  # a stage renamed in its decorator would show here
+        assert list(measured.shares()) == [stage for stage in STAGES if stage in measured.stages]
+        assert 0 < measured.shares()["finder patterns"] < 1
+    assert read_frame(frame, models) == timer(frame)  # measured or not, the same reads
+
+
+def test_photos_are_read_in_their_stored_pixel_layout_as_the_manifest_gives_corners(tmp_path):
+    from livereader.live.capture import load_image
+
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:, :32] = 255
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    # an EXIF segment saying "rotate 90 degrees clockwise to show" (orientation 6), right after the JPEG's start
+    exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01" + b"\x01\x12\0\x03\0\0\0\x01\0\x06\0\0" + b"\0\0\0\0"
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:])
+    assert cv2.imread(str(path)).shape == (64, 32, 3)  # a viewer shows it turned
+    assert load_image(path).shape == (32, 64, 3) and load_image(path)[:, :30].min() > 200

@@ -21,6 +21,7 @@ def _check_intrinsics(profile) -> None:
     assert abs(profile.distortion[0] - DEMO_CAMERA.distortion[0]) < 0.02
 
 
+@pytest.mark.slow
 def test_calibration_recovers_focal_lengths_and_k1():
     profile = calibrate(chessboard_views((9, 6), DEMO_CAMERA, 20, seed=1), (9, 6))
     assert profile.views >= 15 and profile.image_size == (640, 480)
@@ -37,6 +38,7 @@ def test_profile_round_trip_and_shipped_example(tmp_path):
     assert (again.image_size, again.views, again.board) == (example.image_size, example.views, example.board)
 
 
+@pytest.mark.slow
 def test_undistorting_reads_more_codes_through_a_wide_lens(model):
     undistort = Undistorter(load_profile(EXAMPLE))
     codes, plain, undistorted = 0, 0, 0
@@ -54,6 +56,7 @@ def test_undistorting_reads_more_codes_through_a_wide_lens(model):
     assert undistorted >= plain + 2
 
 
+@pytest.mark.slow
 def test_calibrate_command_demo_and_image_folder(tmp_path, capsys):
     out = tmp_path / "demo.yaml"
     assert main(["--demo", "--board", "9x6", "--views", "16", "--out", str(out)]) == 0
@@ -72,6 +75,7 @@ def _one_line_error(capsys, *prefixes) -> str:
     return err[0]
 
 
+@pytest.mark.slow
 def test_no_chessboard_is_one_line_error(tmp_path, capsys):
     for i in range(6):
         cv2.imwrite(str(tmp_path / f"frame{i}.png"), DemoStream(seed=i).next().image)
@@ -100,6 +104,7 @@ def test_profile_for_another_image_size_is_one_line_error(tmp_path, capsys):
     assert "640x480" in _one_line_error(capsys, "livereader: error:")
 
 
+@pytest.mark.slow
 def test_calibrating_from_a_camera_stream(tmp_path, serve_mjpeg):
     views = [cv2.cvtColor(v, cv2.COLOR_GRAY2BGR) if v.ndim == 2 else v
              for v in chessboard_views((9, 6), DEMO_CAMERA, 8, seed=0)]

@@ -103,6 +103,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, argv):
     assert len(err) == 1 and err[0].startswith("livereader:") and "Traceback" not in err[0], err
 
 
+@pytest.mark.slow
 def test_camera_url_reads_an_mjpeg_stream_and_says_when_it_ends(tmp_path, capsys, serve_mjpeg):
     scenes = _scenes(10)
     url = serve_mjpeg([s.image for s in scenes])
@@ -116,6 +117,7 @@ def test_camera_url_reads_an_mjpeg_stream_and_says_when_it_ends(tmp_path, capsys
     assert len(err) == 1 and "ended" in err[0]
 
 
+@pytest.mark.slow
 def test_a_stalled_stream_is_an_error_within_the_timeout(tmp_path, capsys, serve_mjpeg):
     url = serve_mjpeg([s.image for s in _scenes(3)], stall=30.0)
     started = time.monotonic()
@@ -125,6 +127,7 @@ def test_a_stalled_stream_is_an_error_within_the_timeout(tmp_path, capsys, serve
     assert len(err) == 1 and "stalled" in err[0]
 
 
+@pytest.mark.slow
 def test_a_fast_stream_is_read_at_its_newest_frame(serve_mjpeg):
     """Frames served faster than they are read (120 frames/s, each stamped with its number by a code): each
     result belongs to a frame at most 2 frames behind the newest frame served when the result comes out."""
@@ -153,6 +156,7 @@ def test_a_fast_stream_is_read_at_its_newest_frame(serve_mjpeg):
     assert process.returncode == 130 and "dropped" in err
 
 
+@pytest.mark.slow
 def test_reconnect_connects_again_and_says_so(serve_mjpeg):
     frames = [np.full((480, 640, 3), 200, np.uint8)] * 5
     url = serve_mjpeg(frames, interval=0.05)  # each connection: 5 frames, then the server closes it
@@ -167,6 +171,7 @@ def test_reconnect_connects_again_and_says_so(serve_mjpeg):
     assert summary and int(summary[0].split()[1]) > 5  # frames from more than one connection
 
 
+@pytest.mark.slow
 def test_an_undecodable_frame_in_a_stream_is_skipped(tmp_path, capsys, serve_mjpeg):
     scenes = _scenes(8)
     frames = [s.image for s in scenes]

@@ -16,6 +16,7 @@ def models():
     return load_models()
 
 
+@pytest.mark.slow
 def test_fusion_reads_noisy_clips_that_single_frames_miss(models):
     rng = np.random.default_rng(21)
     single, fused, truth = set(), set(), set()

@@ -123,6 +123,7 @@ def _run(args, **kwargs):
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_the_run_with_its_outputs_finalised(tmp_path, sent, code):
     video, out = tmp_path / "long.avi", tmp_path / "annotated.mp4"
@@ -142,6 +143,7 @@ def test_a_signal_ends_the_run_with_its_outputs_finalised(tmp_path, sent, code):
     assert played >= len({line["frame"] for line in lines}) - 1  # the mp4 was finalised: it plays
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
     video = tmp_path / "v.avi"
     _video(video, 300)
@@ -151,6 +153,7 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
     assert process.stderr == ""
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path):
     video = tmp_path / "v.avi"
     _video(video, 3000)  # a run that cannot end before the signal comes

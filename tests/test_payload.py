@@ -1,12 +1,19 @@
-"""Every mode of a version-1 symbol decoded (livereader.decode.payload) and verified like numbers (numeric.decode)."""
+"""Every mode of a version-1 symbol decoded (livereader.decode.payload) and verified like numbers (codeword.decode)."""
 
 import numpy as np
 import pytest
 import qrcode
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, MISDECODE_PROTECTION, PLACEMENT, NumericOptions, decode
-from livereader.decode.payload import GS, Payload, read_payload
+from livereader.decode.codeword import (
+    CODEWORDS,
+    DATA_CODEWORDS,
+    MISDECODE_PROTECTION,
+    PLACEMENT,
+    CodewordOptions,
+    decode,
+)
+from livereader.decode.payload import GS, Payload, StructuredAppend, read_payload
 from livereader.symbol import mask_patterns, read_format
 from livereader.train.data import grid_from_bits
 
@@ -34,7 +41,7 @@ def _decode(grid: np.ndarray, flip=()):
     seen[rows[list(flip)], cols[list(flip)]] ^= 1
     fmt = read_format(seen.astype(np.float32))
     bits = seen[rows, cols] ^ mask_patterns()[fmt.mask, rows, cols]
-    return decode(seen.astype(np.float32), fmt, np.where(bits == 1, 8.0, -8.0), NumericOptions(), "any")
+    return decode(seen.astype(np.float32), fmt, np.where(bits == 1, 8.0, -8.0), CodewordOptions(), "any")
 
 
 @pytest.mark.parametrize("text, content", [("31415926", "numeric"), ("HELLO WORLD $%*+-./:", "alphanumeric"),
@@ -48,9 +55,10 @@ def test_each_mode_made_by_qrcode_reads_with_its_text(text, content):
 def test_kanji_and_mixed_segments():
     # ISO/IEC 18004's example: Shift JIS 0x935F and 0xE4AA are the 13-bit values 0x0D9F and 0x1AAA
     kanji = "1000" + f"{2:08b}" + f"{0x0D9F:013b}" + f"{0x1AAA:013b}"
-    assert _decode(_grid_from_bits(kanji)).payload == Payload("点茗", "kanji")
+    stored = bytes.fromhex("935fe4aa")  # Shift JIS, as stored
+    assert _decode(_grid_from_bits(kanji)).payload == Payload("点茗", "kanji", stored)
     mixed = _decode(_qrcode_grid(QRData(b"ab", MODE_8BIT_BYTE), "12345678", level="M")).payload
-    assert mixed == Payload("ab12345678", "mixed")
+    assert mixed == Payload("ab12345678", "mixed", b"ab12345678")
 
 
 def test_latin1_bytes_that_are_not_utf8_read_as_latin1():
@@ -61,13 +69,14 @@ def test_eci_structured_append_and_fnc1_headers():
     text = "Ωμέγα"  # Greek: ECI 9 is ISO-8859-7
     raw = text.encode("iso8859-7")
     eci = "0111" + f"{9:08b}" + "0100" + f"{len(raw):08b}" + "".join(f"{b:08b}" for b in raw)
-    assert _decode(_grid_from_bits(eci)).payload == Payload(text, "byte", (("eci", 9),))
+    assert _decode(_grid_from_bits(eci)).payload == Payload(text, "byte", raw, eci=9)
     append = "0011" + "0001" + "0010" + f"{0x5A:08b}" + "0001" + f"{3:010b}" + f"{123:010b}"
-    assert _decode(_grid_from_bits(append)).payload == Payload("123", "numeric",
-                                                                (("structured_append", (1, 3, 0x5A)),))
+    assert _decode(_grid_from_bits(append)).payload == Payload(
+        "123", "numeric", b"123", structured_append=StructuredAppend(1, 3, 0x5A))
     # GS1: FNC1 in the first position; '%' in an alphanumeric segment is the GS separator
     gs1 = "0101" + "0010" + f"{3:09b}" + f"{45 * 1 + 38:011b}" + f"{2:06b}"  # "1%2"
-    assert _decode(_grid_from_bits(gs1)).payload == Payload("1" + GS + "2", "alphanumeric", (("fnc1", "gs1"),))
+    assert _decode(_grid_from_bits(gs1)).payload == Payload("1" + GS + "2", "alphanumeric",
+                                                             ("1" + GS + "2").encode(), fnc1="gs1")
 
 
 @pytest.mark.parametrize("bits", ["0110" + "0" * 60,  # no such mode
@@ -89,4 +98,4 @@ def test_text_reads_within_the_capacity_and_no_further(level):
 
 
 def test_read_payload_of_raw_codewords():
-    assert read_payload(bytes([0b0001_0000, 0b0000_1100, 0b0111_1011, 0, 0])) == Payload("123", "numeric")
+    assert read_payload(bytes([0b0001_0000, 0b0000_1100, 0b0111_1011, 0, 0])) == Payload("123", "numeric", b"123")

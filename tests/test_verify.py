@@ -1,5 +1,7 @@
 import numpy as np
 
+from livereader.decode.decoders import SIX_DIGIT
+from livereader.decode.evidence import verified as within_bounds
 from livereader.decode.verify import (
     MIN_DISTANCE,
     VerifyOptions,
@@ -9,9 +11,12 @@ from livereader.decode.verify import (
     encode_data,
     evaluate,
     number_bits,
-    verified,
 )
 from livereader.symbol import DATA_REGION, encode
+
+
+def verified(evidence, options: VerifyOptions) -> bool:
+    return within_bounds(evidence, *SIX_DIGIT.bounds(options), options.max_format_distance)
 
 
 def test_encoder_equals_qrcode_for_every_mask():
@@ -67,10 +72,10 @@ def test_wrong_candidate_is_rejected_and_right_one_accepted():
 def test_other_levels_are_never_verified():
     grid = encode("654321", "M").astype(np.float32)
     evidence = evaluate(grid, _confident(654321), VerifyOptions())
-    assert evidence.number == -1 and not verified(evidence, VerifyOptions())
+    assert evidence.text is None and not verified(evidence, VerifyOptions())
 
 
 def test_soft_low_contrast_grid_is_normalized():
     grid = 0.35 + 0.3 * encode("000777", "H", 6).astype(np.float32)
     evidence = evaluate(grid, _confident(777), VerifyOptions())
-    assert evidence.number == 777 and evidence.distance < 1
+    assert evidence.text == "000777" and evidence.distance < 1

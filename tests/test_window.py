@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.x11,
+pytestmark = [pytest.mark.slow, pytest.mark.x11,
               pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
                                  reason="needs Xvfb and xdotool (Debian: apt-get install xvfb xdotool)")]
 

@@ -21,24 +21,30 @@ contour tracing of a read's first search alone, the part of every read that no f
 its ratio to zxing-cpp says how much of livereader's ratio the finder search's pixel work takes by itself.
 
 A folder with a ``manifest.jsonl`` (see :func:`manifest`) stores each image's codes; its corners are given
-in the stored pixel layout (EXIF orientation is ignored when reading, as the manifest does).
+in the stored pixel layout (:func:`livereader.live.capture.load_image`, which reads the images, ignores EXIF
+orientation, as the manifest does).
+
+The share of livereader's time per stage (:class:`StageTimer`) comes from the stage timers of
+:mod:`livereader.timing`: the wall time of the calls of each function marked with a stage, over the time of the
+calls read; stages overlap where one calls another.
 """
 
 from __future__ import annotations
 
-import cProfile
 import json
-import pstats
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
 
+from livereader import timing
+from livereader.live.capture import load_image
 from livereader.pipeline import ReaderOptions, scout_factor, to_grey
 from livereader.symbol import encode
 from livereader.vision.finder import contour_tree
@@ -47,16 +53,12 @@ from livereader.vision.search import shrunk
 FIRST_CONTOURS = "first search's contours alone"  # the name of :func:`first_contours`' times in a row
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 PERCENTILES = (50, 90, 99)
-STAGES = {  # function (module, name) -> stage, for the share of time per stage
-    ("finder.py", "find_finders"): "finder patterns",
-    ("grouping.py", "group_codes"): "grouping and fit",
-    ("grid.py", "sample_grid"): "grid sampling",
-    ("reader.py", "read_grids"): "CNN and verification",
-    ("grid.py", "refine"): "refine (retry)",
-    ("deblur.py", "deblur"): "deblur (retry)",
-    ("pairs.py", "paired_codes"): "two-finder codes (retry)",
-    ("stream.py", "_hints"): "optical flow (streams)",
-}
+# the stages that :func:`livereader.timing.timed` marks, in the order the shares are given (any other after them)
+STAGES = ("finder patterns", "grouping and fit", "grid sampling", "CNN and verification", "refine (retry)",
+          "deblur (retry)", "two-finder codes (retry)", "optical flow (streams)")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def manifest(folder: Path) -> dict[Path, dict]:
@@ -67,11 +69,6 @@ def manifest(folder: Path) -> dict[Path, dict]:
         return {}
     entries = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
     return {folder / entry["path"]: entry for entry in entries}
-
-
-def load(path: Path) -> np.ndarray | None:
-    """An image in its stored pixel layout (no EXIF rotation), BGR."""
-    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
 def scaled(image: np.ndarray, side: int) -> np.ndarray:
@@ -86,9 +83,9 @@ def photo_paths(folder: Path) -> list[Path]:
 
 def code_outlines(entry: dict) -> list[np.ndarray]:
     """Every code's outline ((4, 2) stored pixels) that a manifest entry knows of."""
-    outlines = [np.float32(code["corners_tl_tr_br_bl"]) for code in entry.get("codes", [])]
+    outlines = [np.array(code["corners_tl_tr_br_bl"], np.float32) for code in entry.get("codes", [])]
     for corners in entry.get("hand_labelled_corners") or []:
-        outlines.append(np.float32(corners).reshape(-1, 2))
+        outlines.append(np.array(corners, np.float32).reshape(-1, 2))
     return outlines
 
 
@@ -98,7 +95,7 @@ def code_free_crops(folder: Path, size: tuple[int, int] = (1280, 720), per_image
     codes are unknown); at most ``per_image`` crops each, from the corners of the image inwards."""
     width, height = size
     for path, entry in manifest(folder).items():
-        image = load(path)
+        image = load_image(path)
         if image is None or image.shape[0] < height or image.shape[1] < width:
             continue
         margin = width // 10
@@ -127,8 +124,8 @@ def numeric_in_place(image: np.ndarray, entry: dict, rng: np.random.Generator) -
         light = np.kron(1 - encode(text, code.get("ec_level") or "M"), np.ones((8, 8), np.float32))  # 8 px a module
         x0, y0 = np.maximum(corners.min(0).astype(int) - 16, 0)
         x1, y1 = np.minimum(corners.max(0).astype(int) + 16, image.shape[1::-1])
-        square = np.float32([[0, 0], [168, 0], [168, 168], [0, 168]])
-        warp = cv2.getPerspectiveTransform(square, corners - np.float32([x0, y0]))
+        square = np.array([[0, 0], [168, 0], [168, 168], [0, 168]], np.float32)
+        warp = cv2.getPerspectiveTransform(square, corners - np.array([x0, y0], np.float32))
         light = cv2.warpPerspective(light, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
         inside = cv2.warpPerspective(np.ones((168, 168), np.float32), warp, (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
         patch = out[y0:y1, x0:x1]
@@ -161,11 +158,11 @@ def page(codes: int, rng: np.random.Generator, size: tuple[int, int] = (1280, 96
         modules = np.pad(encode(text, "H"), 4)
         y, x = top + row * cell, left + column * cell
         canvas[y : y + cell, x : x + cell] = 230 - 200 * np.kron(modules, np.ones((module_px, module_px), np.uint8))
-    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    jitter = rng.uniform(-0.03, 0.03, (4, 2)).astype(np.float32) * np.float32([width, height])
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    jitter = rng.uniform(-0.03, 0.03, (4, 2)).astype(np.float32) * np.array([width, height], np.float32)
     warp = cv2.getPerspectiveTransform(corners, corners + jitter)
     frame = cv2.warpPerspective(canvas, warp, size, flags=cv2.INTER_AREA, borderValue=230)
-    noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape).astype(np.float32)
+    noisy = frame.astype(np.float32) + rng.normal(0, 3, (height, width)).astype(np.float32)
     return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR), texts
 
 
@@ -180,10 +177,11 @@ def first_contours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) 
     return len(contour_tree(grey, finder)[0])
 
 
-def interleaved(frames: Iterable[np.ndarray], readers: dict[str, Callable[[np.ndarray], object]],
-                inspect: Callable[[np.ndarray, dict], None] | None = None) -> dict[str, list[float]]:
+def interleaved(frames: Iterable[T], readers: dict[str, Callable[[T], object]],
+                inspect: Callable[[T, dict], None] | None = None) -> dict[str, list[float]]:
     """Time each reader on each frame in turn (ms), each first as often as the others (the first after loading a
-    frame pays for cold caches); ``inspect(frame, outputs)`` sees each frame's outputs."""
+    frame pays for cold caches); ``inspect(frame, outputs)`` sees each frame's outputs. A frame is what the readers
+    take: an image, or a file that each reads itself."""
     times: dict[str, list[float]] = {name: [] for name in readers}
     order = list(readers.items())
     for index, frame in enumerate(frames):
@@ -228,27 +226,29 @@ def format_row(name: str, figures: dict, ours: str = "livereader", theirs: str =
     return "  " + "   ".join(cells)
 
 
-def profiled(profile: cProfile.Profile, function: Callable) -> Callable:
-    """``function`` with ``profile`` enabled during each call (and only then: the other readers stay out)."""
-    def call(*args):
-        profile.enable()
+class StageTimer(Generic[T, R]):
+    """``function`` (a reader) with the stage timers (:func:`livereader.timing.measuring`) on during each of its
+    calls, and only then: the other readers of a row stay out. ``stages``: seconds per stage; ``seconds``: the
+    calls' own time."""
+
+    def __init__(self, function: Callable[[T], R]) -> None:
+        self.function = function
+        self.stages: dict[str, float] = {}
+        self.seconds = 0.0
+
+    def __call__(self, frame: T) -> R:
+        start = time.perf_counter()
         try:
-            return function(*args)
+            with timing.measuring(self.stages):
+                return self.function(frame)
         finally:
-            profile.disable()
+            self.seconds += time.perf_counter() - start
 
-    return call
-
-
-def stage_shares(profile: cProfile.Profile, total_function: tuple[str, str]) -> dict[str, float]:
-    """Share of ``total_function``'s cumulative time spent in each of ``STAGES`` (a profiled run)."""
-    stats = pstats.Stats(profile).stats
-    cumulative = {}
-    for (file, _, function), (_, _, _, cum, _) in stats.items():
-        key = (Path(file).name, function)
-        cumulative[key] = cumulative.get(key, 0.0) + cum
-    total = cumulative.get(total_function, 0.0)
-    return {stage: cumulative.get(key, 0.0) / total for key, stage in STAGES.items() if total > 0 and key in cumulative}
+    def shares(self) -> dict[str, float]:
+        """The share of the calls' time spent in each stage that ran (in the order of ``STAGES``)."""
+        order = [stage for stage in STAGES if stage in self.stages]
+        order += [stage for stage in self.stages if stage not in STAGES]
+        return {stage: self.stages[stage] / self.seconds for stage in order} if self.seconds > 0 else {}
 
 
 class RunError(Exception):
@@ -264,7 +264,7 @@ def cli_runs(video: Path, runs: int, zxing: Callable[[np.ndarray], object],
     :class:`RunError` where the command fails."""
     from livereader.results import READ, REJECTED
 
-    figures = []
+    figures: list[dict] = []
     with tempfile.TemporaryDirectory() as folder:
         lines = Path(folder) / "out.jsonl"
         command = [sys.executable, "-m", "livereader", "--video", str(video), "--nodisplay", "--jsonl", str(lines)]

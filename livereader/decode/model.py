@@ -1,7 +1,7 @@
 """The CNNs that read a 21x21 grid: both networks in one file.
 
 :class:`GridReader` reads six-digit level-H numbers whole; :class:`CodewordReader` reads the codeword bits of
-numeric codes of any length and level, which :mod:`livereader.decode.numeric` decodes.
+numeric codes of any length and level, which :mod:`livereader.decode.codeword` decodes.
 
 GridReader input: ``(B, 1, 21, 21)`` float grids, 1 = dark, values in ``[0, 1]`` (soft or binarized), upright and
 with their data mask removed (:func:`livereader.symbol.unmask`, with the mask that the format bits name).
@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from livereader.decode.numeric import FORMATS, PLACEMENT
+from livereader.decode.codeword import FORMATS, PLACEMENT
 from livereader.symbol import FIXED_REGION, FORMAT_POSITIONS, SIZE, fixed_modules, mask_patterns
 
 GROUP_BITS = 10
@@ -51,6 +52,9 @@ class ModelConfig:
 
 
 class GridReader(nn.Module):
+    if TYPE_CHECKING:  # the buffers' types, for type checkers only: TorchScript reads class annotations as types
+        value_bits: torch.Tensor  # (1000, GROUP_BITS): see value_bits()
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         if config.digits % 3:
@@ -106,7 +110,7 @@ class CodewordReader(nn.Module):
     """Reads the 208 codeword bits of any version-1 symbol, unmasked, in codeword-stream order.
 
     Input: ``(B, 1, 21, 21)`` grids as for :class:`GridReader`. Output: ``(B, 32 + 208)``: the logits of the 32
-    (level, mask) pairs, then the logit that each codeword bit is 1 (order of ``numeric.PLACEMENT``).
+    (level, mask) pairs, then the logit that each codeword bit is 1 (order of ``codeword.PLACEMENT``).
 
     Why this shape: the payload of a numeric code of any length is protected by Reed-Solomon coding, which a
     small network cannot learn (a multilayer perceptron reached 80% on 1-17 digits), while reading each
@@ -117,6 +121,13 @@ class CodewordReader(nn.Module):
     P(bit) = P(dark) (1 - P(flip)) + (1 - P(dark)) P(flip). Its soft bits tell the decoder which codewords to
     erase. It is translation-invariant apart from the mask, so it cannot learn a bias towards any payload.
     """
+
+    if TYPE_CHECKING:  # the buffers' types, for type checkers only: TorchScript reads class annotations as types
+        format_index: torch.Tensor  # (30,) format modules, indices into a flattened (21, 21) grid
+        masks: torch.Tensor  # (8, 21, 21)
+        known_dark: torch.Tensor  # fixed modules that are dark, indices as format_index
+        known_light: torch.Tensor  # ... and light
+        placement: torch.Tensor  # (208,) codeword bits in codeword-stream order, indices as format_index
 
     def __init__(self, config: CodewordConfig):
         super().__init__()

@@ -27,21 +27,34 @@ _ECI, _APPEND, _FNC1_FIRST, _FNC1_SECOND, _END = 0b0111, 0b0011, 0b0101, 0b1001,
 
 
 @dataclass(frozen=True)
+class StructuredAppend:
+    """A symbol's place in a structured-append sequence: ``index`` from 0 of ``total`` symbols, and the
+    sequence's ``parity`` byte (the XOR of the whole message's bytes)."""
+
+    index: int
+    total: int
+    parity: int
+
+
+@dataclass(frozen=True)
 class Payload:
     """The text of a symbol and how it was encoded.
 
     ``content``: ``numeric``, ``alphanumeric``, ``byte`` or ``kanji`` when every data segment has that mode,
-    ``mixed`` otherwise. ``headers``: what the symbol says besides its text, as (name, value) pairs in order:
-    ``("eci", n)``, ``("fnc1", "gs1")``, ``("fnc1", "aim:<indicator>")``, ``("structured_append",
-    (index, total, parity))`` with index from 0.
+    ``mixed`` otherwise. ``raw``: the segments' bytes as stored (digits and alphanumeric characters as ASCII,
+    byte segments as they are, kanji as Shift JIS). What the symbol says besides its text: ``eci`` (the first
+    ECI assignment number), ``fnc1`` (``"gs1"`` or ``"aim:<indicator>"``) and ``structured_append``.
     """
 
     text: str
     content: str
-    headers: tuple[tuple[str, object], ...] = ()
+    raw: bytes = b""
+    eci: int | None = None
+    fnc1: str | None = None
+    structured_append: StructuredAppend | None = None
 
 
-class _Bits:
+class Bits:
     """A reader of a byte string's bits, most significant first."""
 
     def __init__(self, data: bytes):
@@ -54,7 +67,8 @@ class _Bits:
         return (self.value >> self.left) & ((1 << count) - 1)
 
 
-def _digits(bits: _Bits, count: int) -> str:
+def digits(bits: Bits, count: int) -> str:
+    """``count`` digits of a numeric segment: groups of three in 10 bits, the last one or two in 4 or 7."""
     out = []
     for size in [3] * (count // 3) + ([count % 3] if count % 3 else []):
         value = bits.take({3: 10, 2: 7, 1: 4}[size])
@@ -64,8 +78,8 @@ def _digits(bits: _Bits, count: int) -> str:
     return "".join(out)
 
 
-def _alphanumeric(bits: _Bits, count: int, gs1: bool) -> str:
-    out = []
+def _alphanumeric(bits: Bits, count: int, gs1: bool) -> str:
+    out: list[str] = []
     for size in [2] * (count // 2) + ([1] if count % 2 else []):
         value = bits.take(11 if size == 2 else 6)
         pair = divmod(value, 45) if size == 2 else (value,)
@@ -76,14 +90,15 @@ def _alphanumeric(bits: _Bits, count: int, gs1: bool) -> str:
     return text.replace("%%", "\0").replace("%", GS).replace("\0", "%") if gs1 else text
 
 
-def _kanji(bits: _Bits, count: int) -> str:
+def _kanji(bits: Bits, count: int) -> bytes:
+    """``count`` kanji characters as their Shift JIS bytes."""
     raw = bytearray()
     for _ in range(count):
         value = bits.take(13)
         word = (value // 0xC0) << 8 | value % 0xC0
         word += 0x8140 if word < 0x1F00 else 0xC140
         raw += word.to_bytes(2, "big")
-    return raw.decode("shift_jis")
+    return bytes(raw)
 
 
 def _bytes_text(raw: bytes, eci: int | None) -> str:
@@ -95,7 +110,7 @@ def _bytes_text(raw: bytes, eci: int | None) -> str:
         return raw.decode("latin-1")
 
 
-def _eci(bits: _Bits) -> int:
+def _eci(bits: Bits) -> int:
     first = bits.take(8)
     if first < 0x80:
         return first
@@ -111,43 +126,36 @@ def read_payload(data: bytes) -> Payload | None:
     standard: an unknown mode, a segment running past the data, a value out of its range, characters that
     are not valid in their character set, an unknown ECI, or no text at all. What follows the terminator
     (padding) is not looked at, as in other readers; the caller verifies the codewords themselves."""
-    bits = _Bits(data)
+    bits = Bits(data)
     pieces: list[str] = []
+    raw: list[bytes] = []
     modes: list[str] = []
-    headers: list[tuple[str, object]] = []
-    eci: int | None = None
-    gs1 = False
+    first_eci: int | None = None  # each header the first the symbol holds
+    fnc1: str | None = None
+    append: StructuredAppend | None = None
+    eci: int | None = None  # the latest ECI: the character set of the byte segments that follow
     try:
         while bits.left >= 4:
             mode = bits.take(4)
             if mode == _END:
                 break
-            if mode == _ECI:
+            if mode in _COUNT_BITS:
+                name, width = _COUNT_BITS[mode]
+                text, stored = _segment(bits, name, bits.take(width), eci, fnc1 is not None)
+                pieces.append(text)
+                raw.append(stored)
+                modes.append(name)
+            elif mode == _ECI:
                 eci = _eci(bits)
                 if eci not in ECI_CODECS:
                     return None
-                headers.append(("eci", eci))
+                first_eci = eci if first_eci is None else first_eci
             elif mode == _APPEND:
                 index, total, parity = bits.take(4), bits.take(4) + 1, bits.take(8)
-                headers.append(("structured_append", (index, total, parity)))
-            elif mode == _FNC1_FIRST:
-                gs1 = True
-                headers.append(("fnc1", "gs1"))
-            elif mode == _FNC1_SECOND:
-                gs1 = True
-                headers.append(("fnc1", f"aim:{bits.take(8)}"))
-            elif mode in _COUNT_BITS:
-                name, width = _COUNT_BITS[mode]
-                count = bits.take(width)
-                if name == "numeric":
-                    pieces.append(_digits(bits, count))
-                elif name == "alphanumeric":
-                    pieces.append(_alphanumeric(bits, count, gs1))
-                elif name == "byte":
-                    pieces.append(_bytes_text(bytes(bits.take(8) for _ in range(count)), eci))
-                else:
-                    pieces.append(_kanji(bits, count))
-                modes.append(name)
+                append = append or StructuredAppend(index, total, parity)
+            elif mode in (_FNC1_FIRST, _FNC1_SECOND):
+                indicator = "gs1" if mode == _FNC1_FIRST else f"aim:{bits.take(8)}"
+                fnc1 = fnc1 or indicator
             else:
                 return None
     except (ValueError, UnicodeDecodeError):  # UnicodeDecodeError is a ValueError; named for the reader
@@ -155,4 +163,20 @@ def read_payload(data: bytes) -> Payload | None:
     text = "".join(pieces)
     if not text:
         return None
-    return Payload(text, modes[0] if len(set(modes)) == 1 else "mixed", tuple(headers))
+    content = modes[0] if len(set(modes)) == 1 else "mixed"
+    return Payload(text, content, b"".join(raw), first_eci, fnc1, append)
+
+
+def _segment(bits: Bits, mode: str, count: int, eci: int | None, gs1: bool) -> tuple[str, bytes]:
+    """A segment of ``count`` characters of ``mode``: its text, and its bytes as stored."""
+    if mode == "numeric":
+        text = digits(bits, count)
+        return text, text.encode("ascii")
+    if mode == "alphanumeric":
+        text = _alphanumeric(bits, count, gs1)
+        return text, text.encode("ascii")
+    if mode == "byte":
+        stored = bytes(bits.take(8) for _ in range(count))
+        return _bytes_text(stored, eci), stored
+    stored = _kanji(bits, count)
+    return stored.decode("shift_jis"), stored

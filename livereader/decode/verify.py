@@ -1,4 +1,4 @@
-"""Verification: re-encode the CNN's candidate numbers and accept only one that clearly explains the grid.
+"""Six-digit verification: re-encode the CNN's candidate numbers and accept only one that clearly explains the grid.
 
 For a fixed level and mask, the QR encoding of a six-digit number is affine over GF(2): the number is two
 10-bit groups (``n // 1000`` and ``n % 1000``), Reed-Solomon encoding is linear over GF(2^8) and therefore over
@@ -15,7 +15,6 @@ wrong only if at least ``50 - max_distance`` data modules were misread.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -23,7 +22,9 @@ from itertools import combinations
 
 import numpy as np
 
-from livereader.decode.numeric import NumericOptions, foreign_data
+from livereader.decode.codeword import CodewordOptions, foreign_data
+from livereader.decode.evidence import Evidence
+from livereader.decode.payload import Payload
 from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
 
 BITS = 20
@@ -34,42 +35,26 @@ MIN_DISTANCE = 50  # measured over all 2^20 bit patterns (tests/test_verify.py r
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """How grids are verified: the bounds every read must meet, then each decoder's own (the six-digit
+    decoder's here, the codeword decoder's in ``codeword``)."""
+
+    content: str = "numeric"  # what is reported: "numeric" (numbers only) or "any" (every mode, text included)
+    max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
+    min_confidence: float = 0.5  # calibrated confidence a read needs
     candidates: int = 32  # best numbers under the CNN's two group distributions
     expand: int = 3  # of those, how many are expanded by every single-bit change of their 20 data bits
     expand_pairs: int = 1  # of those, how many are expanded by every two-bit change too
     expand_triples: int = 1  # of those, how many are expanded by every three-bit change too
     max_distance: float = 18.0  # data modules (of 208) the accepted candidate may disagree with
     min_gap: float = 10.0  # how much closer than every other candidate the accepted one must be
-    max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
-    min_confidence: float = 0.5  # calibrated confidence a read needs
-    numeric: NumericOptions = field(default_factory=NumericOptions)  # for the general model
-    content: str = "numeric"  # what is reported: "numeric" (numbers only) or "any" (every mode, text included)
+    codeword: CodewordOptions = field(default_factory=CodewordOptions)  # the codeword decoder's
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.content not in CONTENTS:
             raise ValueError(f"content must be one of {', '.join(CONTENTS)}, not {self.content!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What verification measured for a grid's best candidate (distances in data modules)."""
-
-    number: int  # best candidate, or -1 when the format is not six-digit level H
-    distance: float  # its distance to the observed grid
-    gap: float  # how much farther the next-best candidate is
-    log_prob: float  # the CNN's log probability of the best candidate
-    format: FormatInfo
-
-    @property
-    def found(self) -> bool:
-        return self.number >= 0
-
-    def features(self) -> np.ndarray:
-        """The calibration features: distance, gap, log probability, format distance."""
-        return np.array([self.distance, min(self.gap, 40.0), max(self.log_prob, -30.0), self.format.distance])
 
 
 @cache
@@ -180,9 +165,18 @@ def candidate_tiers(group_log_probs: np.ndarray, options: VerifyOptions) -> Iter
     yield near(triples, options.expand_triples)
 
 
+def six_digit_evidence(number: int, distance: float, gap: float, log_prob: float, fmt: FormatInfo) -> Evidence:
+    """The evidence of a best candidate ``number`` (-1: none); its calibration features: distance, gap, log
+    probability, format distance."""
+    text = None if number < 0 else "%06d" % number
+    features = (distance, min(gap, 40.0), max(log_prob, -30.0), float(fmt.distance))
+    payload = None if text is None else Payload(text, "numeric", text.encode("ascii"))
+    return Evidence(text, distance, fmt, features, gap, payload)
+
+
 def no_candidate(fmt: FormatInfo) -> Evidence:
     """The evidence of a grid that no six-digit candidate can explain: its format bits name another level."""
-    return Evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
+    return six_digit_evidence(-1, float(DATA_REGION.sum()), 0.0, -30.0, fmt)
 
 
 def prepare(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, FormatInfo]:
@@ -210,20 +204,21 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     if fmt.level != LEVEL:
         return no_candidate(fmt)
     observed = grid[DATA_REGION]
-    pool = distances = None
-    for tier in candidate_tiers(group_log_probs, options):
-        if pool is not None:  # the first tier's numbers are distinct
-            tier = np.setdiff1d(tier, pool)
-        found = np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
-        pool, distances = (tier, found) if pool is None else (np.concatenate([pool, tier]),
-                                                                np.concatenate([distances, found]))
-        if distances.min() <= options.max_distance:
+    tiers = candidate_tiers(group_log_probs, options)
+    pool = next(tiers)  # the first tier's numbers are distinct
+    distances = np.abs(encode_data(pool, fmt.mask) - observed).sum(1)
+    while distances.min() > options.max_distance:
+        tier = next(tiers, None)
+        if tier is None:
             break
+        tier = np.setdiff1d(tier, pool)
+        found = np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
+        pool, distances = np.concatenate([pool, tier]), np.concatenate([distances, found])
     order = np.argsort(distances)
     best = int(pool[order[0]])
     gap = float(distances[order[1]] - distances[order[0]]) if len(pool) > 1 else float(MIN_DISTANCE)
     log_prob = float(group_log_probs[0, best // 1000] + group_log_probs[1, best % 1000])
-    return Evidence(best, float(distances[order[0]]), gap, log_prob, fmt)
+    return six_digit_evidence(best, float(distances[order[0]]), gap, log_prob, fmt)
 
 
 def foreign(grid: np.ndarray) -> bool:
@@ -233,50 +228,3 @@ def foreign(grid: np.ndarray) -> bool:
     grid = upright(grid)
     fmt = read_format(grid)
     return fmt.distance <= 1 and foreign_data(grid, fmt)
-
-
-def verified(evidence: Evidence, options: VerifyOptions) -> bool:
-    """True when the evidence meets every acceptance bound (the confidence is checked by the caller)."""
-    return (
-        evidence.number >= 0
-        and evidence.format.distance <= options.max_format_distance
-        and evidence.distance <= options.max_distance
-        and evidence.gap >= options.min_gap
-    )
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic map from :meth:`Evidence.features` to the probability that the best candidate is right."""
-
-    weights: tuple[float, ...]
-    bias: float
-
-    def confidence(self, evidence: Evidence) -> float:
-        if not evidence.found:
-            return 0.0
-        z = sum(w * f for w, f in zip(self.weights, evidence.features().tolist())) + self.bias
-        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
-
-
-def fit_calibration(features: np.ndarray, correct: np.ndarray) -> Calibration:
-    """Fit the logistic calibration by maximum likelihood (features standardized for the optimizer)."""
-    import torch
-
-    mean, std = features.mean(0), features.std(0) + 1e-6
-    x = torch.from_numpy((features - mean) / std).float()
-    y = torch.from_numpy(correct.astype(np.float32))
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros((), requires_grad=True)
-    optimizer = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + 1e-4 * (w**2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    weights = w.detach().numpy() / std
-    bias = float(b.detach()) - float((weights * mean).sum())
-    return Calibration(tuple(float(v) for v in weights), bias)

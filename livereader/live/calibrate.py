@@ -56,12 +56,15 @@ def calibrate(images: Iterable[np.ndarray], board: tuple[int, int]) -> Profile:
     """Fit the camera to every image (BGR or grey, all the same size) in which the whole board is found."""
     pattern = np.zeros((board[0] * board[1], 3), np.float32)
     pattern[:, :2] = np.mgrid[: board[0], : board[1]].T.reshape(-1, 2)  # square size 1: focal lengths need none
-    object_points, image_points, size = [], [], None
+    object_points: list[np.ndarray] = []
+    image_points: list[np.ndarray] = []
+    size: tuple[int, int] | None = None  # (width, height)
     for image in images:
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if size is not None and grey.shape[::-1] != size:
+        view_size = (grey.shape[1], grey.shape[0])
+        if size is not None and view_size != size:
             raise CalibrationError(f"views differ in size: {grey.shape[1]}x{grey.shape[0]} after {size[0]}x{size[1]}")
-        size = grey.shape[::-1]
+        size = view_size
         corners = find_board(grey, board)
         if corners is not None:
             object_points.append(pattern)
@@ -69,6 +72,7 @@ def calibrate(images: Iterable[np.ndarray], board: tuple[int, int]) -> Profile:
     if len(image_points) < MIN_VIEWS:
         raise CalibrationError(f"chessboard {board[0]}x{board[1]} found in {len(image_points)} views, "
                                f"{MIN_VIEWS} needed (is --board the count of inner corners?)")
+    assert size is not None  # MIN_VIEWS > 0 views were seen
     rms, matrix, distortion, _, _ = cv2.calibrateCamera(object_points, image_points, size, None, None)
     return Profile(matrix, distortion.ravel()[:5].astype(np.float64), size, float(rms), len(image_points), board)
 

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ class Frame:
 
 def image_files(paths: list[str]) -> list[Path]:
     """Files and folders (their image files, not recursive) -> one sorted list; SourceError for a missing path."""
-    files = []
+    files: list[Path] = []
     for name in paths:
         path = Path(name)
         if path.is_dir():
@@ -58,11 +58,22 @@ def images(files: list[Path]) -> Iterator[Frame]:
 
 
 def load_image(path: Path) -> np.ndarray | None:
-    """An image file as (H, W, 3) uint8 BGR, or None when it cannot be decoded. Transparent pixels are shown on
-    white, as a viewer shows them (a code whose light modules are transparent is read as printed)."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        return None
+    """An image file as (H, W, 3) uint8 BGR (:func:`normalized`), or None when it cannot be decoded."""
+    image: np.ndarray | None = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return None if image is None else normalized(image)
+
+
+def decode_image(data: bytes) -> np.ndarray | None:
+    """The bytes of an encoded image file as (H, W, 3) uint8 BGR (:func:`normalized`), or None when they cannot
+    be decoded."""
+    image: np.ndarray | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    return None if image is None else normalized(image)
+
+
+def normalized(image: np.ndarray) -> np.ndarray:
+    """A decoded image (grey, BGR or BGRA; 8 or 16 bits, or float in [0, 1]) as (H, W, 3) uint8 BGR.
+    Transparent pixels are shown on white, as a viewer shows them (a code whose light modules are transparent is
+    read as printed)."""
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255 / max(float(np.iinfo(image.dtype).max), 1.0)) \
             if np.issubdtype(image.dtype, np.integer) else cv2.convertScaleAbs(image, alpha=255)
@@ -159,7 +170,7 @@ def _idle(seconds: float, tick: float) -> Iterator[None]:
 
 
 def _newest_frames(capture: cv2.VideoCapture, newest: _Newest, spec: str, first: int, timeout: float,
-                   tick: float) -> Iterator[Frame | None]:
+                   tick: float) -> Generator[Frame | None, None, str]:
     """The frames of one connection as :func:`camera` hands them out (``newest`` filled by a thread), numbered
     from ``first``; returns what ended the connection."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -189,7 +200,7 @@ def _newest_frames(capture: cv2.VideoCapture, newest: _Newest, spec: str, first:
 class _Newest:
     """The newest frame of a source that a thread keeps filling (see :func:`camera`)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.condition = threading.Condition()
         self.frame: tuple[int, np.ndarray] | None = None
         self.count = 0  # frames the source has delivered

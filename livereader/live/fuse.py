@@ -9,8 +9,8 @@ as one more frame and adds its reads. Each fused read goes through the same loca
 verification as a single frame, so it is never a guess.
 
 Why pixels and not each track's module values: a code that a single frame locates is almost always read in
-that frame, so pooling the grids of located codes read nothing more (measured: README, Tracking). What single
-frames miss is the location itself, which only the pooled pixels give back.
+that frame, so pooling the grids of located codes read nothing more (measured: docs/reading.md, Temporal
+fusion). What single frames miss is the location itself, which only the pooled pixels give back.
 
 A fused read must also fit the frame it is reported for: sampled through the fused code's outline, the current
 frame and the mean may disagree on at most ``FuseOptions.max_disagreement`` of the data modules. This keeps a

@@ -22,6 +22,7 @@ def draw(image: np.ndarray, results: list[CodeResult], fps: float | None = None)
         cv2.polylines(out, [corners.round().astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
         cv2.circle(out, tuple(corners[0].round().astype(int)), thickness + 2, colour, -1, cv2.LINE_AA)  # tl
         if result.status == READ:
+            assert result.text is not None  # a read holds its text (CodeResult)
             label = f"{_printable(result.text)} {100 * result.confidence:.0f}%"
         else:
             label = "no read" if result.status == REJECTED else f"unsupported {result.modules}x{result.modules}"

@@ -49,6 +49,7 @@ from livereader.live.fuse import FrameStack, FuseOptions, with_fused
 from livereader.live.track import TrackedCode, Tracker, TrackOptions
 from livereader.pipeline import PASSES, READ, REJECTED, Hints, ReaderOptions, read_frame, read_passes, to_grey
 from livereader.symbol import SIZE
+from livereader.timing import timed
 from livereader.vision.grid import corner_homography, data_modules
 from livereader.vision.search import Region, around
 
@@ -137,9 +138,9 @@ class StreamReader:
         limit = self.stream.fuse.max_disagreement
         if seen is not None and float((now != seen).mean()) <= limit:
             return code
-        return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0,
-                                                 content=None, ec_level=None, headers=()))
+        return replace(code, shown=replace(code.result or code.shown, status=REJECTED, text=None, fused=0, read=None))
 
+    @timed("optical flow (streams)")
     def _hints(self, grey: np.ndarray, whole: bool, reread: bool, deadline: float | None) -> Hints:
         """Where the live 21x21 tracks are predicted in this frame: focus regions (also of codes known to hold
         something other than a number, so that they stay located) and known foreign outlines; ``whole``: whether
@@ -150,13 +151,13 @@ class StreamReader:
         tracks = [t for t in self.tracker.live() if t.result.modules == SIZE]
         if previous is None or previous.shape != small.shape or not tracks:
             return Hints(whole=whole, reread=reread, deadline=deadline)
-        corners = np.float32([t.result.corners for t in tracks]).reshape(-1, 1, 2)
+        corners = np.asarray([t.result.corners for t in tracks], np.float32).reshape(-1, 1, 2)
         points = (corners + 0.5) / _FLOW_SCALE - 0.5
         moved, found, _ = cv2.calcOpticalFlowPyrLK(previous, small, points, None, winSize=_FLOW_WINDOW, maxLevel=2)
         predicted = ((moved + 0.5) * _FLOW_SCALE - 0.5).reshape(-1, 4, 2)
-        found = found.reshape(-1, 4).all(1)
+        tracked_ok = np.asarray(found).reshape(-1, 4).min(axis=1).tolist()  # 1: all four corners followed
         # a track whose corners the flow lost stays where it was last seen
-        outlines = [p if ok else c for p, c, ok in zip(predicted, corners.reshape(-1, 4, 2), found)]
+        outlines = [p if ok else c for p, c, ok in zip(predicted, corners.reshape(-1, 4, 2), tracked_ok)]
         focus: list[Region] = []
         foreign = []
         for track, outline in zip(tracks, outlines):

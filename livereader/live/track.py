@@ -22,7 +22,8 @@ from itertools import count
 import cv2
 import numpy as np
 
-from livereader.results import READ, UNSUPPORTED, CodeResult, centre_of
+from livereader.geometry import centre_of
+from livereader.results import READ, UNSUPPORTED, CodeResult
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class _Track:
 
 def _geometry(result: CodeResult) -> tuple[tuple[float, float], float]:
     """An outline's centre (x, y) and size (square root of its area, at least 1 pixel)."""
-    return centre_of(result.corners), max(math.sqrt(cv2.contourArea(np.float32(result.corners))), 1.0)
+    return centre_of(result.corners), max(math.sqrt(cv2.contourArea(np.asarray(result.corners, np.float32))), 1.0)
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Tracker:
         """Match this frame's results to tracks; returns them with their track ids (in the order given), then
         the held tracks to draw."""
         seen = [_geometry(t.result) for t in self._tracks]  # where each track was last seen: centre, size
-        pairs, replaced = [], {}  # replaced: result -> a track it would continue but for its new number
+        pairs: list[tuple[float, int, int]] = []
+        replaced: dict[int, int] = {}  # replaced: result -> a track it would continue but for its new number
         for i, result in enumerate(results):
             centre, size = _geometry(result)
             for j, (track, (last_centre, last_size)) in enumerate(zip(self._tracks, seen)):

@@ -164,7 +164,8 @@ def _clutter(frame: np.ndarray, rng: np.random.Generator, count: int) -> None:
                         grey, int(rng.integers(1, 4)))
 
 
-def _free_centre(rng: np.random.Generator, size: tuple[int, int], radius: float, taken: list) -> np.ndarray | None:
+def _free_centre(rng: np.random.Generator, size: tuple[int, int], radius: float,
+                 taken: list[tuple[np.ndarray, float]]) -> np.ndarray | None:
     w, h = size
     for _ in range(50):
         centre = rng.uniform([radius, radius], [w - radius, h - radius]) if w > 2 * radius and h > 2 * radius else None
@@ -183,7 +184,7 @@ def _degrade(frame: np.ndarray, config: SceneConfig, rng: np.random.Generator, m
         frame = cv2.GaussianBlur(frame, (0, 0), sigma)
     length = rng.uniform(*config.motion) * module_px
     if length >= 1:
-        kernel = np.zeros((int(length) | 1, int(length) | 1), np.float32)
+        kernel: np.ndarray = np.zeros((int(length) | 1, int(length) | 1), np.float32)
         kernel[len(kernel) // 2] = 1
         rotate = cv2.getRotationMatrix2D((len(kernel) / 2 - 0.5, len(kernel) / 2 - 0.5), rng.uniform(0, 180), 1)
         kernel = cv2.warpAffine(kernel, rotate, kernel.shape)
@@ -201,10 +202,12 @@ def _degrade(frame: np.ndarray, config: SceneConfig, rng: np.random.Generator, m
     frame = frame + rng.normal(0, rng.uniform(*config.noise), frame.shape)
     frame = np.clip(frame, 0, 255).astype(np.uint8)
     tint = rng.uniform(0.85, 1.0, 3)
-    bgr = np.clip(frame[..., None] * tint, 0, 255).astype(np.uint8)
+    bgr: np.ndarray = np.clip(frame[..., None] * tint, 0, 255).astype(np.uint8)
     if config.jpeg[1] > 0:
         _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*config.jpeg, endpoint=True))])
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        assert decoded is not None  # the JPEG just encoded
+        bgr = decoded
     return bgr
 
 
@@ -217,7 +220,9 @@ def render_scene(category: str, rng: np.random.Generator, size: tuple[int, int] 
     _clutter(paper, rng, int(rng.integers(*config.clutter, endpoint=True)))
     frame = paper.astype(np.float32)
     numbers = held_out_sample()
-    codes, taken, first_module = [], [], None
+    codes: list[TruthCode] = []
+    taken: list[tuple[np.ndarray, float]] = []  # centres and radii of the codes placed
+    first_module = None
     placements = [True] * int(rng.integers(*config.codes, endpoint=True))
     placements += [False] * int(rng.integers(*config.foreign, endpoint=True))
     for supported in placements:
@@ -450,7 +455,7 @@ def noisy_clip(rng: np.random.Generator, length: int = 15, module_px: float = 4.
     frames = []
     for t in range(length):
         x, y = start + t * step
-        frame = cv2.warpAffine(code, np.float32([[1, 0, x], [0, 1, y]]), size, borderValue=light)
+        frame = cv2.warpAffine(code, np.array([[1, 0, x], [0, 1, y]], np.float32), size, borderValue=light)
         frame = cv2.GaussianBlur(frame, (0, 0), blur * module_px) + rng.normal(0, noise, (height, width))
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return text, frames

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from livereader.decode.codeword import MAX_DIGITS
+from livereader.decode.payload import ALPHANUMERIC
 from livereader.symbol import LEVELS, SIZE, encode, read_format
 
 NUMBERS = 10**6
@@ -120,22 +123,34 @@ def foreign_codes(count: int, seed: int) -> tuple[list[str], np.ndarray]:
     """
     rng = np.random.default_rng(seed)
     alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 :/.-"))
-    payloads, grids = [], []
-    while len(grids) < count:
+
+    def draw() -> tuple[str, str]:
         kind = rng.integers(3)
         level = "H" if kind < 2 else str(rng.choice(["L", "M", "Q"]))
         if kind == 0:
             length = int(rng.choice([*range(1, 6), *range(7, 18)]))
-            payload = "".join(rng.choice(list("0123456789"), length))
-        elif kind == 1 or rng.random() < 0.5:
-            payload = "".join(rng.choice(alphabet, int(rng.integers(1, 8))))
-        else:
-            payload = "".join(rng.choice(list("0123456789"), int(rng.integers(1, 35))))
+            return "".join(rng.choice(list("0123456789"), length)), level
+        if kind == 1 or rng.random() < 0.5:
+            return "".join(rng.choice(alphabet, int(rng.integers(1, 8)))), level
+        return "".join(rng.choice(list("0123456789"), int(rng.integers(1, 35)))), level
+
+    return _encoded(draw, count)
+
+
+def _encoded(draw: Callable[[], tuple[str, str] | None], count: int) -> tuple[list[str], np.ndarray]:
+    """``count`` payloads that ``draw`` gives with their levels (None: draw again), each that fits version 1
+    encoded by qrcode with its own mask choice: the payloads and their grids."""
+    payloads: list[str] = []
+    grids: list[np.ndarray] = []
+    while len(grids) < count:
+        drawn = draw()
+        if drawn is None:
+            continue
         try:
-            grids.append(encode(payload, level))
+            grids.append(encode(*drawn))
         except ValueError:
             continue
-        payloads.append(payload)
+        payloads.append(drawn[0])
     return payloads, np.stack(grids)
 
 
@@ -152,9 +167,8 @@ class NumericSet:
 def numeric_payloads(count: int, rng: np.random.Generator, held_out: bool) -> tuple[list[str], np.ndarray]:
     """``count`` random numeric payloads and level indices: the level uniform, then the length uniform over all
     that fit version 1 at that level (leading zeros kept); only held-out payloads, or only training ones."""
-    from livereader.decode.numeric import MAX_DIGITS
-
-    payloads, levels = [], []
+    payloads: list[str] = []
+    levels: list[int] = []
     while len(payloads) < count:
         level = int(rng.integers(len(LEVELS)))
         length = int(rng.integers(1, MAX_DIGITS[LEVELS[level]] + 1))
@@ -184,29 +198,24 @@ def text_codes(count: int, seed: int) -> tuple[list[str], np.ndarray]:
     rng = np.random.default_rng(seed)
     upper = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 $%*+-./:"))
     lower = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789 -./"))
-    payloads, grids = [], []
-    while len(grids) < count:
+
+    def draw() -> tuple[str, str] | None:
         alphabet = upper if rng.random() < 0.5 else lower
         payload = "".join(rng.choice(alphabet, int(rng.integers(1, 30))))
-        if payload.isdigit():
-            continue
-        try:
-            grids.append(encode(payload, LEVELS[int(rng.integers(len(LEVELS)))]))
-        except ValueError:
-            continue
-        payloads.append(payload)
-    return payloads, np.stack(grids)
+        return None if payload.isdigit() else (payload, LEVELS[int(rng.integers(len(LEVELS)))])
+
+    return _encoded(draw, count)
 
 
 # Characters of the general payloads: each mode's own alphabet; byte payloads ASCII, or with letters beyond it
 # (UTF-8, or ISO-8859-1 bytes that are not valid UTF-8); kanji from the Shift JIS double-byte range.
-_ALPHANUMERIC = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"))
+_ALPHANUMERIC = np.array(list(ALPHANUMERIC))
 _ASCII = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#&'()+,-./:;=?@_~"))
 _ACCENTED = np.array(list("äöüßéèêçñåøæ"))
 _KANJI = np.array(list("日本語漢字点茗東京大阪山川田中花見学生先時間"))
 GENERAL_MODES = ("numeric", "alphanumeric", "byte", "utf-8", "iso-8859-1", "kanji", "mixed")
 _CAPACITY = {  # characters (bytes for byte mode) that fit version 1 at each level
-    "numeric": {"L": 41, "M": 34, "Q": 27, "H": 17}, "alphanumeric": {"L": 25, "M": 20, "Q": 16, "H": 10},
+    "numeric": MAX_DIGITS, "alphanumeric": {"L": 25, "M": 20, "Q": 16, "H": 10},
     "byte": {"L": 17, "M": 14, "Q": 11, "H": 7}, "kanji": {"L": 10, "M": 8, "Q": 7, "H": 4}}
 
 
@@ -228,7 +237,7 @@ def grid_from_bits(bits: str, level: str, mask: int) -> np.ndarray:
     bits do not fit."""
     import reedsolo
 
-    from livereader.decode.numeric import CODEWORDS, DATA_CODEWORDS, PLACEMENT
+    from livereader.decode.codeword import CODEWORDS, DATA_CODEWORDS, PADDING, PLACEMENT
     from livereader.symbol import mask_patterns
 
     capacity = 8 * DATA_CODEWORDS[level]
@@ -237,7 +246,7 @@ def grid_from_bits(bits: str, level: str, mask: int) -> np.ndarray:
     bits += "0" * min(4, capacity - len(bits))
     bits += "0" * (-len(bits) % 8)
     data = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
-    data += bytes((0xEC, 0x11) * 10)[: DATA_CODEWORDS[level] - len(data)]
+    data += bytes(PADDING * 10)[: DATA_CODEWORDS[level] - len(data)]
     stream = reedsolo.RSCodec(CODEWORDS - DATA_CODEWORDS[level], nsize=CODEWORDS).encode(data)
     grid = encode("0", level, mask)
     rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
@@ -277,8 +286,6 @@ def _general_text(mode: str, level: str, rng: np.random.Generator) -> str:
 def _general_grid(mode: str, text: str, level: str, rng: np.random.Generator) -> np.ndarray:
     """The grid of ``text`` in ``mode`` at ``level``: the mask qrcode picks, a random mask for kanji;
     ValueError when it does not fit or its ISO-8859-1 bytes would read as UTF-8."""
-    import qrcode
-    from qrcode.exceptions import DataOverflowError
     from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
 
     if mode == "kanji":
@@ -298,20 +305,16 @@ def _general_grid(mode: str, text: str, level: str, rng: np.random.Generator) ->
             else:
                 raise ValueError("these ISO-8859-1 bytes are valid UTF-8: they read as UTF-8")
         data = [QRData(raw, MODE_8BIT_BYTE)]
-    code = qrcode.QRCode(version=1, error_correction={"L": 1, "M": 0, "Q": 3, "H": 2}[level], border=0)
-    for segment in data:
-        code.add_data(segment)
-    try:
-        code.make(fit=False)
-    except DataOverflowError as error:
-        raise ValueError(str(error)) from None
-    return np.array(code.modules, np.uint8)
+    return encode(data, level)
 
 
 def general_codes(count: int, rng: np.random.Generator, held_out: bool) -> GeneralSet:
     """``count`` codes of every mode (``GENERAL_MODES`` in turn) at every level (uniform); only held-out
     payloads, or only training ones."""
-    payloads, modes, levels, grids = [], [], [], []
+    payloads: list[str] = []
+    modes: list[str] = []
+    levels: list[int] = []
+    grids: list[np.ndarray] = []
     while len(payloads) < count:
         mode, level = GENERAL_MODES[len(payloads) % len(GENERAL_MODES)], int(rng.integers(len(LEVELS)))
         text = _general_text(mode, LEVELS[level], rng)

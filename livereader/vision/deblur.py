@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from livereader.symbol import FIXED_REGION, SIZE, fixed_modules
+from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 from livereader.vision.grid import SampledGrid, oriented
 
@@ -123,8 +124,8 @@ def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: 
     template = 255 * (1 - cv2.GaussianBlur(symbol, (0, 0), max(sigma * px, 0.5)))
     to_modules = np.array([[1 / px, 0, -quiet], [0, 1 / px, -quiet], [0, 0, 1]])  # template pixels -> modules
     margin = quiet + 1
-    outline = np.float64([[[-margin, -margin], [SIZE + margin, -margin], [SIZE + margin, SIZE + margin],
-                           [-margin, SIZE + margin]]])
+    outline = np.array([[[-margin, -margin], [SIZE + margin, -margin], [SIZE + margin, SIZE + margin],
+                         [-margin, SIZE + margin]]], np.float64)
     x, y, w, h = cv2.boundingRect(cv2.perspectiveTransform(outline, homography).astype(np.float32))
     x, y = max(x, 0), max(y, 0)
     crop = grey[y : y + h, x : x + w]
@@ -137,13 +138,16 @@ def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: 
     warp = to_crop @ homography @ to_modules
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, options.align_steps, 1e-4)
     try:
-        _, warp = cv2.findTransformECC(template, crop.astype(np.float32),
-                                       (warp / warp[2, 2]).astype(np.float32), cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
+        # OpenCV takes the mask None as no mask; its stubs allow None only where gaussFiltSize is left at 5
+        _, warp = cv2.findTransformECC(  # type: ignore[call-overload]
+            template, crop.astype(np.float32), (warp / warp[2, 2]).astype(np.float32), cv2.MOTION_HOMOGRAPHY,
+            criteria, None, 1)
     except cv2.error:  # did not converge, or the code lies at the frame's edge
         return homography
     return np.linalg.inv(to_crop) @ warp.astype(np.float64) @ np.linalg.inv(to_modules)
 
 
+@timed("deblur (retry)")
 def deblur(grey: np.ndarray, code: LocatedCode, options: DeblurOptions = DeblurOptions()) -> SampledGrid:
     """The grid of a located 21x21 code in a blurred grey uint8 frame (see the module docstring)."""
     modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet), options)

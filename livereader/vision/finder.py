@@ -16,11 +16,14 @@ define it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import cv2
 import numpy as np
+
+from livereader.timing import timed
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ TILE_OVERLAP = 256
 TILED_ABOVE = 2 * TILE * TILE
 
 
-def contour_tree(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> tuple[tuple, np.ndarray | None]:
+def contour_tree(grey: np.ndarray,
+                 options: FinderOptions = FinderOptions()) -> tuple[Sequence[np.ndarray], np.ndarray | None]:
     """The contours of the thresholded frame (:func:`binarize`) and their nesting, as ``cv2.findContours`` gives them
     with ``cv2.RETR_TREE``: the pixel work of every search, before any candidate is looked at. Frames of more than
     ``TILED_ABOVE`` pixels are traced in overlapping tiles (see ``TILE``), their contours and trees joined: a
@@ -169,6 +173,12 @@ def contour_tree(grey: np.ndarray, options: FinderOptions = FinderOptions()) -> 
     return tuple(contours), (np.concatenate(trees)[None] if trees else None)
 
 
+# A finder candidate: its centre and size in the pixels of the image searched, and the index of its outline
+# contour at each depth (see Finder.outlines).
+_Candidate = tuple[tuple[float, float], float, dict[int, int]]
+
+
+@timed("finder patterns")
 def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), scale: float = 1.0,
                  origin: tuple[int, int] = (0, 0)) -> list[Finder]:
     """All finder patterns in a grey uint8 frame, dark-on-light and light-on-dark; with ``scale``, ``grey`` is a
@@ -181,7 +191,8 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
     # flat lists of ints, not a list per row: a noisy frame has 10^5 contours, and so many lists set off Python's
     # garbage collector (a 720p video ran 15% slower)
     following, _, first_child, parent = tree.T.tolist()
-    places, scores = [], []  # (centre, size, outlines by depth) of each candidate, and how finder-like it is
+    places: list[_Candidate] = []
+    scores: list[float] = []  # how finder-like each candidate is
     for ring in np.flatnonzero((tree[:, 2] >= 0) & (tree[:, 3] >= 0)).tolist():  # the 5x5 outline, in the outer
         outer = parent[ring]
         core, core_m00 = _largest_child(first_child[ring], contours, following)
@@ -227,7 +238,7 @@ def _inner_area(area: float, outer: bool) -> float:
     return (math.sqrt(area) + (1.0 if outer else -1.0)) ** 2 if area >= 1 else 0.0
 
 
-def _largest_child(child: int, contours: list, following: list[int]) -> tuple[int, float]:
+def _largest_child(child: int, contours: Sequence[np.ndarray], following: list[int]) -> tuple[int, float]:
     """The largest of ``child`` and its following siblings, and its area."""
     best, best_area = -1, -1.0
     while child >= 0:
@@ -238,7 +249,7 @@ def _largest_child(child: int, contours: list, following: list[int]) -> tuple[in
     return best, best_area
 
 
-def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
+def _distinct(places: list[_Candidate], scores: list[float]) -> list[_Candidate]:
     """One candidate (centre, size, ...) per place: of concentric ones (the 7x7 and 5x5 outlines, a hollow
     core), the one whose nested areas match a finder pattern best. The conflicting pairs are found at once
     (numpy); a cluttered frame has hundreds of candidates and few conflicts."""
@@ -252,7 +263,8 @@ def _distinct(places: list[tuple], scores: list[float]) -> list[tuple]:
     for i, j in np.argwhere((distance <= 0.3 * small) & (large <= 2.5 * small)).tolist():
         if i != j:
             conflicts.setdefault(i, []).append(j)
-    kept, blocked = [], set()
+    kept: list[_Candidate] = []
+    blocked: set[int] = set()
     for index in sorted(range(len(scores)), key=scores.__getitem__):
         if index not in blocked:
             kept.append(places[index])

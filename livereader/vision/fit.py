@@ -103,7 +103,8 @@ def fit_trio(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: 
         return None
     # a point's coordinates along the finder axes a (right) and b (down): the inverse of the matrix [a b]
     ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
-    source, target = [], []  # module coordinates and pixels of the outline corners
+    source: list[tuple[float, float]] = []  # module coordinates of the outline corners
+    target: list[tuple[float, float]] = []  # ... and their pixels
     for finder, (ox, oy) in zip(triple, ((0, 0), (modules - 7, 0), (0, modules - 7))):
         cx, cy = finder.centre
         for depth, quad in finder.outer if outermost else finder.quads:
@@ -123,9 +124,8 @@ def fit_trio(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: 
         homography, _ = cv2.findHomography(points[0, :-4], np.array(target), method)
     if homography is None:
         return None
-    target = np.array(target)
     pixels = cv2.perspectiveTransform(points, homography)[0]
-    residual = math.sqrt(((pixels[:-4] - target) ** 2).sum(1).mean()) / _module_px(triple)  # RMS, modules
+    residual = math.sqrt(((pixels[:-4] - np.array(target)) ** 2).sum(1).mean()) / _module_px(triple)  # RMS, modules
     corners = pixels[-4:]
     if not cv2.isContourConvex(corners.astype(np.float32)):
         return None

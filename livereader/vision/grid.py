@@ -16,8 +16,10 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from livereader.symbol import DATA_REGION, SIZE, format_distances
+from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 
 SUBSAMPLES = 3  # samples per module along each axis
@@ -28,7 +30,8 @@ class GridOptions:
     window: int = 7  # local threshold window, modules (odd)
     spread: float = 0.25  # sub-samples lie this far from the module centre, in modules
     gain: float = 1.0  # soft value = 0.5 + gain * (local mean - sample) / local standard deviation, clipped
-    soft: bool = False  # hand the decoder the soft grid instead of the hard one (hard read more: see README)
+    # hand the decoder the soft grid instead of the hard one (hard grids read more: docs/benchmarks.md)
+    soft: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:
     return float(np.abs(values - cv2.blur(values, (3, 3), borderType=cv2.BORDER_REFLECT)).mean())
 
 
+@timed("refine (retry)")
 def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5, 0.25)) -> LocatedCode:
     """Move the bottom-right corner, the one extrapolated farthest from the finder patterns, to where the
     module samples show the most contrast: a coarse-to-fine search of +-2 steps per axis, in modules."""
@@ -75,7 +79,8 @@ def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5,
     for step in steps:
         centre = best[2].copy()
         for dx, dy in itertools.product((-2, -1, 0, 1, 2), repeat=2):
-            offset = cv2.perspectiveTransform(np.float32([[[SIZE + dx * step, SIZE + dy * step]]]), code.homography)
+            offset = cv2.perspectiveTransform(np.array([[[SIZE + dx * step, SIZE + dy * step]]], np.float32),
+                                            code.homography)
             corners = best.copy()
             corners[2] = centre + offset[0, 0] - code.corners[2].astype(np.float32)
             score = _contrast(grey, corner_homography(corners))
@@ -84,12 +89,13 @@ def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5,
     return replace(code, corners=best.astype(np.float64), homography=corner_homography(best))
 
 
-def corner_homography(corners) -> np.ndarray:
+def corner_homography(corners: npt.ArrayLike) -> np.ndarray:
     """The module-to-pixel homography of a 21x21 symbol whose corners tl, tr, br, bl are ``corners`` (pixels)."""
-    square = np.float32([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]])
-    return cv2.getPerspectiveTransform(square, np.float32(corners))
+    square = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], np.float32)
+    return cv2.getPerspectiveTransform(square, np.asarray(corners, np.float32))
 
 
+@timed("grid sampling")
 def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:
     """Sample a located 21x21 code from the grey uint8 frame."""
     return oriented(sample_soft(grey, code.homography, options))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from livereader.timing import timed
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode, fit_trio, robust_bound, timing_contrast
 
@@ -43,7 +45,7 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
     plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
     # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
-    paired = plausible.any(1).tolist()
+    paired: list[bool] = np.any(plausible, axis=1).tolist()
     axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])  # (n, 2)
     # each pair's angle from both of i's axes, in (-pi, pi]; the nearer axis and which way along it
     turn = (np.arctan2(dy, dx)[:, :, None] - axes[:, None, :] + np.pi) % (2 * np.pi) - np.pi  # (n, n, 2)
@@ -56,7 +58,7 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
     better, worse = np.minimum(misaligned, misaligned.T), np.maximum(misaligned, misaligned.T)
     aligned = (better < options.max_misalignment) & (worse < options.max_other_misalignment)
     ranked = np.where(plausible & aligned, distance, np.inf)
-    sides = [[[] for _ in range(4)] for _ in finders]
+    sides: list[list[list[int]]] = [[[] for _ in range(4)] for _ in finders]
     for half_axis in range(4):
         along = np.where(direction == half_axis, ranked, np.inf)
         nearest = np.argsort(along, axis=1, kind="stable")[:, :options.side_partners]
@@ -77,11 +79,15 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[
     a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),
     the two sides of similar length, the three finders of similar size, the angle between the sides right as
     seen in perspective."""
-    corner, first, second = [], [], []
-    for c, sides in enumerate(_sides(finders, options)):
-        for a, b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
-            for p, q in itertools.product(sides[a], sides[b]):
-                corner.append(c), first.append(p), second.append(q)
+    corner: list[int] = []
+    first: list[int] = []
+    second: list[int] = []
+    for i, sides in enumerate(_sides(finders, options)):
+        for axis_a, axis_b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
+            for j, k in itertools.product(sides[axis_a], sides[axis_b]):
+                corner.append(i)
+                first.append(j)
+                second.append(k)
     if not corner:
         return [], []
     centres = np.array([f.centre for f in finders])
@@ -104,69 +110,96 @@ def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[
     return list(zip(c[ok].tolist(), p[ok].tolist(), q[ok].tolist())), scores[ok].tolist()
 
 
+@timed("grouping and fit")
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Group finders into codes, best-looking triples first, each finder used once.
 
     Each order of a trio is fitted algebraically to its finders' outermost outlines (:func:`fit_trio`) and judged
-    by its timing patterns; only the order kept, if 21x21, is fitted to every outline, and again robustly where
-    their corners disagree. At most ``options.max_fits`` fits and two per finder: a pathological frame loses
-    codes, not seconds.
+    by its timing patterns (:func:`_judge`); only the order kept, if 21x21, is fitted to every outline, and again
+    robustly where their corners disagree (:func:`_refit`). At most ``options.max_fits`` fits and two per finder:
+    a pathological frame loses codes, not seconds.
     """
     if len(finders) < 3:
         return []
-    triples, scores = _triple_scores(finders, options)
-    orders: dict[tuple[int, ...], list[int]] = {}  # the same three finders in any order: rows, best first
-    for row in sorted(range(len(scores)), key=scores.__getitem__):
-        orders.setdefault(tuple(sorted(triples[row])), []).append(row)
-    budget = options.max_fits + 2 * len(finders)  # fits left
+    trios = _trios(*_triple_scores(finders, options))
+    budget = _Budget(options.max_fits + 2 * len(finders))
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
-
-    def judge(rows: list[int]) -> tuple[LocatedCode | None, float]:
-        """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective
-        can make another corner look most like the right angle: of the trio's possible orders, the one whose
-        timing patterns (row and column 6) alternate best; the best-scoring order is fitted first and kept at
-        once when its timing patterns alternate clearly."""
-        nonlocal budget
-        best, best_contrast = None, -math.inf
-        for row in rows[:budget]:
-            budget -= 1
-            code = fit_trio(tuple(finders[i] for i in triples[row]), outermost=True)
-            if code is not None:
-                contrast = timing_contrast(grey, code.homography, code.modules)
-                if contrast > best_contrast:
-                    best, best_contrast = code, contrast
-                # a code that is not 21x21 is only outlined: any order whose timing alternates will do
-                if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
-                    break
-        return best, best_contrast
-
     used: set[int] = set()
-    codes = []
+    codes: list[LocatedCode] = []
     # Codes side by side (a sheet of labels, quiet zones of 4 modules) put finders of neighbouring codes 15
     # modules apart, as a code's own are 14: a trio across two codes can look as right as a real one, and its
     # "timing" modules alternate now and then by chance. So trios whose timing alternates clearly are taken
     # first, and the others only from the finders left over.
     for clearly in (True, False):
-        for trio, rows in orders.items():  # best-looking trio first
+        for trio, orders in trios.items():  # best-looking trio first
             if used.intersection(trio):
                 continue
             if trio not in judged:
-                judged[trio] = judge(rows)
+                judged[trio] = _judge(grey, finders, orders, budget, options)
             best, contrast = judged[trio]
             if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
                 continue
-            # A 21x21 code's grid is sampled through its fit: fitted again to all its outlines' corners, and
-            # where they disagree (an outline cut by a shadow's edge or glare) robustly, ignoring the outliers
-            # (8x the cost). Other codes are only outlined.
-            if best.supported and budget > 0:
-                budget -= 1
-                full = fit_trio(best.finders)
-                if full is not None and full.residual > robust_bound(full.finders) and budget > 0:
-                    budget -= 1
-                    full = fit_trio(best.finders, cv2.LMEDS) or full
-                if full is not None:
-                    best, contrast = full, timing_contrast(grey, full.homography, full.modules)
+            best, contrast = _refit(grey, best, contrast, budget)
             if contrast > options.min_timing_contrast:  # three finders of one code, not of several
                 used.update(trio)
                 codes.append(best)
     return codes
+
+
+@dataclass
+class _Budget:
+    """The homography fits left to one call of :func:`group_codes`."""
+
+    left: int
+
+    def spend(self) -> bool:
+        """Whether a fit is left; if so, it is spent."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _trios(triples: list[tuple[int, int, int]],
+           scores: list[float]) -> dict[tuple[int, ...], list[tuple[int, int, int]]]:
+    """The candidate (tl, tr, bl) ``triples`` by their three finders in any order (sorted indices), best-looking
+    trio first, and each trio's orders best first (lowest ``scores``, :func:`_triple_scores`)."""
+    trios: dict[tuple[int, ...], list[tuple[int, int, int]]] = {}
+    for row in sorted(range(len(scores)), key=scores.__getitem__):
+        trios.setdefault(tuple(sorted(triples[row])), []).append(triples[row])
+    return trios
+
+
+def _judge(grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int, int]], budget: _Budget,
+           options: FinderOptions) -> tuple[LocatedCode | None, float]:
+    """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective can make
+    another corner look most like the right angle: of the trio's possible ``orders`` (best-looking first), the
+    one whose timing patterns (row and column 6) alternate best; an order is kept at once when its timing
+    patterns alternate clearly. One fit of the ``budget`` per order fitted."""
+    best, best_contrast = None, -math.inf
+    for tl, tr, bl in orders[:budget.left]:
+        budget.left -= 1
+        code = fit_trio((finders[tl], finders[tr], finders[bl]), outermost=True)
+        if code is not None:
+            contrast = timing_contrast(grey, code.homography, code.modules)
+            if contrast > best_contrast:
+                best, best_contrast = code, contrast
+            # a code that is not 21x21 is only outlined: any order whose timing alternates will do
+            if contrast >= (options.sure_timing_contrast if code.supported else options.min_timing_contrast):
+                break
+    return best, best_contrast
+
+
+def _refit(grey: np.ndarray, code: LocatedCode, contrast: float, budget: _Budget) -> tuple[LocatedCode, float]:
+    """A judged code and its timing ``contrast`` -> as its grid will be sampled. A 21x21 code's grid is sampled
+    through its fit: fitted again to all its outlines' corners, and where they disagree (an outline cut by a
+    shadow's edge or glare) robustly, ignoring the outliers (8x the cost). Other codes are only outlined, and a
+    code stays as it is when the ``budget`` has no fit left or the fit fails."""
+    if not (code.supported and budget.spend()):
+        return code, contrast
+    full = fit_trio(code.finders)
+    if full is not None and full.residual > robust_bound(full.finders) and budget.spend():
+        full = fit_trio(code.finders, cv2.LMEDS) or full
+    if full is None:
+        return code, contrast
+    return full, timing_contrast(grey, full.homography, full.modules)

@@ -10,11 +10,13 @@ import math
 
 import numpy as np
 
+from livereader.timing import timed
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode, fit_trio, timing_contrast
 from livereader.vision.grouping import pair_geometry
 
 
+@timed("two-finder codes (retry)")
 def paired_codes(grey: np.ndarray, finders: list[Finder],
                  options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """21x21 codes of which only two finder patterns show (blur merging the third with the data modules, glare,

@@ -4,12 +4,14 @@ shrunk, and grouped into codes fitted in the full frame (conventions: :mod:`live
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from livereader.geometry import Points, holding, polygons
 from livereader.symbol import SIZE
 from livereader.vision.finder import Finder, FinderOptions, find_finders
 from livereader.vision.fit import LocatedCode
@@ -19,7 +21,7 @@ Region = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels x0 <= x < x1, y0 <=
 
 
 def search(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
-           known: list[np.ndarray] = (), factor: int = 1) -> tuple[list[LocatedCode], list[Finder]]:
+           known: Sequence[Points] = (), factor: int = 1) -> tuple[list[LocatedCode], list[Finder]]:
     """Every code whose three finder patterns are visible in the grey uint8 frame, and the finder patterns left
     over: outside every code, each perhaps part of a code whose other finders did not show. Finders are searched
     only in ``regions`` (the whole frame where None) of the frame shrunk by ``factor`` (pixel areas averaged, the
@@ -45,10 +47,10 @@ def _left_over(finders: list[Finder], codes: list[LocatedCode]) -> list[Finder]:
     return _outside([f for f in finders if id(f) not in used], [code.corners for code in codes])
 
 
-def _outside(finders: list[Finder], outlines) -> list[Finder]:
+def _outside(finders: list[Finder], outlines: Sequence[Points]) -> list[Finder]:
     """The finders whose centres lie outside every one of ``outlines`` ((4, 2) pixels each)."""
-    outlines = [np.float32(outline) for outline in outlines]
-    return [f for f in finders if all(cv2.pointPolygonTest(outline, f.centre, False) < 0 for outline in outlines)]
+    converted = polygons(outlines)
+    return [f for f in finders if holding(f.centre, converted) is None]
 
 
 @lru_cache(maxsize=8)
@@ -67,7 +69,7 @@ COARSE_MIN_SIDE = 4 * SIZE  # a shrunk frame searched for coarse codes keeps at 
 
 
 def coarse(grey: np.ndarray, factors: tuple[int, ...], options: FinderOptions = FinderOptions(),
-           known: list[np.ndarray] = ()) -> list[LocatedCode]:
+           known: Sequence[Points] = ()) -> list[LocatedCode]:
     """Codes whose modules are too wide for the threshold window (``options.block``) in the frame as it is:
     finder patterns found in the frame shrunk by each of ``factors`` with the window kept (modules of about
     ``factor`` to ``block * factor / 1.2`` px), codes fitted in the full frame; not where codes are ``known``
@@ -86,7 +88,7 @@ def coarse(grey: np.ndarray, factors: tuple[int, ...], options: FinderOptions = 
     return codes
 
 
-def around(points, margin: float) -> Region:
+def around(points: Points, margin: float) -> Region:
     """The box that holds ``points`` ((N, 2) pixels) and ``margin`` pixels more on every side."""
     xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
     return int(min(xs) - margin), int(min(ys) - margin), int(max(xs) + margin) + 1, int(max(ys) + margin) + 1

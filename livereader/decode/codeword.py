@@ -1,7 +1,9 @@
-"""Numeric version-1 codes of any length and level: where each codeword bit sits, and decoding the CNN's bits.
+"""The codeword decoder's verification: where each codeword bit of a version-1 symbol sits, and decoding the
+CNN's soft bits into a verified payload (numbers of any length and level; any content with the content option
+``any``).
 
-The general model (:class:`livereader.decode.model.CodewordReader`) reads the 208 codeword bits of a symbol, unmasked,
-in the order of the codeword stream (``PLACEMENT``). This module turns those soft bits into a verified number:
+The codeword model (:class:`livereader.decode.model.CodewordReader`) reads the 208 codeword bits of a symbol,
+unmasked, in the order of the codeword stream (``PLACEMENT``). This module turns those soft bits into evidence:
 
 1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (``reedsolo``), first as
    read, then with the least reliable codewords erased (the CNN's soft bits say which), up to the code's
@@ -12,7 +14,7 @@ in the order of the codeword stream (``PLACEMENT``). This module turns those sof
    With the content option ``any``, every mode is read instead (:mod:`livereader.decode.payload`).
 3. The payload's symbol at the level and mask of the format bits (the corrected codewords, placed and masked:
    the strict parse admits only the encoding ``qrcode`` makes) is compared with the observed grid: the read
-   stands only if that symbol explains the grid (``NumericOptions``).
+   stands only if that symbol explains the grid (``CodewordOptions``).
 
 Version 1 has one Reed-Solomon block per level, so the codeword stream is the data codewords followed by the
 EC codewords, and every bit's module is the same at every level (``PLACEMENT`` follows ISO/IEC 18004 7.7.3;
@@ -21,12 +23,14 @@ the tests check it against ``qrcode``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
-from livereader.decode.payload import Payload, read_payload
+from livereader.decode.evidence import Evidence
+from livereader.decode.payload import Bits, Payload, digits, read_payload
 from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns, unmask
 
 CODEWORDS = 26
@@ -36,8 +40,8 @@ MAX_DIGITS = {"L": 41, "M": 34, "Q": 27, "H": 17}
 # EC codewords that ISO/IEC 18004 (table 9) reserves at version 1 against misdecoding: not spent on corrections
 # when any content is read (a strict numeric parse with its padding check is the reserve of the numeric path)
 MISDECODE_PROTECTION = {"L": 3, "M": 2, "Q": 1, "H": 1}
-_PADDING = (0xEC, 0x11)
-NUMERIC_MODE = "0001"  # mode indicator of a numeric segment
+PADDING = (0xEC, 0x11)  # the pad codewords that fill the data codewords after the terminator, in turn
+NUMERIC_MODE = 0b0001  # mode indicator of a numeric segment
 
 
 def _placement() -> np.ndarray:
@@ -46,7 +50,7 @@ def _placement() -> np.ndarray:
     Columns are filled in pairs from the right, right column first, upwards then downwards in turn; column 6
     (the vertical timing pattern) is skipped. Hand-written: ``qrcode`` places bits but exposes no map.
     """
-    order = []
+    order: list[tuple[int, int]] = []
     col, upwards = SIZE - 1, True
     while col > 0:
         if col == 6:
@@ -66,44 +70,16 @@ def codeword_bits(grids: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NumericOptions:
+class CodewordOptions:
     erasure_tries: tuple[int, ...] = (0, 4, 8, 12)  # codewords erased per Reed-Solomon try, least reliable first
-    max_distance: float = 60.0  # data modules (of 208) the number's symbol may disagree with
-    max_format_distance: float = 6.0  # format modules (of 30) that may disagree with the format read
-    min_confidence: float = 0.5  # calibrated confidence a read needs
+    max_distance: float = 60.0  # data modules (of 208) the payload's symbol may disagree with
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class NumericEvidence:
-    """What decoding measured for one grid. ``text`` is None when no payload of the asked content was decoded;
-    ``payload`` says how it was encoded."""
-
-    text: str | None
-    distance: float  # data modules where the number's symbol disagrees with the observed grid
-    corrected: int  # codewords the Reed-Solomon decoder changed
-    capacity: int  # EC codewords of the level (it corrects up to capacity // 2 errors)
-    margin: float  # mean |logit| of the CNN's codeword bits (how sure the CNN was)
-    format: FormatInfo
-    payload: Payload | None = None
-    # no read, but the codewords decode (within the capacity less the misdecoding reserve) to a payload of
-    # another content: a code that no better sampling would make readable
-    foreign: bool = False
-
-    @property
-    def found(self) -> bool:
-        return self.text is not None
-
-    def features(self) -> np.ndarray:
-        """The calibration features: distance, share of the capacity used, margin, format distance."""
-        used = self.corrected / max(self.capacity // 2, 1)
-        return np.array([self.distance, used, min(self.margin, 20.0), self.format.distance])
-
-
 @cache
-def _codec(level: str):
+def _codec(level: str) -> Any:  # a reedsolo.RSCodec (reedsolo ships no types)
     import reedsolo
 
     return reedsolo.RSCodec(CODEWORDS - DATA_CODEWORDS[level], nsize=CODEWORDS)  # QR: GF(256), 0x11d, fcr 0
@@ -111,35 +87,29 @@ def _codec(level: str):
 
 def parse(data: bytes, level: str) -> str | None:
     """The digits of data codewords that hold exactly one numeric-mode segment and standard padding, else None."""
-    bits = "".join(f"{b:08b}" for b in data)
-    if bits[:4] != NUMERIC_MODE:
-        return None
-    count = int(bits[4:14], 2)
-    if not 1 <= count <= MAX_DIGITS[level]:
-        return None
-    digits, at = [], 14
-    for size in [3] * (count // 3) + ([count % 3] if count % 3 else []):
-        width = {3: 10, 2: 7, 1: 4}[size]
-        value = int(bits[at : at + width], 2)
-        if value >= 10**size:
+    bits = Bits(data)
+    try:
+        if bits.take(4) != NUMERIC_MODE:
             return None
-        digits.append("%0*d" % (size, value))
-        at += width
-    # Terminator (up to 4 zero bits), zero bits to the byte boundary, then alternating pad codewords.
-    end = min(len(bits), at + 4)
-    end = min(len(bits), -(-end // 8) * 8)
-    if set(bits[at:end]) - {"0"}:
+        count = bits.take(10)
+        if not 1 <= count <= MAX_DIGITS[level]:
+            return None
+        text = digits(bits, count)
+        # Terminator (up to 4 zero bits), zero bits to the byte boundary, then alternating pad codewords.
+        at = 8 * len(data) - bits.left
+        end = min(8 * len(data), -(-min(8 * len(data), at + 4) // 8) * 8)
+        if bits.take(end - at):
+            return None
+    except ValueError:
         return None
     pads = data[end // 8 :]
-    if any(b != _PADDING[i % 2] for i, b in enumerate(pads)):
-        return None
-    return "".join(digits)
+    return None if any(b != PADDING[i % 2] for i, b in enumerate(pads)) else text
 
 
 def numeric_payload(data: bytes, level: str) -> Payload | None:
     """:func:`parse` as a :class:`Payload`: one numeric segment and standard padding, else None."""
     text = parse(data, level)
-    return None if text is None else Payload(text, "numeric")
+    return None if text is None else Payload(text, "numeric", text.encode("ascii"))
 
 
 def any_payload(data: bytes, level: str) -> Payload | None:
@@ -155,8 +125,17 @@ def _reliable_last(bit_logits: np.ndarray) -> np.ndarray:
     return np.argsort(np.abs(bit_logits).reshape(CODEWORDS, 8).min(1), kind="stable")
 
 
-def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: NumericOptions,
-           content: str = "numeric") -> NumericEvidence:
+def _evidence(payload: Payload | None, distance: float, corrected: int, ec: int, margin: float,
+              fmt: FormatInfo, foreign: bool = False) -> Evidence:
+    """The evidence of a decoded ``payload`` (None: none); its calibration features: distance, share of the
+    correcting capacity used, margin (mean |logit| of the CNN's codeword bits), format distance."""
+    used = corrected / max(ec // 2, 1)
+    features = (distance, used, min(margin, 20.0), float(fmt.distance))
+    return Evidence(payload.text if payload else None, distance, fmt, features, payload=payload, foreign=foreign)
+
+
+def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: CodewordOptions,
+           content: str = "numeric") -> Evidence:
     """Decode one upright, normalized soft grid from the CNN's (208,) codeword bit logits (see the module doc);
     ``content``: ``numeric`` (one numeric segment, standard padding) or ``any`` (every mode, :mod:`payload`)."""
     import reedsolo
@@ -164,7 +143,7 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
     ec = CODEWORDS - DATA_CODEWORDS[fmt.level]
     budget = ec - (MISDECODE_PROTECTION[fmt.level] if content == "any" else 0)
     margin = float(np.abs(bit_logits).mean())
-    none = NumericEvidence(None, float(PLACEMENT.shape[0]), 0, ec, margin, fmt)
+    none = _evidence(None, float(PLACEMENT.shape[0]), 0, ec, margin, fmt)
     received = bytearray(np.packbits(bit_logits > 0).tobytes())
     order = _reliable_last(bit_logits)
     for erased in options.erasure_tries:
@@ -183,24 +162,16 @@ def decode(grid: np.ndarray, fmt: FormatInfo, bit_logits: np.ndarray, options: N
         payload = PARSERS[content](bytes(data), fmt.level)
         if payload is None:
             reserved = spent <= ec - MISDECODE_PROTECTION[fmt.level]
-            return replace(none, foreign=reserved and read_payload(bytes(data)) is not None)
+            foreign = reserved and read_payload(bytes(data)) is not None
+            return _evidence(None, none.distance, 0, ec, margin, fmt, foreign)
         # The symbol of ``text`` at this level and mask: the corrected codewords, placed and masked. That is what
         # qrcode makes of it, as the strict parse admits only the standard encoding (the tests check both), and
         # it costs no re-encoding (qrcode takes longer than the whole Reed-Solomon decoding).
         rows, cols = PLACEMENT[:, 0], PLACEMENT[:, 1]
         expected = np.unpackbits(np.frombuffer(bytes(corrected), np.uint8)) ^ mask_patterns()[fmt.mask, rows, cols]
         distance = float(np.abs(expected - grid[rows, cols]).sum())
-        return NumericEvidence(payload.text, distance, errors, ec, margin, fmt, payload)
+        return _evidence(payload, distance, errors, ec, margin, fmt)
     return none
-
-
-def verified(evidence: NumericEvidence, options: NumericOptions) -> bool:
-    """True when a number was decoded and meets every acceptance bound (the confidence is checked by the caller)."""
-    return (
-        evidence.text is not None
-        and evidence.format.distance <= options.max_format_distance
-        and evidence.distance <= options.max_distance
-    )
 
 
 def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
@@ -210,7 +181,7 @@ def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
     import reedsolo
 
     bits = codeword_bits(grid[None].astype(np.uint8), np.array([fmt.mask]))[0]
-    if "".join(map(str, bits[:4])) == NUMERIC_MODE:
+    if int("".join(map(str, bits[:4])), 2) == NUMERIC_MODE:
         return False
     try:
         data = _codec(fmt.level).decode(bytearray(np.packbits(bits).tobytes()))[0]

@@ -10,16 +10,17 @@ import pytest
 import qrcode
 
 from livereader import load_model, read_grids
-from livereader.decode.numeric import (
+from livereader.decode.codeword import (
     DATA_CODEWORDS,
     MAX_DIGITS,
     PLACEMENT,
-    NumericOptions,
+    CodewordOptions,
     codeword_bits,
     decode,
     foreign_data,
     parse,
 )
+from livereader.decode.decoders import CODEWORD_FEATURES
 from livereader.decode.reader import default_model_path
 from livereader.symbol import LEVELS, read_format
 from livereader.train.data import numeric_codes, text_codes
@@ -74,9 +75,10 @@ def test_decoding_corrects_up_to_the_capacity_and_no_further(level):
         damaged = bits.copy()
         for codeword in rng.choice(26, errors, replace=False):
             damaged[8 * codeword + rng.integers(8)] ^= 1
-        evidence = decode(grid.astype(np.float32), fmt, (2.0 * damaged - 1) * 4, NumericOptions(erasure_tries=(0,)))
+        evidence = decode(grid.astype(np.float32), fmt, (2.0 * damaged - 1) * 4, CodewordOptions(erasure_tries=(0,)))
         assert (evidence.text == payload) if readable else evidence.text is None
-        assert evidence.corrected == (errors if readable else 0)
+        used = dict(zip(CODEWORD_FEATURES, evidence.features))["capacity_used"]  # corrected / capacity
+        assert used == (errors / capacity if readable else 0)
         if readable:  # the payload's own symbol, as qrcode makes it, is the clean grid
             assert evidence.distance == 0
 
@@ -131,9 +133,9 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((tmp_path / "ddp.json").read_text())
-    assert card["training"]["processes"] == 2 and card["kind"] == "numeric"
+    assert card["training"]["processes"] == 2 and card["kind"] == "codeword"  # the older name, given, is stored anew
     assert card["command"].startswith("torchrun --nproc_per_node 2 -m livereader.train --kind numeric")
-    assert load_model(tmp_path / "ddp.pt").kind == "numeric"
+    assert load_model(tmp_path / "ddp.pt").kind == "codeword"
 
 
 def test_codeword_reader_torchscript_equals_eager(tmp_path):
@@ -150,6 +152,6 @@ def test_codeword_reader_torchscript_equals_eager(tmp_path):
     x = torch.rand(16, 1, 21, 21)
     loaded = load_model(path)
     with torch.inference_mode():
-        assert loaded.kind == "numeric" and loaded.digits == 0
+        assert loaded.kind == "codeword"  # a model file of the older kind "numeric" loads as a codeword model
         assert torch.allclose(loaded.module(x), eager(x), atol=1e-5)
         assert torch.allclose(loaded.batched(x), eager(x), atol=1e-5)

@@ -1,0 +1,45 @@
+"""Points and outlines in a frame: the one place that tests whether a point lies in a code's outline.
+
+Conventions: points are (x, y) pixels of the frame (origin top-left); an outline is a polygon of such points,
+a code's corners ordered tl, tr, br, bl of the symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+Point = tuple[float, float]
+Points = np.ndarray | Sequence[Sequence[float]]  # (N, 2) pixels (x, y): an outline, the corners of a code
+
+
+def centre_of(points: Points | Iterable[Sequence[float]]) -> Point:
+    """The mean of a few (x, y) points (plain Python: numpy's mean costs more for four points)."""
+    pairs = [(float(x), float(y)) for x, y in points]
+    return sum(x for x, _ in pairs) / len(pairs), sum(y for _, y in pairs) / len(pairs)
+
+
+def polygons(outlines: Iterable[Points]) -> list[np.ndarray]:
+    """Outlines as OpenCV's polygons ((N, 2) float32): for :func:`holding` on many points, converted once."""
+    return [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]
+
+
+def holding(point: Points | Sequence[float], outlines: Iterable[Points],
+            margin: float | Sequence[float] = 0.0) -> int | None:
+    """Index of the first of ``outlines`` ((N, 2) pixels each) that holds ``point`` (x, y), or None.
+
+    ``margin``: pixels outside an outline that still count as in it (one for all, or one per outline); with a
+    margin, a point must lie closer than that to the outline's edge (OpenCV's signed distance). Outlines given as
+    float32 arrays (:func:`polygons`) are not copied."""
+    xy = (float(point[0]), float(point[1]))  # type: ignore[arg-type]  # a point: two numbers
+    for index, outline in enumerate(outlines):
+        edge = margin if isinstance(margin, (int, float)) else margin[index]
+        polygon = np.asarray(outline, np.float32).reshape(-1, 2)
+        if edge:
+            if cv2.pointPolygonTest(polygon, xy, True) > -edge:
+                return index
+        elif cv2.pointPolygonTest(polygon, xy, False) >= 0:
+            return index
+    return None
