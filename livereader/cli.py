@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,13 +52,17 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"livereader {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
-    source.add_argument("--video", metavar="PATH", help="video file (batch: no window)")
+    source.add_argument("--video", nargs="+", metavar="PATH",
+                        help="video files, folders of them or glob patterns (batch: no window); several are read "
+                             "--jobs at a time")
     source.add_argument("--image", nargs="+", metavar="PATH", help="image files or folders (batch: no window)")
     source.add_argument("--demo", action="store_true",
                         help="built-in synthetic scene stream: moving, tilting codes whose payloads change "
                              f"(endless in a window; {DEMO_FRAMES} frames without one)")
     source.add_argument("--grid", nargs="+", metavar="FILE",
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="worker processes for several video files (default: the machine's cores)")
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
@@ -248,12 +252,36 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
     return capture.demo(None if show else capture.DEMO_FRAMES)
 
 
+class Progress(Protocol):
+    """What :func:`run` tells of its progress (a progress bar, a batch's worker)."""
+
+    def frame(self, reads: int) -> None:
+        """A frame was read, with ``reads`` codes read in it."""
+
+    def close(self) -> None:
+        """The run ended (before its summary line)."""
+
+
+class _Bar:
+    """A progress bar (tqdm) as :class:`Progress`."""
+
+    def __init__(self, bar: Any):
+        self.bar = bar
+
+    def frame(self, reads: int) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class _Loop:
     """The capture loop's frames: each read (a stream's through a :class:`StreamReader` made at its first frame and
     paced to its frame rate, each still image as a scene of its own), drawn, written and shown; counted."""
 
-    def __init__(self, args: argparse.Namespace, show: bool, model: Any, options: Any):
-        self.args, self.show, self.model, self.options = args, show, model, options
+    def __init__(self, args: argparse.Namespace, show: bool, model: Any, options: Any,
+                 progress: Progress | None = None):
+        self.args, self.show, self.model, self.options, self.progress = args, show, model, options, progress
         self.stream: Any = None
         self.frames, self.reads, self.newest, self.fps = 0, 0, -1, 0.0
 
@@ -296,7 +324,10 @@ class _Loop:
             rate = 1 / max(now - last, 1e-6)
             self.fps, last = (0.9 * self.fps + 0.1 * rate if self.frames else rate), now
             self.frames += 1
-            self.reads += sum(code.result is not None and code.result.status == READ for code in tracked)
+            reads = sum(code.result is not None and code.result.status == READ for code in tracked)
+            self.reads += reads
+            if self.progress is not None:
+                self.progress.frame(reads)
             annotated = None
             if self.show or outputs.output:
                 annotated = draw(image, [code.shown for code in tracked], None if self.args.image else self.fps)
@@ -311,8 +342,9 @@ class _Loop:
         return status
 
 
-def run(args: argparse.Namespace, model: Any) -> int:
-    """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code."""
+def run(args: argparse.Namespace, model: Any, progress: Progress | None = None) -> int:
+    """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code.
+    ``progress``: told of each frame read, and closed before the summary line."""
     import cv2
     import torch
 
@@ -338,7 +370,7 @@ def run(args: argparse.Namespace, model: Any) -> int:
         warm_up(model, options)
     started = time.perf_counter()
     status: int | None = 0
-    loop = _Loop(args, show, model, options)
+    loop = _Loop(args, show, model, options, progress)
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -366,6 +398,8 @@ def run(args: argparse.Namespace, model: Any) -> int:
                 outputs.close()
         if show:
             cv2.destroyAllWindows()
+        if progress is not None:
+            progress.close()
     if status is None:
         return 0
     elapsed = time.perf_counter() - started
@@ -391,9 +425,39 @@ def _interrupts_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+def _read_video(args: argparse.Namespace, model: Any) -> int:
+    """One video file, with a progress bar of its frames on a terminal."""
+    from livereader.batch import frame_count, progress_bar
+
+    return run(args, model, _Bar(progress_bar(frame_count(Path(args.video)), Path(args.video).name)))
+
+
+def _several(names: list[str]) -> bool:
+    """More than one video file: several names, a folder or a glob pattern (read by :mod:`livereader.batch`)."""
+    import glob
+
+    return len(names) > 1 or Path(names[0]).is_dir() or (not Path(names[0]).exists() and glob.has_magic(names[0]))
+
+
+def _read_many(args: argparse.Namespace) -> int:
+    from livereader.batch import BatchError, read_many
+
+    try:
+        return read_many(args, args.video)
+    except BatchError as error:
+        _error(str(error))
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
+        if args.jobs is not None and args.jobs < 1:
+            _error(f"--jobs must be at least 1, not {args.jobs}")
+            return 2
+        if args.video and _several(args.video):
+            return _read_many(args)
+        args.video = args.video[0] if args.video else None
         with _interrupts_deferred():
             from livereader.decode.reader import ModelError, load_models
 
@@ -402,7 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             except ModelError as error:
                 _error(str(error))
                 return 1
-        return _read_grid_files(args, model) if args.grid else run(args, model)
+        if args.grid:
+            return _read_grid_files(args, model)
+        if args.video:
+            return _read_video(args, model)
+        return run(args, model)
     except KeyboardInterrupt:  # Ctrl-C while starting (imports, models): no traceback; run handles its loop's
         return 130
 

@@ -1,4 +1,5 @@
 import http.server
+import signal
 import threading
 import time
 
@@ -74,3 +75,9 @@ def serve_mjpeg():
     yield serve
     for server in servers:
         server.shutdown()
+
+
+def interruptible() -> None:
+    """A subprocess's ``preexec_fn``: Ctrl-C (SIGINT) acts as from a terminal, also when the tests run in a
+    background job (nohup, ``&``), whose children inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

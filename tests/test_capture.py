@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import interruptible
 
 from livereader.cli import main
 from livereader.symbol import encode
@@ -140,7 +141,8 @@ def test_a_fast_stream_is_read_at_its_newest_frame(serve_mjpeg):
     sent: list[float] = []
     url = serve_mjpeg(frames, interval=1 / 120, sent=sent)
     process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--nodisplay", "--nofusion",
-                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
     lags = []
     for line in process.stdout:
         now = time.monotonic()
@@ -161,7 +163,8 @@ def test_reconnect_connects_again_and_says_so(serve_mjpeg):
     frames = [np.full((480, 640, 3), 200, np.uint8)] * 5
     url = serve_mjpeg(frames, interval=0.05)  # each connection: 5 frames, then the server closes it
     process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--camera", url, "--nodisplay", "--reconnect",
-                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--jsonl", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
     time.sleep(8)  # start-up, then at least two connections
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)

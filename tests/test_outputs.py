@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import interruptible
 
 from livereader.cli import main
 from livereader.symbol import encode
@@ -99,11 +100,13 @@ def test_bad_sources_say_what_is_wrong(tmp_path, capsys):
     cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64)).release()
     png = tmp_path / "x.png"
     cv2.imwrite(str(png), _code_image())
-    assert main(["--video", str(tmp_path)]) == 1
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    assert main(["--video", str(nothing)]) == 2  # a folder of videos (livereader.batch) that holds none
     assert main(["--video", str(empty)]) == 1
     assert main(["--grid", str(png)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert "not a file" in err[0] and str(empty) in err[1] and str(png) in err[2]
+    assert f"no video files in {nothing}" in err[0] and str(empty) in err[1] and str(png) in err[2]
 
 
 def _wait_for_library(pid: int, name: str, timeout: float = 60) -> None:
@@ -120,7 +123,7 @@ def _wait_for_library(pid: int, name: str, timeout: float = 60) -> None:
 
 def _run(args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "livereader.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible, **kwargs)
 
 
 @pytest.mark.slow

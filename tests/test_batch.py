@@ -1,0 +1,132 @@
+"""Many video files: every file's JSON lines as a serial run gives them, failures reported, progress, Ctrl-C."""
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import interruptible
+
+from livereader.batch import video_files
+from livereader.cli import main
+from livereader.symbol import encode
+
+
+def _video(path, text: str, frames: int = 30) -> None:
+    """A code drifting right, 640x480 at 30 frames/s: every frame searched whole within its interval."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    frame = np.full((480, 640), 230, np.uint8)
+    frame[100:274, 200:374] = 230 - 200 * np.kron(np.pad(encode(text, "H"), 4), np.ones((6, 6), np.uint8))[:174, :174]
+    for i in range(frames):
+        writer.write(cv2.cvtColor(np.roll(frame, 2 * i, axis=1), cv2.COLOR_GRAY2BGR))
+    writer.release()
+
+
+@pytest.fixture
+def videos(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name, text in (("a", "123456"), ("b", "654321"), ("c", "777000")):
+        _video(folder / f"{name}.avi", text)
+    return folder
+
+
+def _serial(path, tmp_path) -> str:
+    out = tmp_path / f"{path.name}.serial.jsonl"
+    assert main(["--video", str(path), "--jsonl", str(out)]) == 0
+    return out.read_text()
+
+
+def test_folders_globs_and_names_give_the_video_files(videos):
+    (videos / "notes.txt").write_text("not a video")
+    assert video_files([str(videos)]) == sorted(videos.glob("*.avi"))
+    assert video_files([str(videos / "[ab].avi"), str(videos / "c.avi")]) == [videos / n for n in ("a.avi", "b.avi",
+                                                                                                      "c.avi")]
+
+
+def test_one_process_writes_each_file_as_a_serial_run_merged_or_per_source(videos, tmp_path, capsys):
+    merged, folder = tmp_path / "all.jsonl", tmp_path / "out"
+    assert main(["--video", str(videos), "--jobs", "1", "--jsonl", str(merged)]) == 0
+    assert main(["--video", str(videos / "*.avi"), "--jobs", "1", "--jsonl", f"{folder}{os.sep}"]) == 0
+    text = merged.read_text()
+    for path in sorted(videos.glob("*.avi")):
+        serial = _serial(path, tmp_path)
+        assert serial and serial in text  # each file's lines together, in frame order
+        assert (folder / f"{path.name}.jsonl").read_text() == serial
+    assert "3 files, 90 frames, 90 reads" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_workers_give_each_file_its_serial_lines_and_report_a_corrupt_one(videos, tmp_path):
+    (videos / "broken.avi").write_bytes(b"no video here" * 100)
+    folder = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "livereader.cli", "--video", str(videos), "--jobs", "2",
+                           "--jsonl", f"{folder}{os.sep}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1  # a source failed; the others were read
+    assert f"cannot open video: {videos / 'broken.avi'}" in done.stderr
+    assert f"failed: {videos / 'broken.avi'}" in done.stderr.splitlines()[-1]
+    for path in sorted(videos.glob("[abc].avi")):
+        assert (folder / f"{path.name}.jsonl").read_text() == _serial(path, tmp_path)
+
+
+def _on_terminal(command: list[str]) -> bytes:
+    """What a command writes to stderr on a terminal of 100 columns."""
+    main_end, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 4096)
+        except OSError:  # the terminal's other end closed: the run ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=300)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_terminal_sees_the_progress_bar_and_a_pipe_does_not(videos):
+    command = [sys.executable, "-m", "livereader.cli", "--video", str(videos), "--jobs", "1", "--jsonl", os.devnull]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and "frame/s" not in piped.stderr and "files" in piped.stderr
+    seen = _on_terminal(command)
+    assert b"3/3 files" in seen and b"frame/s" in seen and b"100%" in seen
+    one = _on_terminal(command[:4] + [str(videos / "a.avi"), "--jsonl", os.devnull])  # one video: its frames
+    assert b"a.avi: 100%" in one and b"30/30" in one
+    assert one.rstrip().endswith(b"frames/s")  # the summary line after the bar
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_finalises_the_lines(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in "abcd":
+        _video(folder / f"{name}.avi", "424242", frames=2000)  # runs that cannot end before the signal
+    merged = tmp_path / "all.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--video", str(folder), "--jobs", "2",
+                                "--jsonl", str(merged)], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible, start_new_session=True)
+    time.sleep(12)  # start-up of the two workers, then reading
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = merged.read_text().splitlines()
+    assert lines and all(line.endswith("}") for line in lines)  # whole lines of the files stopped mid-way
+    deadline = time.monotonic() + 10
+    with pytest.raises(ProcessLookupError):  # no worker left running (each gone within seconds)
+        while time.monotonic() < deadline:
+            os.killpg(process.pid, 0)
+            time.sleep(0.2)
