@@ -1,15 +1,17 @@
-"""Many video files on every core: ``livereader --video A B DIR/ 'glob*' --jobs N``.
+"""Many video files on every core: ``livereader --video A B DIR 'glob*' --jobs N``.
 
-Each file is read exactly as ``livereader --video FILE --nodisplay`` reads it alone (:func:`livereader.cli.run`):
-its JSON lines are those of a serial run of that file, frames in order, each line naming its ``source``. Files
-are read in ``--jobs`` worker processes (spawned, each loading the models once and reading on one thread); the
-JSON lines of a file are passed on when the file is done: all to one stream (``--jsonl FILE`` or stdout, file
-after file as they finish) or one file per source (``--jsonl DIR/``). A file that cannot be read is reported on
-one line and the others go on; the exit code is 1 when any failed. On a terminal a progress bar shows files and
-frames done, frames/s and time left (tqdm; none when stderr is not a terminal).
+Each file is read as ``livereader --video FILE --nodisplay`` reads it alone (:func:`livereader.cli.run`): its
+JSON lines are those of a serial run of that file (frames in order, ``source`` as the file was named), as long as
+the machine keeps up with each video's frame rate (a stream is paced to it). Files are read in ``--jobs`` worker
+processes (spawned, each loading the models once and reading on one thread; with one job, in this process), at
+most one file a worker at a time. A file's JSON lines are passed on when the file is done: to one stream
+(``--jsonl FILE`` or stdout) in the order the files finish, or to one file per source in a folder
+(``--jsonl DIR``: an existing folder, or a path ending in ``/``). A file that cannot be read is reported and the
+others go on; the exit code is 1 when any failed. On a terminal a progress bar shows files and frames done, frames/s
+and time left (tqdm; none when stderr is not a terminal, or when the JSON lines go to the same terminal).
 
-Ctrl-C stops the workers: each finalises the JSON lines of the file it was reading, which are passed on, and the
-run ends with exit code 130.
+Ctrl-C or SIGTERM stops the workers at their next frame: each finalises the JSON lines of the file it was reading,
+which are passed on, no further file starts, and the run ends with exit code 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ import contextlib
 import glob
 import io
 import os
-import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -36,93 +37,111 @@ PROGRESS_EVERY = 25  # frames a worker reads between its progress reports
 
 
 class BatchError(Exception):
-    """Sources or outputs that a batch cannot run with (a one-line message)."""
+    """Sources or outputs that a batch cannot run with (a one-line message; exit code 2)."""
 
 
-def video_files(names: list[str]) -> list[Path]:
-    """Files, folders (their video files, not recursive) and glob patterns -> the video files, in the order given
-    (a folder's and a pattern's sorted); BatchError for a name that matches nothing."""
-    files: list[Path] = []
+def video_files(names: list[str]) -> list[str]:
+    """Files, folders (their video files, not recursive) and glob patterns -> the video files, named as given
+    (a folder's and a pattern's sorted), each once; BatchError for a name that matches nothing."""
+    files: list[str] = []
     for name in names:
         path = Path(name)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
+            files.extend(os.path.join(name, p.name) for p in sorted(path.iterdir())
+                         if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
         elif path.exists() or not glob.has_magic(name):
-            files.append(path)  # a missing file fails when it is read, like any other unreadable file
+            files.append(name)  # a missing file fails when it is read, like any other unreadable file
         else:
-            matched = sorted(Path(p) for p in glob.glob(name) if Path(p).is_file())
+            matched = sorted(p for p in glob.glob(name) if Path(p).is_file())
             if not matched:
                 raise BatchError(f"no file matches {name}")
             files.extend(matched)
-    if not files:
+    unique: dict[Path, str] = {}  # each file once, as first named
+    for name in files:
+        unique.setdefault(Path(name).resolve(), name)
+    if not unique:
         raise BatchError(f"no video files in {' '.join(names)}")
-    return files
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
 class Job:
-    """One file to read: its argument list for :func:`livereader.cli.run`, where its JSON lines go."""
+    """One file to read: its place in the batch, its argument list for :func:`livereader.cli.run`, where its JSON
+    lines go."""
 
-    source: Path
+    index: int
+    source: str
     argv: tuple[str, ...]
     jsonl: Path
 
 
 @dataclass(frozen=True)
 class Done:
-    """A file read: its exit status, frames, reads, and what it said on stderr."""
+    """A file read (or not started: status None): its exit status, frames, reads, and what it said on stderr."""
 
-    source: Path
-    status: int
+    index: int
+    status: int | None
     frames: int
     reads: int
     stderr: str
 
 
-_worker: dict[str, Any] = {}  # a worker process's models and progress queue (set by _start_worker)
+_worker: dict[str, Any] = {}  # a worker's models, progress reports and stop event (set by _start_worker)
 
 
-def _start_worker(models: list[str] | None, progress: Any) -> None:
-    """A worker's start: SIGINT left to the parent (which stops the workers), one thread, the models loaded."""
+def _start_worker(models: list[str] | None, reports: Any, stop: Any) -> None:
+    """A worker process's start: Ctrl-C and SIGTERM left to the parent, which stops the workers (a file being
+    read still finalises its lines at SIGTERM: :func:`livereader.cli.run` handles it), one thread, the models."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _start(models, reports, stop)
+
+
+def _start(models: Any, reports: Any, stop: Any) -> None:
     import torch
 
     from livereader.decode.reader import load_models
 
     torch.set_num_threads(1)
-    _worker.update(models=load_models(models), progress=progress)
-
-
-def _read(job: Job) -> Done:
-    """Read one file in a worker (or in this process) as ``livereader --video FILE`` reads it alone."""
-    from livereader.cli import make_parser, run
-
-    args = make_parser().parse_args(list(job.argv))
-    args.video = args.video[0]  # one file, as main passes it to run
-    counts = _Counts(_worker["progress"])
-    said = io.StringIO()
-    with contextlib.redirect_stderr(said):
-        status = run(args, _worker["models"], counts)
-    return Done(job.source, status, counts.frames, counts.reads, said.getvalue())
+    loaded = models if isinstance(models, tuple) else load_models(models)
+    _worker.update(models=loaded, reports=reports, stop=stop)
 
 
 class _Counts:
-    """A worker's :class:`livereader.cli.Progress`: frames and reads counted, frames reported to the parent."""
+    """A worker's :class:`livereader.cli.Progress`: frames and reads counted, frames reported to the parent; the
+    reading stops (as at Ctrl-C) once the parent asks the workers to stop."""
 
-    def __init__(self, reports: Any):
-        self.reports, self.frames, self.reads = reports, 0, 0
+    def __init__(self, reports: Any, stop: Any):
+        self.reports, self.stop, self.frames, self.reads = reports, stop, 0, 0
 
     def frame(self, reads: int) -> None:
         self.frames += 1
         self.reads += reads
         if self.frames % PROGRESS_EVERY == 0:
             self.reports.put(PROGRESS_EVERY)
+        if self.stop.is_set():
+            raise KeyboardInterrupt
 
     def close(self) -> None:
         self.reports.put(self.frames % PROGRESS_EVERY)
 
 
-def frame_count(path: Path) -> int:
+def _read(job: Job) -> Done:
+    """Read one file (in a worker, or in this process) as ``livereader --video FILE`` reads it alone."""
+    from livereader.cli import make_parser, run
+
+    if _worker["stop"].is_set():
+        return Done(job.index, None, 0, 0, "")
+    args = make_parser().parse_args(list(job.argv))
+    args.video = args.video[0]  # one file, as main passes it to run
+    counts = _Counts(_worker["reports"], _worker["stop"])
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said):
+        status = run(args, _worker["models"], counts)
+    return Done(job.index, status, counts.frames, counts.reads, said.getvalue())
+
+
+def frame_count(path: str | Path) -> int:
     """The frames a video file says it holds (0 where it cannot be opened)."""
     import cv2
 
@@ -133,41 +152,59 @@ def frame_count(path: Path) -> int:
         capture.release()
 
 
-def _per_source_names(sources: list[Path]) -> list[str]:
-    """A JSON-lines file name per source (``NAME.jsonl``; the folder's name joined on where two share a name)."""
-    names = [f"{s.name}.jsonl" for s in sources]
+def progress_bar(total_frames: int, description: str, jsonl: str | None = None) -> Any:
+    """A progress bar of frames on stderr (tqdm: frames done of the total, frames/s, time left); nothing where
+    stderr is not a terminal, or where the JSON lines (``jsonl``: None or ``-`` for stdout) go to the same one."""
+    from tqdm import tqdm
+
+    on_screen = jsonl in (None, "-") and sys.stdout.isatty()
+    return tqdm(total=total_frames or None, unit="frame", desc=description, disable=True if on_screen else None,
+                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def _names(sources: list[str]) -> list[str]:
+    """A name per source for its own output files: the file's name, or its folder's and its own where two share one
+    (``NAME``, ``FOLDER_NAME``, else ``INDEX_NAME``)."""
+    names = [Path(s).name for s in sources]
     if len(set(names)) < len(names):
-        names = ["_".join(s.resolve().parts[-2:]) + ".jsonl" for s in sources]
+        names = [f"{Path(s).resolve().parent.name}_{Path(s).name}" for s in sources]
     if len(set(names)) < len(names):
-        raise BatchError("two sources would write the same JSON-lines file: give them distinct names")
+        names = [f"{i}_{Path(s).name}" for i, s in enumerate(sources)]
     return names
 
 
 class _Sink:
     """Where the files' JSON lines go: one stream (a file or stdout) or a folder of one file per source."""
 
-    def __init__(self, target: str | None, sources: list[Path], scratch: Path):
-        self.folder = Path(target) if target and (target.endswith(os.sep) or Path(target).is_dir()) else None
-        self.stream: IO[str] | None = None
+    def __init__(self, target: str | None, sources: list[str], scratch: Path):
+        self.folder = Path(target) if target and (target.endswith(("/", os.sep)) or Path(target).is_dir()) else None
+        self.merged = Path(target) if target and target != "-" and self.folder is None else None
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.places = [self.folder / name for name in _per_source_names(sources)]
+            self.places = [self.folder / f"{name}.jsonl" for name in _names(sources)]
         else:
             self.places = [scratch / f"{i}.jsonl" for i in range(len(sources))]
-        taken = {s.resolve() for s in sources}
-        merged = [Path(target)] if target and target != "-" and self.folder is None else []
-        if any(p.resolve() in taken for p in self.places + merged):
-            raise BatchError("an output would overwrite an input")
-        if merged:
-            self.stream = open(merged[0], "w")  # noqa: SIM115 (open for the run, closed by close())
-        elif self.folder is None:
+        self.stream: IO[str] | None = None
+
+    def outputs(self) -> list[Path]:
+        return (self.places if self.folder is not None else []) + ([self.merged] if self.merged else [])
+
+    def open(self) -> None:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        elif self.merged is not None:
+            self.stream = open(self.merged, "w")  # noqa: SIM115 (open for the run, closed by close())
+        else:
             self.stream = sys.stdout
 
-    def passed_on(self, place: Path) -> None:
-        """A file's JSON lines, written (to a folder: already in place)."""
-        if self.stream is not None and place.exists():
-            with open(place) as lines:
-                shutil.copyfileobj(lines, self.stream)
+    def pass_on(self, place: Path) -> None:
+        """A file's JSON lines, written to the stream (in a folder they are in place already); Ctrl-C waits."""
+        from livereader.cli import _interrupts_deferred
+
+        if self.stream is None or not place.exists():
+            return
+        with _interrupts_deferred(), open(place) as lines:
+            for line in lines:
+                self.stream.write(line)
             self.stream.flush()
 
     def close(self) -> None:
@@ -175,142 +212,168 @@ class _Sink:
             self.stream.close()
 
 
-def _jobs(args: argparse.Namespace, sources: list[Path], places: list[Path]) -> list[Job]:
-    """One job a file: the flags that change what a file's reading gives, passed on as given."""
-    shared: list[str] = ["--nodisplay", "--content", args.content, "--timeout", str(args.timeout)]
+def _jobs(args: argparse.Namespace, sources: list[str], sink: _Sink) -> list[Job]:
+    """One job a file, with the flags that change what a file's reading gives passed on as given; BatchError
+    where an output would be an input or two outputs one file."""
+    shared: list[str] = ["--nodisplay", "--content", args.content]
     shared += ["--once"] * args.once + ["--nofusion"] * args.nofusion + ["--soft"] * args.soft
     if args.dedupe is not None:
         shared += ["--dedupe", str(args.dedupe)]
     if args.calibration:
         shared += ["--calibration", args.calibration]
-    output = Path(args.output) if args.output else None
-    # an annotated video per source, named as its JSON lines are (NAME.jsonl -> NAME's stem .mp4)
-    names = [name.removesuffix(".jsonl") for name in _per_source_names(sources)]
-    videos = [output / f"{Path(name).stem}.mp4" for name in names] if output else []
-    if len(set(videos)) < len(videos):
-        raise BatchError("two sources would write the same annotated video: give them distinct names")
+    for model in args.model or []:
+        shared += ["--model", model]
+    videos = [Path(args.output) / f"{Path(name).stem}.mp4" for name in _names(sources)] if args.output else []
+    outputs = sink.outputs() + videos
+    inputs = {Path(s).resolve() for s in [*sources, *([args.calibration] if args.calibration else [])]}
+    if any(path.resolve() in inputs for path in outputs):
+        raise BatchError("an output would overwrite an input: " + " ".join(str(p) for p in outputs
+                                                                         if p.resolve() in inputs))
+    if len({path.resolve() for path in outputs}) < len(outputs):
+        raise BatchError("two outputs would share a path: give the sources distinct names")
     jobs = []
-    for index, (source, place) in enumerate(zip(sources, places)):
-        argv = ["--video", str(source), "--jsonl", str(place), *shared]
-        if output is not None:
+    for index, (source, place) in enumerate(zip(sources, sink.places)):
+        argv = ["--video", source, "--jsonl", str(place), *shared]
+        if videos:
             argv += ["--output", str(videos[index])]
-        jobs.append(Job(source, tuple(argv), place))
+        jobs.append(Job(index, source, tuple(argv), place))
     return jobs
 
 
-def progress_bar(total_frames: int, description: str) -> Any:
-    """A progress bar of frames on stderr (tqdm: frames done of the total, frames/s, time left); nothing where
-    stderr is not a terminal."""
-    from tqdm import tqdm
+def _in_this_process(jobs: list[Job], models: tuple, progress: Callable[[int], None]) -> Generator[Done, None, None]:
+    """Each job read in this process, in order; Ctrl-C ends the file being read (its lines finalised) and the run."""
 
-    return tqdm(total=total_frames or None, unit="frame", desc=description, disable=None, file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1)
+    class Reports:
+        put = staticmethod(progress)
+
+    from livereader.cli import _Terminated
+
+    _start(models, Reports(), threading.Event())
+    for job in jobs:
+        done = _read(job)
+        yield done
+        if done.status in (130, 143):
+            raise _Terminated() if done.status == 143 else KeyboardInterrupt()
 
 
-def _results(jobs: list[Job], workers: int, models: list[str] | None,
-             progress: Callable[[int], None]) -> Iterator[Done]:
-    """Each job's result as it finishes: in this process for one worker, else in a pool of spawned processes."""
-    if workers == 1:
-        _start_worker_here(models, _Calls(progress))
-        for job in jobs:
-            yield _read(job)
-        return
+def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
+                progress: Callable[[int], None]) -> Generator[Done, None, None]:
+    """Each job's result as it finishes, read by spawned worker processes, one file a worker at a time. However
+    this ends (done, Ctrl-C, the caller stopping early), no file starts after it and every worker has ended."""
     import multiprocessing
+    import queue
 
     context = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads already run
-    manager = context.Manager()
-    updates_shared = manager.Queue()
-    stop = threading.Event()
+    reports, stop = context.Queue(), context.Event()
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(models, reports, stop))
+    waiting = iter(jobs)
+    running: dict[Future[Done], Job] = {}
+
+    def start_next() -> None:
+        job = next(waiting, None)
+        if job is not None:
+            running[executor.submit(_read, job)] = job
 
     def relay() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):
-                progress(updates_shared.get(timeout=0.2))
+        with contextlib.suppress(queue.Empty, OSError, ValueError, EOFError):
+            while True:
+                progress(reports.get(timeout=0.1))
 
-    relaying = threading.Thread(target=relay, daemon=True)
-    relaying.start()
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                   initargs=(models, updates_shared))
+    finished = False
     try:
-        futures: dict[Future[Done], Job] = {executor.submit(_read, job): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # a worker that died (killed, out of memory) or failed to start
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                yield Done(futures[future].source, 1, 0, 0, f"livereader: error: {reason}\n")
-    except KeyboardInterrupt:
-        for process in list(getattr(executor, "_processes", {}).values()):  # each finalises its file's lines
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-        executor.shutdown(wait=True, cancel_futures=True)
-        raise
+        for _ in range(workers):
+            start_next()
+        while running:
+            ready, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            relay()
+            for future in ready:
+                job = running.pop(future)
+                try:
+                    done = future.result()
+                except Exception as error:  # a worker that died (killed, out of memory) or failed to start
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    done = Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {reason}\n")
+                yield done
+                start_next()
+        finished = True
     finally:
+        if not finished:  # stopped: each worker ends its file at the next frame, no file starts
+            stop.set()
         executor.shutdown(wait=True, cancel_futures=True)
-        stop.set()
-        relaying.join()
-        manager.shutdown()
+        relay()
 
 
-class _Calls:
-    """A progress queue in this process: each report is a call."""
-
-    def __init__(self, call: Callable[[int], None]):
-        self.put = call
-
-
-def _start_worker_here(models: list[str] | None, progress: Any) -> None:
-    """:func:`_start_worker` in this process: Ctrl-C stays this process's own."""
-    import torch
-
-    from livereader.decode.reader import load_models
-
-    torch.set_num_threads(1)
-    _worker.update(models=load_models(models), progress=progress)
+def _check(args: argparse.Namespace) -> None:
+    """BatchError for flags that have no meaning with several videos."""
+    if args.display or args.reconnect:
+        raise BatchError("--display and --reconnect read one source: give one video file")
+    if args.output and Path(args.output).suffix.lower() in (".mp4", ".avi"):
+        raise BatchError(f"with several videos --output is a folder, not {args.output}")
 
 
 def read_many(args: argparse.Namespace, names: list[str]) -> int:
     """Read every video file that ``names`` give, ``args.jobs`` at a time; returns the exit code."""
+    from livereader.cli import _terminate, _Terminated
+    from livereader.decode.reader import ModelError, load_models
+    from livereader.live.capture import quiet_backends
+
+    _check(args)
     sources = video_files(names)
     workers = max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
-    if args.output:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="livereader-"))
-    sink = _Sink(args.jsonl, sources, scratch)
-    jobs = _jobs(args, sources, sink.places)
-    bar = progress_bar(sum(frame_count(s) for s in sources), f"0/{len(sources)} files")
-    status, failed, reads, started = 0, [], 0, time.perf_counter()
-    frames = [0]  # every frame read, of finished and stopped files alike (the workers' progress reports)
-
-    def progressed(count: int) -> None:
-        frames[0] += count
-        bar.update(count)
-
-    passed: set[Path] = set()
+    quiet_backends()
     try:
-        for done in _results(jobs, workers, args.model, progressed):
-            reads += done.reads
-            bar.set_description(f"{len(passed) + 1}/{len(sources)} files")
-            for line in done.stderr.splitlines():  # warnings and errors; each file's summary is in the total
-                if not line.startswith("livereader: ") or " frames, " not in line:
-                    bar.write(line, file=sys.stderr)
-            job = next(job for job in jobs if job.source == done.source and job.jsonl not in passed)
-            sink.passed_on(job.jsonl)
-            passed.add(job.jsonl)
-            if done.status in (130, 143):  # Ctrl-C reached the file read in this process
-                raise KeyboardInterrupt
-            if done.status != 0:
-                failed.append(str(done.source))
-    except KeyboardInterrupt:
-        status = 130
-        for job in jobs:  # the lines that the stopped workers finalised
-            if job.jsonl not in passed:
-                sink.passed_on(job.jsonl)
-    finally:
-        bar.close()
-        sink.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        models = load_models(args.model)  # a model that does not load fails here, once
+    except ModelError as error:
+        print(f"livereader: error: {error}", file=sys.stderr)
+        return 1
+    status, failed, frames, reads, started = 0, [], [0], 0, time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
+        sink = _Sink(args.jsonl, sources, Path(scratch))
+        jobs = _jobs(args, sources, sink)
+        passed: set[int] = set()
+        bar = progress_bar(sum(frame_count(s) for s in sources), f"0/{len(sources)} files", args.jsonl)
+
+        def progressed(count: int) -> None:
+            frames[0] += count
+            bar.update(count)
+
+        results = (_in_this_process(jobs, models, progressed) if workers == 1
+                   else _in_workers(jobs, workers, args.model, progressed))
+        previous_term = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            if args.output:
+                Path(args.output).mkdir(parents=True, exist_ok=True)
+            sink.open()
+            for done in results:
+                passed.add(done.index)
+                bar.set_description(f"{len(passed)}/{len(sources)} files")
+                for line in done.stderr.splitlines():  # warnings and errors; each file's summary is in the total
+                    if not line.startswith("livereader: ") or " frames, " not in line:
+                        bar.write(line, file=sys.stderr)
+                reads += done.reads
+                sink.pass_on(jobs[done.index].jsonl)
+                if done.status not in (0, None, 130, 143):
+                    failed.append(jobs[done.index].source)
+        except KeyboardInterrupt as interrupt:
+            status = 143 if isinstance(interrupt, _Terminated) else 130
+        except BrokenPipeError:  # whoever read the JSON lines has stopped: end quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError as error:
+            print(f"livereader: error: {error}", file=sys.stderr)
+            status = 1
+        finally:
+            results.close()  # stops the workers where the run ended early; every file's lines are final
+            if status in (130, 143):
+                for job in jobs:  # the lines that the stopped files finalised
+                    if job.index not in passed:
+                        passed.add(job.index)
+                        with contextlib.suppress(OSError):
+                            sink.pass_on(job.jsonl)
+            bar.close()
+            sink.close()
+            signal.signal(signal.SIGTERM, previous_term)
     rate = frames[0] / max(time.perf_counter() - started, 1e-9)
-    print(f"livereader: {len(sources)} files, {frames[0]} frames, {reads} reads, {rate:.1f} frames/s, --jobs {workers}"
-          + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    print(f"livereader: {len(sources)} files, {frames[0]} frames, {reads} reads, {rate:.1f} frames/s, "
+          f"--jobs {workers}" + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return status or (1 if failed else 0)

@@ -375,6 +375,10 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None) 
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
         images = capture.image_files(args.image) if args.image else []
+        if images and progress is None:  # a progress bar of the images on a terminal
+            from livereader.batch import progress_bar
+
+            progress = loop.progress = _Bar(progress_bar(len(images), "images", args.jsonl))
         inputs = images + [Path(name) for name in (args.video, args.calibration) if name]
         outputs = _Outputs(args, show, inputs)
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
@@ -428,8 +432,10 @@ def _interrupts_deferred() -> Iterator[None]:
 def _read_video(args: argparse.Namespace, model: Any) -> int:
     """One video file, with a progress bar of its frames on a terminal."""
     from livereader.batch import frame_count, progress_bar
+    from livereader.live.capture import quiet_backends
 
-    return run(args, model, _Bar(progress_bar(frame_count(Path(args.video)), Path(args.video).name)))
+    quiet_backends()  # before the frame count opens the file: no decoder's own lines on stderr
+    return run(args, model, _Bar(progress_bar(frame_count(args.video), Path(args.video).name, args.jsonl)))
 
 
 def _several(names: list[str]) -> bool:
@@ -447,6 +453,8 @@ def _read_many(args: argparse.Namespace) -> int:
     except BatchError as error:
         _error(str(error))
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting (imports, models)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,9 +47,11 @@ def _serial(path, tmp_path) -> str:
 
 def test_folders_globs_and_names_give_the_video_files(videos):
     (videos / "notes.txt").write_text("not a video")
-    assert video_files([str(videos)]) == sorted(videos.glob("*.avi"))
-    assert video_files([str(videos / "[ab].avi"), str(videos / "c.avi")]) == [videos / n for n in ("a.avi", "b.avi",
-                                                                                                      "c.avi")]
+    named = [str(videos / n) for n in ("a.avi", "b.avi", "c.avi")]
+    assert video_files([str(videos)]) == named
+    assert video_files([str(videos / "[ab].avi"), str(videos / "c.avi"), named[0]]) == named  # each file once
+    relative = os.path.relpath(named[0])
+    assert video_files([relative]) == [relative]  # named as given: the JSON lines' source
 
 
 def test_one_process_writes_each_file_as_a_serial_run_merged_or_per_source(videos, tmp_path, capsys):
@@ -106,25 +108,35 @@ def test_a_terminal_sees_the_progress_bar_and_a_pipe_does_not(videos):
     one = _on_terminal(command[:4] + [str(videos / "a.avi"), "--jsonl", os.devnull])  # one video: its frames
     assert b"a.avi: 100%" in one and b"30/30" in one
     assert one.rstrip().endswith(b"frames/s")  # the summary line after the bar
+    image = videos / "page.png"
+    cv2.imwrite(str(image), np.pad(255 - 255 * encode("9", "H"), 4, constant_values=255).repeat(6, 0).repeat(6, 1))
+    assert b"images: 100%" in _on_terminal(command[:3] + ["--image", str(image), "--jsonl", os.devnull])
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_worker_and_finalises_the_lines(tmp_path):
-    folder = tmp_path / "videos"
+@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_every_worker_promptly_and_finalises_the_lines(tmp_path, sent, code):
+    folder, out = tmp_path / "videos", tmp_path / "out"
     folder.mkdir()
     for name in "abcd":
-        _video(folder / f"{name}.avi", "424242", frames=2000)  # runs that cannot end before the signal
-    merged = tmp_path / "all.jsonl"
+        _video(folder / f"{name}.avi", "424242", frames=3000)  # runs that cannot end before the signal
     process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--video", str(folder), "--jobs", "2",
-                                "--jsonl", str(merged)], stderr=subprocess.PIPE, text=True,
+                                "--jsonl", f"{out}{os.sep}"], stderr=subprocess.PIPE, text=True,
                                preexec_fn=interruptible, start_new_session=True)
-    time.sleep(12)  # start-up of the two workers, then reading
-    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size for p in out.glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the workers read
+    if sent == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    else:
+        process.send_signal(signal.SIGTERM)  # as a service manager stops the run
+    stopped = time.monotonic()
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr
-    lines = merged.read_text().splitlines()
-    assert lines and all(line.endswith("}") for line in lines)  # whole lines of the files stopped mid-way
+    assert process.returncode == code, stderr
+    assert time.monotonic() - stopped < 20 and "Traceback" not in stderr
+    written = [p.read_text() for p in sorted(out.glob("*.jsonl")) if p.stat().st_size]
+    assert 1 <= len(written) <= 2  # the two files being read; no file started after the signal
+    assert all(text.endswith("}\n") and text.count("\n") < 3000 for text in written)  # whole lines, cut short
     deadline = time.monotonic() + 10
     with pytest.raises(ProcessLookupError):  # no worker left running (each gone within seconds)
         while time.monotonic() < deadline:
