@@ -56,9 +56,9 @@ def video_files(names: list[str]) -> list[str]:
             if not matched:
                 raise BatchError(f"no file matches {name}")
             files.extend(matched)
-    unique: dict[Path, str] = {}  # each file once, as first named
+    unique: dict[str, str] = {}  # each path once, as first named (links to one file are files of their own)
     for name in files:
-        unique.setdefault(Path(name).resolve(), name)
+        unique.setdefault(os.path.abspath(name), name)
     if not unique:
         raise BatchError(f"no video files in {' '.join(names)}")
     return list(unique.values())
