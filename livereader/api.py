@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from livereader.decode.reader import Model, _default_models, load_model
-from livereader.decode.verify import CONTENTS
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.results import READ, Code
 
@@ -29,8 +28,8 @@ EFFORTS: dict[str, dict[str, Any]] = {"fast": {"scout": 2}, "normal": {},
 
 
 def _options(options: ReaderOptions | None, content: str, soft: bool | None) -> ReaderOptions:
-    if content not in CONTENTS:
-        raise ValueError(f"content must be one of {', '.join(CONTENTS)}, not {content!r}")
+    """The reader's options with the public ones applied; ValueError for an unknown ``content`` (from
+    :class:`VerifyOptions`' own check)."""
     options = options or ReaderOptions()
     grid = options.grid if soft is None else replace(options.grid, soft=soft)
     return replace(options, grid=grid, verify=replace(options.verify, content=content))
