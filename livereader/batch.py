@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import importlib.util
 import io
 import os
 import signal
@@ -66,13 +67,19 @@ def video_files(names: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Job:
-    """One file to read: its place in the batch, its argument list for :func:`livereader.cli.run`, where its JSON
-    lines go."""
+    """One file to read: its place in the batch, the flags that change what its reading gives, where its JSON
+    lines and its annotated video (or None) go."""
 
     index: int
     source: str
-    argv: tuple[str, ...]
+    flags: tuple[str, ...]
     jsonl: Path
+    video: Path | None
+
+    def argv(self) -> list[str]:
+        """The argument list for :func:`livereader.cli.run`: ``livereader --video SOURCE ...`` of this file alone."""
+        return ["--video", self.source, "--jsonl", str(self.jsonl), *self.flags,
+                *(["--output", str(self.video)] if self.video else [])]
 
 
 @dataclass(frozen=True)
@@ -132,13 +139,25 @@ def _read(job: Job) -> Done:
 
     if _worker["stop"].is_set():
         return Done(job.index, None, 0, 0, "")
-    args = make_parser().parse_args(list(job.argv))
+    args = make_parser().parse_args(job.argv())
     args.video = args.video[0]  # one file, as main passes it to run
     counts = _Counts(_worker["reports"], _worker["stop"])
     said = io.StringIO()
     with contextlib.redirect_stderr(said):
         status = run(args, _worker["models"], counts)
     return Done(job.index, status, counts.frames, counts.reads, said.getvalue())
+
+
+def video_fps(path: str | Path) -> float:
+    """The frame rate a video file says it has (30 where it says none or cannot be opened), as its reading takes
+    it for frame times."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return (capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0) or 30.0
+    finally:
+        capture.release()
 
 
 def frame_count(path: str | Path) -> int:
@@ -212,32 +231,91 @@ class _Sink:
             self.stream.close()
 
 
-def _jobs(args: argparse.Namespace, sources: list[str], sink: _Sink) -> list[Job]:
-    """One job a file, with the flags that change what a file's reading gives passed on as given; BatchError
-    where an output would be an input or two outputs one file."""
+def _flags(args: argparse.Namespace, reporting: bool = True) -> list[str]:
+    """The flags that change what a file's reading gives, as given (``reporting``: ``--once`` and ``--dedupe``
+    too)."""
     shared: list[str] = ["--nodisplay", "--content", args.content]
-    shared += ["--once"] * args.once + ["--nofusion"] * args.nofusion + ["--soft"] * args.soft
-    if args.dedupe is not None:
-        shared += ["--dedupe", str(args.dedupe)]
+    shared += ["--nofusion"] * args.nofusion + ["--soft"] * args.soft
+    if reporting:
+        shared += ["--once"] * args.once + (["--dedupe", str(args.dedupe)] if args.dedupe is not None else [])
     if args.calibration:
         shared += ["--calibration", args.calibration]
     for model in args.model or []:
         shared += ["--model", model]
-    videos = [Path(args.output) / f"{Path(name).stem}.mp4" for name in _names(sources)] if args.output else []
-    outputs = sink.outputs() + videos
+    return shared
+
+
+def _check_outputs(args: argparse.Namespace, sources: list[str], outputs: list[Path]) -> None:
+    """BatchError where an output would be an input or two outputs one file."""
     inputs = {Path(s).resolve() for s in [*sources, *([args.calibration] if args.calibration else [])]}
     if any(path.resolve() in inputs for path in outputs):
         raise BatchError("an output would overwrite an input: " + " ".join(str(p) for p in outputs
                                                                          if p.resolve() in inputs))
     if len({path.resolve() for path in outputs}) < len(outputs):
         raise BatchError("two outputs would share a path: give the sources distinct names")
-    jobs = []
-    for index, (source, place) in enumerate(zip(sources, sink.places)):
-        argv = ["--video", source, "--jsonl", str(place), *shared]
-        if videos:
-            argv += ["--output", str(videos[index])]
-        jobs.append(Job(index, source, tuple(argv), place))
-    return jobs
+
+
+class _Files:
+    """A job a file, with the flags that change what a file's reading gives passed on as given: a file's JSON
+    lines are complete when its job is done."""
+
+    def __init__(self, args: argparse.Namespace, sources: list[str], sink: _Sink):
+        videos = [Path(args.output) / f"{Path(name).stem}.mp4" for name in _names(sources)] if args.output else []
+        _check_outputs(args, sources, sink.outputs() + videos)
+        self.jobs = [Job(index, source, tuple(_flags(args)), place, videos[index] if videos else None)
+                     for index, (source, place) in enumerate(zip(sources, sink.places))]
+        self.passed: set[int] = set()
+        self.reads = 0  # codes read, in the files done
+        self.lead_frames = 0  # frames read, not reported
+
+    def done(self, result: Done) -> list[Path]:
+        """The JSON lines files complete now that a job is done."""
+        self.passed.add(result.index)
+        self.reads += result.reads
+        return [self.jobs[result.index].jsonl]
+
+    def files_done(self) -> int:
+        return len(self.passed)
+
+    def rest(self) -> list[Path]:
+        """The JSON lines files of the jobs not done (a stopped run's: finalised where they were cut short)."""
+        return [job.jsonl for job in self.jobs if job.index not in self.passed]
+
+
+class _Segments(_Files):
+    """One file in segments, a job each (:mod:`livereader.segments`): its JSON lines, joined, are complete when
+    every segment's job is done."""
+
+    def __init__(self, args: argparse.Namespace, source: str, sink: _Sink, scratch: Path):
+        from livereader.segments import split
+
+        if args.output:
+            raise BatchError("--output of one video read in segments: read it with --jobs 1")
+        _check_outputs(args, [source], sink.outputs())
+        self.args, self.target, self.fps = args, sink.places[0], video_fps(source)
+        self.segments = split(frame_count(source), args.jobs)
+        flags = tuple(_flags(args, reporting=False))
+        self.jobs = [Job(i, source, (*flags, "--frames", segment.frames), scratch / f"segment{i}.jsonl", None)
+                     for i, segment in enumerate(self.segments)]
+        self.passed, self.reads, self.joined = set(), 0, False
+        self.lead_frames = sum(segment.lead for segment in self.segments)
+
+    def done(self, result: Done) -> list[Path]:
+        self.passed.add(result.index)
+        return self.rest() if len(self.passed) == len(self.jobs) else []
+
+    def files_done(self) -> int:
+        return int(self.joined)
+
+    def rest(self) -> list[Path]:
+        from livereader.segments import write_joined
+
+        if self.joined:
+            return []
+        self.joined = True
+        self.reads = write_joined([job.jsonl for job in self.jobs], self.segments, self.target, self.args.once,
+                                  self.args.dedupe, self.fps)
+        return [self.target]
 
 
 def _in_this_process(jobs: list[Job], models: tuple, progress: Callable[[int], None]) -> Generator[Done, None, None]:
@@ -306,55 +384,68 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
 
 def _check(args: argparse.Namespace) -> None:
     """BatchError for flags that have no meaning with several videos."""
-    if args.display or args.reconnect:
-        raise BatchError("--display and --reconnect read one source: give one video file")
+    if args.display or args.reconnect or args.frames:
+        raise BatchError("--display, --reconnect and --frames read one video file in one job (--jobs 1)")
     if args.output and Path(args.output).suffix.lower() in (".mp4", ".avi"):
-        raise BatchError(f"with several videos --output is a folder, not {args.output}")
+        raise BatchError(f"with several videos or --ray --output is a folder, not {args.output}")
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        raise BatchError("--ray needs Ray: pip install 'livereader[ray]'")
+
+
+def _results(args: argparse.Namespace, jobs: list[Job], workers: int, models: tuple,
+             progress: Callable[[int], None]) -> Generator[Done, None, None]:
+    """The jobs' results as they finish: on Ray (``--ray``), in worker processes, or in this process."""
+    if args.ray is not None:
+        from livereader.cluster import on_ray
+
+        return on_ray(jobs, args.ray, args.model, progress)
+    if workers == 1:
+        return _in_this_process(jobs, models, progress)
+    return _in_workers(jobs, workers, args.model, progress)
 
 
 def read_many(args: argparse.Namespace, names: list[str]) -> int:
-    """Read every video file that ``names`` give, ``args.jobs`` at a time; returns the exit code."""
+    """Read every video file that ``names`` give, ``args.jobs`` at a time (one file given with ``--jobs`` N > 1: in
+    N segments); returns the exit code."""
     from livereader.cli import _terminate, _Terminated
     from livereader.decode.reader import ModelError, load_models
     from livereader.live.capture import quiet_backends
 
     _check(args)
     sources = video_files(names)
-    workers = max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
+    segmented = len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
+    workers = args.jobs if segmented else max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
     quiet_backends()
     try:
         models = load_models(args.model)  # a model that does not load fails here, once
     except ModelError as error:
         print(f"livereader: error: {error}", file=sys.stderr)
         return 1
-    status, failed, frames, reads, started = 0, [], [0], 0, time.perf_counter()
+    status, failed, frames, started = 0, [], [0], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
         sink = _Sink(args.jsonl, sources, Path(scratch))
-        jobs = _jobs(args, sources, sink)
-        passed: set[int] = set()
+        plan = _Segments(args, sources[0], sink, Path(scratch)) if segmented else _Files(args, sources, sink)
         bar = progress_bar(sum(frame_count(s) for s in sources), f"0/{len(sources)} files", args.jsonl)
 
         def progressed(count: int) -> None:
             frames[0] += count
             bar.update(count)
 
-        results = (_in_this_process(jobs, models, progressed) if workers == 1
-                   else _in_workers(jobs, workers, args.model, progressed))
+        results = _results(args, plan.jobs, workers, models, progressed)
         previous_term = signal.signal(signal.SIGTERM, _terminate)
         try:
             if args.output:
                 Path(args.output).mkdir(parents=True, exist_ok=True)
             sink.open()
             for done in results:
-                passed.add(done.index)
-                bar.set_description(f"{len(passed)}/{len(sources)} files")
                 for line in done.stderr.splitlines():  # warnings and errors; each file's summary is in the total
                     if not line.startswith("livereader: ") or " frames, " not in line:
                         bar.write(line, file=sys.stderr)
-                reads += done.reads
-                sink.pass_on(jobs[done.index].jsonl)
-                if done.status not in (0, None, 130, 143):
-                    failed.append(jobs[done.index].source)
+                for place in plan.done(done):
+                    sink.pass_on(place)
+                bar.set_description(f"{plan.files_done()}/{len(sources)} files")
+                if done.status not in (0, None, 130, 143) and plan.jobs[done.index].source not in failed:
+                    failed.append(plan.jobs[done.index].source)
         except KeyboardInterrupt as interrupt:
             status = 143 if isinstance(interrupt, _Terminated) else 130
         except BrokenPipeError:  # whoever read the JSON lines has stopped: end quietly
@@ -365,15 +456,16 @@ def read_many(args: argparse.Namespace, names: list[str]) -> int:
         finally:
             results.close()  # stops the workers where the run ended early; every file's lines are final
             if status in (130, 143):
-                for job in jobs:  # the lines that the stopped files finalised
-                    if job.index not in passed:
-                        passed.add(job.index)
-                        with contextlib.suppress(OSError):
-                            sink.pass_on(job.jsonl)
+                with contextlib.suppress(OSError):
+                    for place in plan.rest():  # the lines that the stopped files finalised
+                        sink.pass_on(place)
             bar.close()
             sink.close()
             signal.signal(signal.SIGTERM, previous_term)
+    frames[0] -= plan.lead_frames
     rate = frames[0] / max(time.perf_counter() - started, 1e-9)
-    print(f"livereader: {len(sources)} files, {frames[0]} frames, {reads} reads, {rate:.1f} frames/s, "
-          f"--jobs {workers}" + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    print(f"livereader: {len(sources)} files, {frames[0]} frames, {plan.reads} reads, {rate:.1f} frames/s, "
+          + (f"--ray {args.ray or 'local'}" if args.ray is not None else f"--jobs {workers}")
+          + (f" ({len(plan.jobs)} segments)" if segmented else "")
+          + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return status or (1 if failed else 0)

@@ -63,6 +63,12 @@ def make_parser() -> argparse.ArgumentParser:
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
     parser.add_argument("--jobs", type=int, metavar="N",
                         help="worker processes for several video files (default: the machine's cores)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="read the video files as tasks on a Ray cluster (ADDRESS: 'auto', HOST:PORT or "
+                             "ray://HOST:PORT; none: a local Ray instance for the run); needs livereader[ray]")
+    parser.add_argument("--frames", type=_frame_range, metavar="START:STOP",
+                        help="read only the frames START to STOP-1 of a video (either may be left out: 100:, :500); "
+                             "lines keep the frames' indices in the file")
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
@@ -92,6 +98,18 @@ def make_parser() -> argparse.ArgumentParser:
                         help="model file; repeat to try several in order (default: the shipped models/default.pt, "
                              "then models/numeric.pt)")
     return parser
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    """``START:STOP`` (either may be empty) -> (start, stop or None); argparse's error for anything else."""
+    start, colon, stop = text.partition(":")
+    try:
+        span = (int(start or 0), int(stop) if stop else None)
+    except ValueError:
+        span = (-1, None)
+    if not colon or span[0] < 0 or (span[1] is not None and span[1] <= span[0]):
+        raise argparse.ArgumentTypeError(f"not a frame range START:STOP with 0 <= START < STOP: {text}")
+    return span
 
 
 def read_grid_file(path: Path) -> np.ndarray:
@@ -139,6 +157,24 @@ class UsageError(Exception):
     """A command line that cannot run as given (exit code 2, one line)."""
 
 
+class Reported:
+    """Which located codes get a JSON line: all, or with ``once`` only a track's first read, or with ``dedupe``
+    (seconds) only reads, a text again only after it was out of sight that long (< 0: never again)."""
+
+    def __init__(self, once: bool, dedupe: float | None):
+        self.once, self.dedupe = once, dedupe
+        self.last_read: dict[str, float] = {}  # text -> when it was last read (dedupe)
+
+    def keep(self, first_read: bool, text: str | None, now: float) -> bool:
+        """Whether a code gets its line: ``first_read``, its track's first read; ``now``, the frame's time (s)."""
+        if (self.once and not first_read) or (self.dedupe is not None and not text):
+            return False
+        if self.dedupe is not None and text:
+            last, self.last_read[text] = self.last_read.get(text), now
+            return last is None or (self.dedupe >= 0 and now - last >= self.dedupe)
+        return True
+
+
 class _Outputs:
     """Where results go: JSON lines, an annotated video or image folder, a window. Checked and opened before the
     first frame is read (no output path may be an input), closed once."""
@@ -148,9 +184,7 @@ class _Outputs:
         self.jsonl_path = args.jsonl or (None if show else "-")
         self.output = Path(args.output) if args.output else None
         self.images = bool(args.image)
-        self.once = args.once
-        self.dedupe = args.dedupe
-        self.last_read: dict[str, float] = {}  # text -> when it was last read (--dedupe)
+        self.reported = Reported(args.once, args.dedupe)
         self.inputs = inputs
         self.jsonl: IO | None = None
         self.writer: Any = None  # a cv2.VideoWriter, made at the first frame
@@ -192,12 +226,8 @@ class _Outputs:
         if self.jsonl:
             for code in tracked:
                 r = code.result
-                if r is None or (self.once and not code.first_read) or (self.dedupe is not None and not r.text):
+                if r is None or not self.reported.keep(code.first_read, r.text, now):
                     continue
-                if self.dedupe is not None:
-                    last, self.last_read[r.text] = self.last_read.get(r.text), now
-                    if last is not None and (self.dedupe < 0 or now - last < self.dedupe):
-                        continue
                 line = {"frame": frame.index, "source": frame.source, **Code.of(r, code.track).to_dict()}
                 self.jsonl.write(json.dumps(line) + "\n")
             self.jsonl.flush()
@@ -246,7 +276,7 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
     if args.camera is not None:
         return capture.camera(args.camera, args.timeout, reconnect=args.reconnect)
     if args.video:
-        return capture.video(args.video)
+        return capture.video(args.video, *(args.frames or (0, None)))
     if args.image:
         return capture.images(images)
     return capture.demo(None if show else capture.DEMO_FRAMES)
@@ -296,7 +326,7 @@ class _Loop:
         if self.stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
             rate = frame.fps if 1 <= frame.fps <= 240 else 30.0  # some sources say 0 or 90,000
             paced = StreamOptions(fusion=not self.args.nofusion, interval=1 / rate)
-            self.stream = StreamReader(self.model, self.options, paced)
+            self.stream = StreamReader(self.model, self.options, paced, first=frame.index)
         return self.stream.read(image)
 
     def run(self, frames: Iterator, outputs: _Outputs, undistort: Any) -> int:
@@ -463,7 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs is not None and args.jobs < 1:
             _error(f"--jobs must be at least 1, not {args.jobs}")
             return 2
-        if args.video and _several(args.video):
+        if (args.ray is not None or args.frames) and not args.video:
+            _error(f"{'--ray' if args.ray is not None else '--frames'} reads video files: give --video")
+            return 2
+        if args.video and (_several(args.video) or args.ray is not None or (args.jobs or 1) > 1):
             return _read_many(args)
         args.video = args.video[0] if args.video else None
         with _interrupts_deferred():

@@ -1,6 +1,7 @@
 """Many video files: every file's JSON lines as a serial run gives them, failures reported, progress, Ctrl-C."""
 
 import fcntl
+import json
 import os
 import pty
 import signal
@@ -142,3 +143,28 @@ def test_ctrl_c_or_sigterm_stops_every_worker_promptly_and_finalises_the_lines(t
         while time.monotonic() < deadline:
             os.killpg(process.pid, 0)
             time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_one_video_in_two_segments_gives_the_serial_lines_with_the_track_joined_across_the_seam(tmp_path, capsys):
+    path = tmp_path / "long.avi"
+    _video(path, "123456", frames=150)  # one code in every frame: it crosses the seam at frame 75
+    for once in ([], ["--once"]):
+        serial, split = tmp_path / "serial.jsonl", tmp_path / "split.jsonl"
+        assert main(["--video", str(path), "--jsonl", str(serial), *once]) == 0
+        assert main(["--video", str(path), "--jobs", "2", "--jsonl", str(split), *once]) == 0
+        assert "1 files, 150 frames, 150 reads" in capsys.readouterr().err.splitlines()[-1]
+        assert split.read_text() == serial.read_text()
+        assert len(split.read_text().splitlines()) == (1 if once else 150)  # one track, reported once
+
+
+def test_frames_reads_a_range_of_a_video_with_the_frames_indices(tmp_path, capsys):
+    path = tmp_path / "a.avi"
+    _video(path, "123456", frames=40)
+    assert main(["--video", str(path), "--frames", "30:", "--jsonl", "-"]) == 0
+    assert [json.loads(line)["frame"] for line in capsys.readouterr().out.splitlines()] == list(range(30, 40))
+    assert main(["--video", str(path), "--frames", "5:8", "--jsonl", "-"]) == 0
+    assert [json.loads(line)["frame"] for line in capsys.readouterr().out.splitlines()] == [5, 6, 7]
+    with pytest.raises(SystemExit):
+        main(["--video", str(path), "--frames", "8:5"])
+    assert main(["--image", str(path), "--frames", "1:2"]) == 2

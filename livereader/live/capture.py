@@ -93,8 +93,9 @@ def quiet_backends() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
-def video(path: str) -> Iterator[Frame]:
-    """Every frame of a video file, in order; ``image`` is None for an undecodable one."""
+def video(path: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    """Every frame of a video file, in order, or those from index ``start`` up to ``stop`` (not included; None: to
+    the end), each with its index in the file; ``image`` is None for an undecodable one."""
     if not Path(path).exists():
         raise SourceError(f"no such file: {path}")
     if not Path(path).is_file():
@@ -102,15 +103,20 @@ def video(path: str) -> Iterator[Frame]:
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise SourceError(f"cannot open video: {path}")
-    return _frames_of(capture, path)
+    if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
+        capture.release()
+        raise SourceError(f"cannot seek to frame {start}: {path}")
+    return _frames_of(capture, path, start, stop)
 
 
-def _frames_of(capture: cv2.VideoCapture, name: str) -> Iterator[Frame]:
+def _frames_of(capture: cv2.VideoCapture, name: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    index, pending = 0, 0  # pending: undecodable frames not yet known to be followed by a decodable one
+    if stop is not None:
+        count = min(count, stop)
+    index, pending = start, 0  # pending: undecodable frames not yet known to be followed by a decodable one
     try:
-        while True:
+        while stop is None or index < stop:
             ok, image = capture.read()
             if ok and image is not None:
                 for skipped in range(index - pending, index):
@@ -125,7 +131,7 @@ def _frames_of(capture: cv2.VideoCapture, name: str) -> Iterator[Frame]:
     finally:
         capture.release()
     decoded = index - pending
-    if decoded == 0:
+    if decoded == start:
         raise SourceError(f"no frame could be read from the video: {name}")
     if decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")

@@ -77,7 +77,9 @@ class StreamReader:
     """Reads the frames of one stream in order; one object per stream (see the module docstring)."""
 
     def __init__(self, model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions(),
-                 stream: StreamOptions = StreamOptions()):
+                 stream: StreamOptions = StreamOptions(), *, first: int = 0):
+        """``first``: the index of the stream's first frame in its source (a video read from a later frame keeps
+        the schedule's phase of the whole file)."""
         self.model = model
         # Unexplained finders wait for the next whole-frame search. Codes with two finders in sight wait for frames
         # that show all three, but in a paced stream, whose frames are read as frames alone are where the budget
@@ -93,7 +95,7 @@ class StreamReader:
         self.whole_cost: float | None = None
         self.tracker = Tracker(stream.track)
         self.stack = FrameStack(stream.fuse) if stream.fusion else None
-        self.frames = 0
+        self.first, self.frames = first, 0
         self._small: np.ndarray | None = None  # the previous frame at flow scale
         self._seen: dict[int, np.ndarray] = {}  # track -> its data modules as seen when its number was read
 
@@ -102,9 +104,10 @@ class StreamReader:
         tracks (:meth:`livereader.live.track.Tracker.update`)."""
         started = time.perf_counter()
         grey = to_grey(image)
-        full = self.frames % self.stream.full_every == 0
+        index = self.first + self.frames  # the frame's index in its source: the schedule's phase
+        full = index % self.stream.full_every == 0
         interval = self.stream.interval
-        scheduled = full or self.frames % self.stream.scout_every == 0
+        scheduled = full or index % self.stream.scout_every == 0
         affordable = interval is not None and (self.whole_cost is None or self.whole_cost <= interval / 2)
         whole = scheduled or affordable
         hints = self._hints(grey, whole=whole, reread=scheduled,
