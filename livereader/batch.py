@@ -21,6 +21,8 @@ import contextlib
 import glob
 import importlib.util
 import io
+import json
+import math
 import os
 import signal
 import sys
@@ -71,15 +73,18 @@ class Job:
     lines and its annotated video (or None) go."""
 
     index: int
-    source: str
+    source: str  # a video file, or the images' first and last (for messages)
     flags: tuple[str, ...]
     jsonl: Path
     video: Path | None
+    images: tuple[str, ...] = ()  # images: the names given to --image (the flags say which of them to read)
 
     def argv(self) -> list[str]:
-        """The argument list for :func:`livereader.cli.run`: ``livereader --video SOURCE ...`` of this file alone."""
-        return ["--video", self.source, "--jsonl", str(self.jsonl), *self.flags,
-                *(["--output", str(self.video)] if self.video else [])]
+        """The argument list for :func:`livereader.cli.run`: ``livereader --video SOURCE ...`` of this file alone,
+        or ``livereader --image NAMES ... --frames START:STOP``."""
+        reading = ["--image", *self.images] if self.images else ["--video", self.source]
+        annotated = ["--output", str(self.video)] if self.video else []
+        return [*reading, "--jsonl", str(self.jsonl), *self.flags, *annotated]
 
 
 @dataclass(frozen=True)
@@ -118,19 +123,19 @@ class _Counts:
     """A worker's :class:`livereader.cli.Progress`: frames and reads counted, frames reported to the parent; the
     reading stops (as at Ctrl-C) once the parent asks the workers to stop."""
 
-    def __init__(self, reports: Any, stop: Any):
-        self.reports, self.stop, self.frames, self.reads = reports, stop, 0, 0
+    def __init__(self, reports: Any, stop: Any, every: int):
+        self.reports, self.stop, self.every, self.frames, self.reads = reports, stop, every, 0, 0
 
     def frame(self, reads: int) -> None:
         self.frames += 1
         self.reads += reads
-        if self.frames % PROGRESS_EVERY == 0:
-            self.reports.put(PROGRESS_EVERY)
+        if self.frames % self.every == 0:
+            self.reports.put(self.every)
         if self.stop.is_set():
             raise KeyboardInterrupt
 
     def close(self) -> None:
-        self.reports.put(self.frames % PROGRESS_EVERY)
+        self.reports.put(self.frames % self.every)
 
 
 def _read(job: Job) -> Done:
@@ -140,8 +145,9 @@ def _read(job: Job) -> Done:
     if _worker["stop"].is_set():
         return Done(job.index, None, 0, 0, "")
     args = make_parser().parse_args(job.argv())
-    args.video = args.video[0]  # one file, as main passes it to run
-    counts = _Counts(_worker["reports"], _worker["stop"])
+    if args.video:
+        args.video = args.video[0]  # one file, as main passes it to run
+    counts = _Counts(_worker["reports"], _worker["stop"], 1 if job.images else PROGRESS_EVERY)
     said = io.StringIO()
     with contextlib.redirect_stderr(said):
         status = run(args, _worker["models"], counts)
@@ -318,6 +324,56 @@ class _Segments(_Files):
         return [self.target]
 
 
+class _Chunks(_Files):
+    """Images in chunks of consecutive ones, a job each (more chunks than workers: images differ in cost): their
+    JSON lines passed on in the images' order, ``--dedupe`` applied here across the chunks."""
+
+    def __init__(self, args: argparse.Namespace, images: list[Path], sink: _Sink, workers: int, scratch: Path):
+        from livereader.cli import Reported, image_targets
+
+        if sink.folder is not None:
+            raise BatchError("with --image --jsonl is one file, not a folder")
+        targets = list(image_targets(images, Path(args.output)).values()) if args.output else []
+        _check_outputs(args, [str(path) for path in images], sink.outputs() + targets)
+        size = max(1, math.ceil(len(images) / (4 * workers)))
+        flags = _flags(args, reporting=False) + ["--once"] * args.once + (["--output", args.output] * bool(args.output))
+        self.jobs = [Job(i, f"{images[start]} ... {images[min(start + size, len(images)) - 1]}",
+                         (*flags, "--frames", f"{start}:{start + size}"), scratch / f"chunk{i}.jsonl",
+                         None, tuple(args.image))
+                     for i, start in enumerate(range(0, len(images), size))]
+        self.passed, self.reads, self.lead_frames, self.released = set(), 0, 0, 0
+        self.reported = Reported(False, args.dedupe)
+
+    def done(self, result: Done) -> list[Path]:
+        self.passed.add(result.index)
+        self.reads += result.reads
+        places = []
+        while self.released < len(self.jobs) and self.released in self.passed:
+            places.append(self._kept(self.jobs[self.released].jsonl))
+            self.released += 1
+        return places
+
+    def files_done(self) -> int:
+        return self.released
+
+    def rest(self) -> list[Path]:
+        places = [self._kept(job.jsonl) for job in self.jobs[self.released:] if job.jsonl.exists()]
+        self.released = len(self.jobs)
+        return places
+
+    def _kept(self, place: Path) -> Path:
+        """A chunk's lines, those that ``--dedupe`` drops (an image's time: its index / 30 s, as a serial run's)
+        left out."""
+        if self.reported.dedupe is not None and place.exists():
+            kept = []
+            for line in place.read_text().splitlines(keepends=True):
+                code = json.loads(line)
+                if self.reported.keep(True, code["text"], code["frame"] / 30.0):
+                    kept.append(line)
+            place.write_text("".join(kept))
+        return place
+
+
 def _in_this_process(jobs: list[Job], models: tuple, progress: Callable[[int], None]) -> Generator[Done, None, None]:
     """Each job read in this process, in order; Ctrl-C ends the file being read (its lines finalised) and the run."""
 
@@ -404,16 +460,35 @@ def _results(args: argparse.Namespace, jobs: list[Job], workers: int, models: tu
     return _in_workers(jobs, workers, args.model, progress)
 
 
-def read_many(args: argparse.Namespace, names: list[str]) -> int:
-    """Read every video file that ``names`` give, ``args.jobs`` at a time (one file given with ``--jobs`` N > 1: in
-    N segments); returns the exit code."""
+def _image_files(names: list[str]) -> list[Path]:
+    from livereader.live.capture import SourceError, image_files
+
+    try:
+        return image_files(names)
+    except SourceError as error:
+        raise BatchError(str(error)) from None
+
+
+def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path) -> _Files:
+    """The jobs: a video file each, one video's segments, or chunks of images."""
+    if args.image:
+        return _Chunks(args, [Path(s) for s in sources], sink, workers, scratch)
+    if len(sources) == 1 and workers > 1 and args.ray is None:
+        return _Segments(args, sources[0], sink, scratch)
+    return _Files(args, sources, sink)
+
+
+def read_many(args: argparse.Namespace) -> int:
+    """Read the video files that ``args.video`` names, ``args.jobs`` at a time (one file given with ``--jobs``
+    N > 1: in N segments), or the images of ``args.image`` in chunks on ``args.jobs`` workers; returns the exit
+    code."""
     from livereader.cli import _terminate, _Terminated
     from livereader.decode.reader import ModelError, load_models
     from livereader.live.capture import quiet_backends
 
     _check(args)
-    sources = video_files(names)
-    segmented = len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
+    sources = [str(path) for path in _image_files(args.image)] if args.image else video_files(args.video)
+    segmented = not args.image and len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
     workers = args.jobs if segmented else max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
     quiet_backends()
     try:
@@ -423,9 +498,10 @@ def read_many(args: argparse.Namespace, names: list[str]) -> int:
         return 1
     status, failed, frames, started = 0, [], [0], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
-        sink = _Sink(args.jsonl, sources, Path(scratch))
-        plan = _Segments(args, sources[0], sink, Path(scratch)) if segmented else _Files(args, sources, sink)
-        bar = progress_bar(sum(frame_count(s) for s in sources), f"0/{len(sources)} files", args.jsonl)
+        sink = _Sink(args.jsonl, ["images"] if args.image else sources, Path(scratch))
+        plan = _plan(args, sources, sink, workers, Path(scratch))
+        total = len(sources) if args.image else sum(frame_count(s) for s in sources)
+        bar = progress_bar(total, "images" if args.image else f"0/{len(sources)} files", args.jsonl)
 
         def progressed(count: int) -> None:
             frames[0] += count
@@ -443,7 +519,8 @@ def read_many(args: argparse.Namespace, names: list[str]) -> int:
                         bar.write(line, file=sys.stderr)
                 for place in plan.done(done):
                     sink.pass_on(place)
-                bar.set_description(f"{plan.files_done()}/{len(sources)} files")
+                if not args.image:
+                    bar.set_description(f"{plan.files_done()}/{len(sources)} files")
                 if done.status not in (0, None, 130, 143) and plan.jobs[done.index].source not in failed:
                     failed.append(plan.jobs[done.index].source)
         except KeyboardInterrupt as interrupt:
@@ -464,8 +541,9 @@ def read_many(args: argparse.Namespace, names: list[str]) -> int:
             signal.signal(signal.SIGTERM, previous_term)
     frames[0] -= plan.lead_frames
     rate = frames[0] / max(time.perf_counter() - started, 1e-9)
-    print(f"livereader: {len(sources)} files, {frames[0]} frames, {plan.reads} reads, {rate:.1f} frames/s, "
+    what = "images" if args.image else "files"
+    print(f"livereader: {len(sources)} {what}, {frames[0]} frames, {plan.reads} reads, {rate:.1f} frames/s, "
           + (f"--ray {args.ray or 'local'}" if args.ray is not None else f"--jobs {workers}")
-          + (f" ({len(plan.jobs)} segments)" if segmented else "")
-          + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+          + (f" ({len(plan.jobs)} segments)" if isinstance(plan, _Segments) else "")
+          + (f"; failed: {', '.join(failed)}" if failed and not args.image else ""), file=sys.stderr)
     return status or (1 if failed else 0)

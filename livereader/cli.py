@@ -51,7 +51,9 @@ def make_parser() -> argparse.ArgumentParser:
                                      description="Read version-1 QR codes: numbers, or any content with --content any.")
     parser.add_argument("--version", action="version", version=f"livereader {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--camera", metavar="N|URL", help="camera device index (0, 1, ...) or stream URL")
+    source.add_argument("--camera", action="append", metavar="N|URL",
+                        help="camera device index (0, 1, ...) or stream URL; repeat to read several at once "
+                             "(one window tiling their views)")
     source.add_argument("--video", nargs="+", metavar="PATH",
                         help="video files, folders of them or glob patterns (batch: no window); several are read "
                              "--jobs at a time")
@@ -62,13 +64,14 @@ def make_parser() -> argparse.ArgumentParser:
     source.add_argument("--grid", nargs="+", metavar="FILE",
                         help="text files with one 21x21 grid each (1 or # dark, 0 or . light)")
     parser.add_argument("--jobs", type=int, metavar="N",
-                        help="worker processes for several video files (default: the machine's cores)")
+                        help="worker processes: several video files N at a time (default: the machine's cores), one "
+                             "video in N segments, images N at a time (default: 1)")
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                         help="read the video files as tasks on a Ray cluster (ADDRESS: 'auto', HOST:PORT or "
                              "ray://HOST:PORT; none: a local Ray instance for the run); needs livereader[ray]")
     parser.add_argument("--frames", type=_frame_range, metavar="START:STOP",
-                        help="read only the frames START to STOP-1 of a video (either may be left out: 100:, :500); "
-                             "lines keep the frames' indices in the file")
+                        help="read only the frames START to STOP-1 of a video, or the images START to STOP-1 in sorted "
+                             "order (either may be left out: 100:, :500); lines keep their indices")
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
@@ -157,6 +160,12 @@ class UsageError(Exception):
     """A command line that cannot run as given (exit code 2, one line)."""
 
 
+def image_targets(images: list[Path], folder: Path) -> dict[str, Path]:
+    """Each image's annotated image in ``folder``: the images' paths below their common folder (distinct names)."""
+    common = Path(os.path.commonpath([path.resolve().parent for path in images]))
+    return {str(path): folder / path.resolve().relative_to(common) for path in images}
+
+
 class Reported:
     """Which located codes get a JSON line: all, or with ``once`` only a track's first read, or with ``dedupe``
     (seconds) only reads, a text again only after it was out of sight that long (< 0: never again)."""
@@ -193,9 +202,7 @@ class _Outputs:
     def open(self) -> None:
         taken = {path.resolve() for path in self.inputs}
         if self.output and self.images:
-            # annotated images mirror the inputs' paths below their common folder: distinct names
-            common = Path(os.path.commonpath([path.resolve().parent for path in self.inputs]))
-            self.targets = {str(path): self.output / path.resolve().relative_to(common) for path in self.inputs}
+            self.targets = image_targets(self.inputs, self.output)
             outputs = list(self.targets.values())
         elif self.output:
             if self.output.suffix.lower() not in (".mp4", ".avi"):
@@ -278,7 +285,8 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
     if args.video:
         return capture.video(args.video, *(args.frames or (0, None)))
     if args.image:
-        return capture.images(images)
+        start, stop = args.frames or (0, None)
+        return capture.images(images[start:stop], start)
     return capture.demo(None if show else capture.DEMO_FRAMES)
 
 
@@ -408,7 +416,8 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None) 
         if images and progress is None:  # a progress bar of the images on a terminal
             from livereader.batch import progress_bar
 
-            progress = loop.progress = _Bar(progress_bar(len(images), "images", args.jsonl))
+            start, stop = args.frames or (0, None)
+            progress = loop.progress = _Bar(progress_bar(len(images[start:stop]), "images", args.jsonl))
         inputs = images + [Path(name) for name in (args.video, args.calibration) if name]
         outputs = _Outputs(args, show, inputs)
         undistort = Undistorter(load_profile(args.calibration)) if args.calibration else None
@@ -479,7 +488,7 @@ def _read_many(args: argparse.Namespace) -> int:
     from livereader.batch import BatchError, read_many
 
     try:
-        return read_many(args, args.video)
+        return read_many(args)
     except BatchError as error:
         _error(str(error))
         return 2
@@ -493,12 +502,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs is not None and args.jobs < 1:
             _error(f"--jobs must be at least 1, not {args.jobs}")
             return 2
-        if (args.ray is not None or args.frames) and not args.video:
-            _error(f"{'--ray' if args.ray is not None else '--frames'} reads video files: give --video")
+        if args.ray is not None and not args.video:
+            _error("--ray reads video files: give --video")
             return 2
-        if args.video and (_several(args.video) or args.ray is not None or (args.jobs or 1) > 1):
+        if args.frames and not (args.video or args.image):
+            _error("--frames reads a video or images: give --video or --image")
+            return 2
+        if (args.video and (_several(args.video) or args.ray is not None or (args.jobs or 1) > 1)) or \
+                (args.image and (args.jobs or 1) > 1):
             return _read_many(args)
         args.video = args.video[0] if args.video else None
+        cameras, args.camera = args.camera, args.camera[0] if args.camera else None
         with _interrupts_deferred():
             from livereader.decode.reader import ModelError, load_models
 
@@ -509,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         if args.grid:
             return _read_grid_files(args, model)
+        if cameras and len(cameras) > 1:
+            from livereader.cameras import read_cameras
+
+            args.camera = cameras
+            return read_cameras(args, model)
         if args.video:
             return _read_video(args, model)
         return run(args, model)

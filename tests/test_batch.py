@@ -167,4 +167,32 @@ def test_frames_reads_a_range_of_a_video_with_the_frames_indices(tmp_path, capsy
     assert [json.loads(line)["frame"] for line in capsys.readouterr().out.splitlines()] == [5, 6, 7]
     with pytest.raises(SystemExit):
         main(["--video", str(path), "--frames", "8:5"])
-    assert main(["--image", str(path), "--frames", "1:2"]) == 2
+    assert main(["--demo", "--frames", "1:2"]) == 2
+
+
+@pytest.mark.slow
+def test_images_on_two_workers_give_the_serial_lines_in_order_and_the_same_annotated_images(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(9):  # codes of three numbers, some repeated (--dedupe), one image in a subfolder
+        page = np.pad(255 - 255 * encode(["123456", "222222", "987654"][i % 3], "H"), 4, constant_values=255)
+        page = cv2.resize(page.astype(np.uint8), None, fx=4 + i % 3, fy=4 + i % 3, interpolation=cv2.INTER_NEAREST)
+        noisy = np.clip(np.pad(page, 40, constant_values=255) + rng.normal(0, 8, (page.shape[0] + 80,) * 2), 0, 255)
+        cv2.imwrite(str(folder / f"{i}.png"), noisy.astype(np.uint8))
+    cv2.imwrite(str(folder / "sub" / "x.png"), np.full((50, 50), 255, np.uint8))
+    (folder / "broken.png").write_bytes(b"not an image")
+    names = [str(folder), str(folder / "sub" / "x.png")]
+    for extra in ([], ["--dedupe", "-1"]):
+        runs = {}
+        for jobs in ("1", "2"):
+            out, annotated = tmp_path / f"{jobs}{len(extra)}.jsonl", tmp_path / f"annotated{jobs}{len(extra)}"
+            done = subprocess.run([sys.executable, "-m", "livereader.cli", "--image", *names, "--jobs", jobs,
+                                   "--jsonl", str(out), "--output", str(annotated), *extra],
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 1 and f"{folder / 'broken.png'} could not be decoded" in done.stderr
+            runs[jobs] = out.read_text(), sorted(p.relative_to(annotated) for p in annotated.rglob("*.png"))
+        assert runs["2"] == runs["1"]  # the serial lines, in the images' order; the same annotated images
+        assert len(runs["1"][1]) == 10 and ("sub/x.png" in {str(p) for p in runs["1"][1]})
+        lines = runs["1"][0].splitlines()
+        assert len(lines) == (3 if extra else 9)  # a read a code image; with --dedupe -1 each number once

@@ -95,3 +95,16 @@ def test_display_shows_a_video_in_the_window(display, tmp_path):
     reader, window = _reader_window(display, "--video", str(video), "--display", "--jsonl", os.devnull)
     assert "320x240" in _xdotool(display, "getwindowgeometry", window.split()[0])
     _quit(display, reader, window)
+
+
+def test_two_cameras_share_one_window_that_tiles_their_views(display, serve_mjpeg):
+    import numpy as np
+
+    one = serve_mjpeg([np.full((480, 640, 3), 200, np.uint8)] * 3, stall=60.0)
+    two = serve_mjpeg([np.full((240, 320, 3), 100, np.uint8)] * 3, stall=60.0)
+    reader, window = _reader_window(display, "--camera", one, "--camera", two, "--timeout", "50",
+                                    "--jsonl", os.devnull)
+    time.sleep(2.0)  # both streams' frames are shown
+    assert "1280x480" in _xdotool(display, "getwindowgeometry", window.split()[0])  # two views 480 high
+    err = _quit(display, reader, window)
+    assert "2 sources" in err

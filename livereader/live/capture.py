@@ -51,9 +51,9 @@ def image_files(paths: list[str]) -> list[Path]:
     return sorted(files)
 
 
-def images(files: list[Path]) -> Iterator[Frame]:
-    """The image files (see :func:`image_files`) as frames, in the order given."""
-    for index, path in enumerate(files):
+def images(files: list[Path], start: int = 0) -> Iterator[Frame]:
+    """The image files (see :func:`image_files`) as frames, in the order given, indexed from ``start``."""
+    for index, path in enumerate(files, start):
         yield Frame(index, str(path), load_image(path), 0.0)
 
 
