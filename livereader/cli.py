@@ -50,7 +50,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livereader",
                                      description="Read version-1 QR codes: numbers, or any content with --content any.")
     parser.add_argument("--version", action="version", version=f"livereader {_version()}")
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()  # one is required, but for --serve (main checks)
     source.add_argument("--camera", action="append", metavar="N|URL",
                         help="camera device index (0, 1, ...) or stream URL; repeat to read several at once "
                              "(one window tiling their views)")
@@ -72,6 +72,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=_frame_range, metavar="START:STOP",
                         help="read only the frames START to STOP-1 of a video, or the images START to STOP-1 in sorted "
                              "order (either may be left out: 100:, :500); lines keep their indices")
+    parser.add_argument("--serve", nargs="?", const="127.0.0.1:8080", metavar="[HOST:]PORT",
+                        help="serve the page (live view and reads) and the HTTP API (POST /read, GET /events, "
+                             "GET /healthz) on HOST:PORT (default 127.0.0.1:8080); with no source, the API alone; "
+                             "needs livereader[serve]")
+    parser.add_argument("--token", help="the token every request to --serve must carry (default: the "
+                                        "LIVEREADER_TOKEN variable); needed to serve beyond 127.0.0.1")
     parser.add_argument("--nodisplay", action="store_true", help="no live window (camera and demo show one)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a camera or stream that gives no frame for this long has stalled: error (default 10)")
@@ -287,7 +293,7 @@ def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterato
     if args.image:
         start, stop = args.frames or (0, None)
         return capture.images(images[start:stop], start)
-    return capture.demo(None if show else capture.DEMO_FRAMES)
+    return capture.demo(None if show or args.serve else capture.DEMO_FRAMES)
 
 
 class Progress(Protocol):
@@ -318,8 +324,9 @@ class _Loop:
     paced to its frame rate, each still image as a scene of its own), drawn, written and shown; counted."""
 
     def __init__(self, args: argparse.Namespace, show: bool, model: Any, options: Any,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, live: Any = None):
         self.args, self.show, self.model, self.options, self.progress = args, show, model, options, progress
+        self.live = live  # a livereader.serve.Live that the page shows, or None
         self.stream: Any = None
         self.frames, self.reads, self.newest, self.fps = 0, 0, -1, 0.0
 
@@ -367,8 +374,10 @@ class _Loop:
             if self.progress is not None:
                 self.progress.frame(reads)
             annotated = None
-            if self.show or outputs.output:
+            if self.show or outputs.output or self.live is not None:
                 annotated = draw(image, [code.shown for code in tracked], None if self.args.image else self.fps)
+            if self.live is not None:
+                self.live.publish(annotated, _read_lines(frame, tracked))
             # a frame's time: the clock for a live source, the frame's place in a file (reading may be faster)
             outputs.write(frame, tracked, annotated, now if self.args.camera else frame.index / (frame.fps or 30.0))
             if self.show and annotated is not None:
@@ -380,9 +389,18 @@ class _Loop:
         return status
 
 
-def run(args: argparse.Namespace, model: Any, progress: Progress | None = None) -> int:
+def _read_lines(frame: Any, tracked: list) -> list[dict[str, Any]]:
+    """The JSON lines of a frame's reads."""
+    from livereader.results import READ, Code
+
+    return [{"frame": frame.index, "source": frame.source, **Code.of(code.result, code.track).to_dict()}
+            for code in tracked if code.result is not None and code.result.status == READ]
+
+
+def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, live: Any = None) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code.
-    ``progress``: told of each frame read, and closed before the summary line."""
+    ``progress``: told of each frame read, and closed before the summary line; ``live``: a
+    :class:`livereader.serve.Live` given each annotated frame and its reads."""
     import cv2
     import torch
 
@@ -408,7 +426,7 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None) 
         warm_up(model, options)
     started = time.perf_counter()
     status: int | None = 0
-    loop = _Loop(args, show, model, options, progress)
+    loop = _Loop(args, show, model, options, progress, live)
     outputs = None
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -468,13 +486,13 @@ def _interrupts_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _read_video(args: argparse.Namespace, model: Any) -> int:
+def _read_video(args: argparse.Namespace, model: Any, live: Any = None) -> int:
     """One video file, with a progress bar of its frames on a terminal."""
     from livereader.batch import frame_count, progress_bar
     from livereader.live.capture import quiet_backends
 
     quiet_backends()  # before the frame count opens the file: no decoder's own lines on stderr
-    return run(args, model, _Bar(progress_bar(frame_count(args.video), Path(args.video).name, args.jsonl)))
+    return run(args, model, _Bar(progress_bar(frame_count(args.video), Path(args.video).name, args.jsonl)), live)
 
 
 def _several(names: list[str]) -> bool:
@@ -496,17 +514,72 @@ def _read_many(args: argparse.Namespace) -> int:
         return 130
 
 
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Why a command line cannot run as given (None: it can)."""
+    sources = [args.camera, args.video, args.image, args.demo or None, args.grid]
+    if all(source is None for source in sources) and args.serve is None:
+        return "one of --camera, --video, --image, --demo, --grid or --serve is required"
+    if args.jobs is not None and args.jobs < 1:
+        return f"--jobs must be at least 1, not {args.jobs}"
+    if args.ray is not None and not args.video:
+        return "--ray reads video files: give --video"
+    if args.frames and not (args.video or args.image):
+        return "--frames reads a video or images: give --video or --image"
+    if args.serve is not None and (args.image or args.grid or len(args.camera or ()) > 1
+                                   or len(args.video or ()) > 1 or args.ray is not None or (args.jobs or 1) > 1):
+        return "--serve shows one live source (--camera, --video or --demo) or none"
+    return None
+
+
+def _serve(args: argparse.Namespace, model: Any) -> int:
+    """The page and the HTTP API (:mod:`livereader.serve`) while the source is read (with none: until Ctrl-C)."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn", "multipart", "PIL")):
+        _error("--serve needs livereader[serve]: pip install 'livereader[serve]'")
+        return 2
+    from livereader.serve import TOKEN_VARIABLE, Live, ServeError, ServeOptions, Server, address
+
+    try:
+        host, port = address(args.serve)
+        token = args.token or os.environ.get(TOKEN_VARIABLE) or None
+        options = ServeOptions(host=host, port=port, token=token).checked()
+    except ServeError as error:
+        _error(str(error))
+        return 2
+    live = Live()
+    server = Server(model, options, live)
+    try:
+        server.start()
+    except ServeError as error:
+        _error(str(error))
+        return 1
+    print(f"livereader: serving http://{host}:{port}/" + ("?token=..." if token else ""), file=sys.stderr, flush=True)
+    try:
+        if args.camera or args.video or args.demo:
+            return _read_video(args, model, live) if args.video else run(args, model, live=live)
+        previous_term = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            while server.thread.is_alive():
+                time.sleep(0.2)
+            return 1
+        except KeyboardInterrupt as interrupt:
+            return 143 if isinstance(interrupt, _Terminated) else 130
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
+        argv = sys.argv[1:] if argv is None else argv
+        if argv[:1] == ["serve"]:  # livereader serve [HOST:]PORT: the API alone
+            argv = ["--serve", *argv[1:]]
         args = make_parser().parse_args(argv)
-        if args.jobs is not None and args.jobs < 1:
-            _error(f"--jobs must be at least 1, not {args.jobs}")
-            return 2
-        if args.ray is not None and not args.video:
-            _error("--ray reads video files: give --video")
-            return 2
-        if args.frames and not (args.video or args.image):
-            _error("--frames reads a video or images: give --video or --image")
+        problem = _usage_problem(args)
+        if problem:
+            _error(problem)
             return 2
         if (args.video and (_several(args.video) or args.ray is not None or (args.jobs or 1) > 1)) or \
                 (args.image and (args.jobs or 1) > 1):
@@ -521,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             except ModelError as error:
                 _error(str(error))
                 return 1
+        if args.serve is not None:
+            return _serve(args, model)
         if args.grid:
             return _read_grid_files(args, model)
         if cameras and len(cameras) > 1:

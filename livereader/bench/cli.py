@@ -43,7 +43,8 @@ Reader = Callable[[np.ndarray], list[tuple[str, np.ndarray]]]  # a frame -> its 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livereader-bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=100, help="frames per category at 640x480 (default 100)")
+    parser.add_argument("--frames", type=int, default=100,
+                        help="frames per category at 640x480 (default 100; 0: no synthetic scenes)")
     parser.add_argument("--hd-frames", type=int, default=30,
                         help="frames per category at 1280x720, for the time column (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
@@ -68,6 +69,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lens", type=int, default=0, metavar="FRAMES",
                         help="also calibrate the built-in wide-angle camera from rendered chessboard views and read "
                              "FRAMES frames through its lens, with and without undistortion")
+    parser.add_argument("--serve-load", metavar="DIR",
+                        help="also serve the HTTP API and post every photo under DIR (at 1280 px) from 8 clients at "
+                             "once, 200 requests: answers against livereader.read's, requests/s, latency (needs "
+                             "livereader[serve])")
     parser.add_argument("--model", action="append", metavar="FILE",
                         help="model file; repeat to try several in order (default: the shipped models)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -722,7 +727,7 @@ class Benchmark:
 
 
 BENCHMARKS = (  # in the order they run, each printed as soon as it ran
-    Benchmark("scenes", lambda args, readers: True,
+    Benchmark("scenes", lambda args, readers: args.frames > 0,
               lambda args, readers: run_scenes(readers, args.categories, args.frames, args.hd_frames, args.seed),
               lambda figures, args: report_scenes(figures), _without_frame_times),
     Benchmark("photos", lambda args, readers: bool(args.photos),
@@ -752,7 +757,22 @@ BENCHMARKS = (  # in the order they run, each printed as soon as it ran
     Benchmark("lens", lambda args, readers: bool(args.lens),
               lambda args, readers: run_lens(args.lens, readers.models, args.seed),
               lambda figures, args: report_lens(figures, args.lens)),
+    Benchmark("serve load", lambda args, readers: bool(args.serve_load),
+              lambda args, readers: _serve_load(Path(args.serve_load), readers.models),
+              lambda figures, args: _report_serve_load(figures, args.serve_load)),
 )
+
+
+def _serve_load(folder: Path, models: Models) -> dict:
+    from livereader.bench.serve_load import run_serve_load
+
+    return run_serve_load(folder, models)
+
+
+def _report_serve_load(figures: dict, folder: str) -> list[str]:
+    from livereader.bench.serve_load import report_serve_load
+
+    return report_serve_load(figures, folder)
 
 
 def _argument_problem(args: argparse.Namespace) -> str | None:
@@ -763,6 +783,8 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"no such file: {args.video}"
     if args.cli_runs and not args.video:
         return "--cli-runs needs --video"
+    if args.serve_load and not Path(args.serve_load).is_dir():
+        return f"not a folder: {args.serve_load}"
     return None
 
 

@@ -1,0 +1,1 @@
+"""The page that ``livereader --serve`` shows (static files)."""
