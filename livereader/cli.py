@@ -516,9 +516,6 @@ def _read_many(args: argparse.Namespace) -> int:
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
     """Why a command line cannot run as given (None: it can)."""
-    sources = [args.camera, args.video, args.image, args.demo or None, args.grid]
-    if all(source is None for source in sources) and args.serve is None:
-        return "one of --camera, --video, --image, --demo, --grid or --serve is required"
     if args.jobs is not None and args.jobs < 1:
         return f"--jobs must be at least 1, not {args.jobs}"
     if args.ray is not None and not args.video:
@@ -576,7 +573,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else argv
         if argv[:1] == ["serve"]:  # livereader serve [HOST:]PORT: the API alone
             argv = ["--serve", *argv[1:]]
-        args = make_parser().parse_args(argv)
+        parser = make_parser()
+        args = parser.parse_args(argv)
+        if not (args.camera or args.video or args.image or args.demo or args.grid) and args.serve is None:
+            parser.error("one of the arguments --camera --video --image --demo --grid --serve is required")
         problem = _usage_problem(args)
         if problem:
             _error(problem)
