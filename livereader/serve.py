@@ -225,7 +225,7 @@ class _Turns:
     async def run(self, read: Callable[[], Any]) -> Any:
         import anyio
 
-        if self.waiting >= self.options.workers + self.options.queue:
+        if self.waiting >= self.options.queue:
             raise _Refused(503, "busy: too many images waiting; try again")
         self.waiting += 1
         try:
