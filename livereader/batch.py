@@ -266,18 +266,23 @@ class _Files:
     lines are complete when its job is done."""
 
     def __init__(self, args: argparse.Namespace, sources: list[str], sink: _Sink):
-        videos = [Path(args.output) / f"{Path(name).stem}.mp4" for name in _names(sources)] if args.output else []
+        names = _names(sources)
+        stems = [Path(name).stem for name in names]
+        unique = stems if len(set(stems)) == len(stems) else names  # a.mp4 and a.avi: a.mp4.mp4, a.avi.mp4
+        videos = [Path(args.output) / f"{name}.mp4" for name in unique] if args.output else []
         _check_outputs(args, sources, sink.outputs() + videos)
         self.jobs = [Job(index, source, tuple(_flags(args)), place, videos[index] if videos else None)
                      for index, (source, place) in enumerate(zip(sources, sink.places))]
         self.passed: set[int] = set()
         self.reads = 0  # codes read, in the files done
-        self.lead_frames = 0  # frames read, not reported
+        self.frames = 0  # frames reported, in the files done
+        self.lead_frames = 0  # frames read before segments, not reported
 
     def done(self, result: Done) -> list[Path]:
         """The JSON lines files complete now that a job is done."""
         self.passed.add(result.index)
         self.reads += result.reads
+        self.frames += result.frames
         return [self.jobs[result.index].jsonl]
 
     def files_done(self) -> int:
@@ -303,11 +308,12 @@ class _Segments(_Files):
         flags = tuple(_flags(args, reporting=False))
         self.jobs = [Job(i, source, (*flags, "--frames", segment.frames), scratch / f"segment{i}.jsonl", None)
                      for i, segment in enumerate(self.segments)]
-        self.passed, self.reads, self.joined = set(), 0, False
+        self.passed, self.reads, self.frames, self.joined = set(), 0, 0, False
         self.lead_frames = sum(segment.lead for segment in self.segments)
 
     def done(self, result: Done) -> list[Path]:
         self.passed.add(result.index)
+        self.frames += max(0, result.frames - self.segments[result.index].lead)
         return self.rest() if len(self.passed) == len(self.jobs) else []
 
     def files_done(self) -> int:
@@ -341,12 +347,13 @@ class _Chunks(_Files):
                          (*flags, "--frames", f"{start}:{start + size}"), scratch / f"chunk{i}.jsonl",
                          None, tuple(args.image))
                      for i, start in enumerate(range(0, len(images), size))]
-        self.passed, self.reads, self.lead_frames, self.released = set(), 0, 0, 0
+        self.passed, self.reads, self.frames, self.lead_frames, self.released = set(), 0, 0, 0, 0
         self.reported = Reported(False, args.dedupe)
 
     def done(self, result: Done) -> list[Path]:
         self.passed.add(result.index)
         self.reads += result.reads
+        self.frames += result.frames
         places = []
         while self.released < len(self.jobs) and self.released in self.passed:
             places.append(self._kept(self.jobs[self.released].jsonl))
@@ -390,23 +397,58 @@ def _in_this_process(jobs: list[Job], models: tuple, progress: Callable[[int], N
             raise _Terminated() if done.status == 143 else KeyboardInterrupt()
 
 
+def _outcome(future: Future[Done], job: Job, alone: bool) -> Done | None:
+    """A finished job's Done; None where its worker died and it was not read alone yet (it is read again)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        if not alone:
+            return None
+        return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: its worker died reading it (a crash, or "
+                                        "out of memory)\n")
+    except Exception as error:  # a worker that failed to start
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {reason}\n")
+
+
 def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
                 progress: Callable[[int], None]) -> Generator[Done, None, None]:
     """Each job's result as it finishes, read by spawned worker processes, one file a worker at a time. However
-    this ends (done, Ctrl-C, the caller stopping early), no file starts after it and every worker has ended."""
+    this ends (done, Ctrl-C, the caller stopping early), no file starts after it and every worker has ended.
+
+    A worker that dies (a decoder's crash, the memory killer) takes the pool and the files then in flight with it:
+    a new pool reads each of those files again, one at a time and alone, before any other; a file whose worker
+    dies again, alone, is the one at fault and is reported as failed."""
     import multiprocessing
     import queue
+    from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads already run
     reports, stop = context.Queue(), context.Event()
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                    initargs=(models, reports, stop))
-    waiting = iter(jobs)
+
+    executor = new_pool()
+    waiting, suspects = deque(jobs), deque[Job]()
+    alone: set[int] = set()  # files read again alone after a worker died
     running: dict[Future[Done], Job] = {}
 
-    def start_next() -> None:
-        job = next(waiting, None)
-        if job is not None:
+    def start_more() -> None:
+        while True:
+            if suspects:
+                if running:
+                    return
+                job = suspects.popleft()
+                alone.add(job.index)
+            elif waiting and len(running) < workers:
+                job = waiting.popleft()
+            else:
+                return
             running[executor.submit(_read, job)] = job
 
     def relay() -> None:
@@ -416,20 +458,23 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
 
     finished = False
     try:
-        for _ in range(workers):
-            start_next()
+        start_more()
         while running:
             ready, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             relay()
+            broken = False
             for future in ready:
                 job = running.pop(future)
-                try:
-                    done = future.result()
-                except Exception as error:  # a worker that died (killed, out of memory) or failed to start
-                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                    done = Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {reason}\n")
-                yield done
-                start_next()
+                done = _outcome(future, job, job.index in alone)
+                broken = broken or done is None or isinstance(future.exception(), BrokenProcessPool)
+                if done is None:
+                    suspects.append(job)
+                else:
+                    yield done
+            if broken:
+                executor.shutdown(wait=True, cancel_futures=True)
+                executor = new_pool()
+            start_more()
         finished = True
     finally:
         if not finished:  # stopped: each worker ends its file at the next frame, no file starts
@@ -500,7 +545,7 @@ def read_many(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
         sink = _Sink(args.jsonl, ["images"] if args.image else sources, Path(scratch))
         plan = _plan(args, sources, sink, workers, Path(scratch))
-        total = len(sources) if args.image else sum(frame_count(s) for s in sources)
+        total = len(sources) if args.image else sum(frame_count(s) for s in sources) + plan.lead_frames
         bar = progress_bar(total, "images" if args.image else f"0/{len(sources)} files", args.jsonl)
 
         def progressed(count: int) -> None:
@@ -539,7 +584,9 @@ def read_many(args: argparse.Namespace) -> int:
             bar.close()
             sink.close()
             signal.signal(signal.SIGTERM, previous_term)
-    frames[0] -= plan.lead_frames
+    # the frames of the runs that ended (a stopped run's: the frames each had reported, lead frames aside)
+    complete = status == 0 and len(plan.passed) == len(plan.jobs)
+    frames[0] = plan.frames if complete else max(0, frames[0] - plan.lead_frames)
     rate = frames[0] / max(time.perf_counter() - started, 1e-9)
     what = "images" if args.image else "files"
     print(f"livereader: {len(sources)} {what}, {frames[0]} frames, {plan.reads} reads, {rate:.1f} frames/s, "

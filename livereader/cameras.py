@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 TILE_HEIGHT = 480  # pixels of each source's view in the tiled window
+REDRAW = 0.03  # seconds at least between two redraws of the window (each shows every source's newest view)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,16 @@ class _Source(threading.Thread):
             error = str(problem)
         except Exception as problem:  # a failure of one source ends it, not the others
             error = f"{self.spec}: {type(problem).__name__}: {problem}"
-        self.views.put(_Ended(self.index, error))
+        self._put(_Ended(self.index, error))
+
+    def _put(self, item: _View | _Ended) -> None:
+        """``item`` on the queue, waiting while it is full, unless the run stops meanwhile."""
+        while not self.stop.is_set():
+            try:
+                self.views.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _read(self, frames: Any) -> None:
         from livereader.live.overlay import draw
@@ -92,7 +102,7 @@ class _Source(threading.Thread):
                 now = time.perf_counter()
                 fps, last = (0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1 / max(now - last, 1e-6)), now
                 annotated = draw(frame.image, [code.shown for code in tracked], fps) if self.show else None
-                self.views.put(_View(self.index, frame, tracked, annotated, now))
+                self._put(_View(self.index, frame, tracked, annotated, now))
         finally:
             frames.close()
 
@@ -145,12 +155,13 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
     if not args.nodisplay and not show:
         print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
     warm_up(model, options)
-    views: queue.Queue[_View | _Ended] = queue.Queue()
+    # bounded: a reading thread waits while the lines and the window fall behind (no frames pile up in memory)
+    views: queue.Queue[_View | _Ended] = queue.Queue(maxsize=4 * len(args.camera))
     stop = threading.Event()
     sources = [_Source(i, spec, args, model, options, show, views, stop) for i, spec in enumerate(args.camera)]
     outputs = _Outputs(args, show, [])
     latest: list[np.ndarray | None] = [None] * len(sources)
-    status, failed, frames, reads, started = 0, 0, 0, 0, time.perf_counter()
+    status, failed, frames, reads, started, drawn = 0, 0, 0, 0, time.perf_counter(), 0.0
     previous_term = signal.signal(signal.SIGTERM, _terminate)
     try:
         outputs.open()
@@ -170,10 +181,11 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
                     frames += 1
                     reads += sum(c.result is not None and c.result.status == READ for c in item.tracked)
                     latest[item.source] = item.annotated
-                    if show:
-                        if frames == 1:
+                    if show and time.perf_counter() - drawn >= REDRAW:
+                        if not drawn:
                             cv2.namedWindow(_WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
                         cv2.imshow(_WINDOW, tiled(latest))
+                        drawn = time.perf_counter()
             if show and frames and _quit_asked():
                 break
     except KeyboardInterrupt as interrupt:

@@ -30,6 +30,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from livereader.live.track import TrackedCode
+    from livereader.serve import Live
+
 # Only the standard library at import: everything else is imported inside main's guard, so that Ctrl-C while
 # the program starts ends it with exit code 130 and no traceback (see main).
 
@@ -324,9 +327,9 @@ class _Loop:
     paced to its frame rate, each still image as a scene of its own), drawn, written and shown; counted."""
 
     def __init__(self, args: argparse.Namespace, show: bool, model: Any, options: Any,
-                 progress: Progress | None = None, live: Any = None):
+                 progress: Progress | None = None, live: Live | None = None):
         self.args, self.show, self.model, self.options, self.progress = args, show, model, options, progress
-        self.live = live  # a livereader.serve.Live that the page shows, or None
+        self.live = live  # what the page shows (--serve), or None
         self.stream: Any = None
         self.frames, self.reads, self.newest, self.fps = 0, 0, -1, 0.0
 
@@ -389,7 +392,7 @@ class _Loop:
         return status
 
 
-def _read_lines(frame: Any, tracked: list) -> list[dict[str, Any]]:
+def _read_lines(frame: Any, tracked: list[TrackedCode]) -> list[dict[str, Any]]:
     """The JSON lines of a frame's reads."""
     from livereader.results import READ, Code
 
@@ -397,7 +400,7 @@ def _read_lines(frame: Any, tracked: list) -> list[dict[str, Any]]:
             for code in tracked if code.result is not None and code.result.status == READ]
 
 
-def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, live: Any = None) -> int:
+def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, live: Live | None = None) -> int:
     """The capture loop: frames -> read_frame -> JSON lines, annotated output, window. Returns the exit code.
     ``progress``: told of each frame read, and closed before the summary line; ``live``: a
     :class:`livereader.serve.Live` given each annotated frame and its reads."""
@@ -486,13 +489,15 @@ def _interrupts_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _read_video(args: argparse.Namespace, model: Any, live: Any = None) -> int:
+def _read_video(args: argparse.Namespace, model: Any, live: Live | None = None) -> int:
     """One video file, with a progress bar of its frames on a terminal."""
     from livereader.batch import frame_count, progress_bar
     from livereader.live.capture import quiet_backends
 
     quiet_backends()  # before the frame count opens the file: no decoder's own lines on stderr
-    return run(args, model, _Bar(progress_bar(frame_count(args.video), Path(args.video).name, args.jsonl)), live)
+    start, stop = args.frames or (0, None)
+    total = max(0, min(frame_count(args.video), stop if stop is not None else 1 << 62) - start)
+    return run(args, model, _Bar(progress_bar(total, Path(args.video).name, args.jsonl)), live)
 
 
 def _several(names: list[str]) -> bool:
@@ -522,19 +527,26 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--ray reads video files: give --video"
     if args.frames and not (args.video or args.image):
         return "--frames reads a video or images: give --video or --image"
+    if args.token and args.serve is None:
+        return "--token is for --serve"
     if args.serve is not None and (args.image or args.grid or len(args.camera or ()) > 1
                                    or len(args.video or ()) > 1 or args.ray is not None or (args.jobs or 1) > 1):
         return "--serve shows one live source (--camera, --video or --demo) or none"
     return None
 
 
-def _serve(args: argparse.Namespace, model: Any) -> int:
-    """The page and the HTTP API (:mod:`livereader.serve`) while the source is read (with none: until Ctrl-C)."""
+def _missing_extra(args: argparse.Namespace) -> str | None:
+    """What ``--serve`` needs that is not installed (None: nothing, or no ``--serve``)."""
     import importlib.util
 
-    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn", "multipart", "PIL")):
-        _error("--serve needs livereader[serve]: pip install 'livereader[serve]'")
-        return 2
+    needed = ("starlette", "uvicorn", "multipart", "PIL") if args.serve is not None else ()
+    if any(importlib.util.find_spec(name) is None for name in needed):
+        return "--serve needs livereader[serve]: pip install 'livereader[serve]'"
+    return None
+
+
+def _serve(args: argparse.Namespace, model: Any) -> int:
+    """The page and the HTTP API (:mod:`livereader.serve`) while the source is read (with none: until Ctrl-C)."""
     from livereader.serve import TOKEN_VARIABLE, Live, ServeError, ServeOptions, Server, address
 
     try:
@@ -551,7 +563,9 @@ def _serve(args: argparse.Namespace, model: Any) -> int:
     except ServeError as error:
         _error(str(error))
         return 1
-    print(f"livereader: serving http://{host}:{port}/" + ("?token=..." if token else ""), file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"livereader: serving http://{shown}:{server.port}/" + ("?token=..." if token else ""), file=sys.stderr,
+          flush=True)
     try:
         if args.camera or args.video or args.demo:
             return _read_video(args, model, live) if args.video else run(args, model, live=live)
@@ -577,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if not (args.camera or args.video or args.image or args.demo or args.grid) and args.serve is None:
             parser.error("one of the arguments --camera --video --image --demo --grid --serve is required")
-        problem = _usage_problem(args)
+        problem = _usage_problem(args) or _missing_extra(args)
         if problem:
             _error(problem)
             return 2

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -133,9 +134,15 @@ def on_ray(jobs: list[Job], address: str, models: list[str] | None,
     handler = signal.getsignal(signal.SIGTERM)
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
-        signal.signal(signal.SIGTERM, handler)  # ray.init puts its own in place: the run's stays
+        _answers(address)
+        try:
+            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+        except Exception as error:  # an address that is not one, a cluster that does not answer
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise OSError(f"cannot {'join Ray at ' + address if address else 'start Ray'}: {reason}") from None
+        finally:
+            signal.signal(signal.SIGTERM, handler)  # ray.init puts its own in place: the run's stays
     board: Any = ray.remote(_Board).options(num_cpus=0).remote()
     task = ray.remote(_read_file).options(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)
     paths = [os.path.abspath(model) for model in models] if models else None
@@ -146,6 +153,7 @@ def on_ray(jobs: list[Job], address: str, models: list[str] | None,
             progress(ray.get(board.take.remote()))
             for ref in ready:
                 yield _result(running.pop(ref), ref)
+        progress(ray.get(board.take.remote()))  # the reports that came after the last look
     finally:
         if running:  # stopped: each task ends its file at its next report, no task starts
             board.stop.remote()
@@ -156,6 +164,18 @@ def on_ray(jobs: list[Job], address: str, models: list[str] | None,
                 ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
+
+
+def _answers(address: str, timeout: float = 5.0) -> None:
+    """OSError where a cluster's address (``HOST:PORT`` or ``ray://HOST:PORT``) takes no connection within
+    ``timeout`` seconds: Ray itself would keep trying for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # "", "auto" (the local machine's running cluster): left to Ray
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise OSError(f"cannot join Ray at {address}: {error.strerror or error}") from None
 
 
 def _result(job: Job, ref: Any) -> Done:

@@ -2,34 +2,42 @@
 
 Endpoints (Starlette, served by uvicorn on a thread of its own while the capture loop runs on the main thread):
 
-- ``GET /``: the page (``livereader/web/``): the annotated live view and a live list of reads (text, confidence,
-  first and last seen, times seen). Every text is put in the page as text, never as markup.
+- ``GET /`` (and ``/page.js``): the page (``livereader/web/``): the annotated live view and a live list of reads.
+  Every text is put in the page as text, never as markup, under a Content-Security-Policy that runs only the page's
+  own script.
 - ``GET /video.mjpg``: the annotated live view as an MJPEG stream (404 without a live source).
 - ``GET /events``: reads as server-sent events, each a JSON line's fields (``frame``, ``source``, then
-  :meth:`livereader.results.Code.to_dict`) with its ``id``; the live source's reads and those of ``POST /read``
-  (source ``http``). The last :data:`HISTORY` reads come first; ``Last-Event-ID`` resumes after one.
-- ``POST /read``: an encoded image as the body, or the first file of a multipart form; ``?content=any`` for any
+  :meth:`livereader.results.Code.to_dict`) and the code's ``first_seen``, ``last_seen`` (seconds since the epoch,
+  the server's clock) and ``times_seen`` (frames or posted images that read it since the service started), with
+  its ``id``: the live source's reads (every frame's, whatever ``--once`` and ``--dedupe`` keep of the JSON lines)
+  and those of ``POST /read`` (source ``http``). The last :data:`HISTORY` reads come first; ``Last-Event-ID``
+  resumes after one.
+- ``POST /read``: an encoded image as the body, or a multipart form holding one file; ``?content=any`` for any
   content, ``?errors=1`` for the codes that did not read too. Answers the JSON list of codes that
   :func:`livereader.read` gives for the same image (each :meth:`Code.to_dict`).
 - ``GET /healthz``: ``{"status": "ok", ...}``.
 
-Safe to expose (:class:`ServeOptions`): it binds 127.0.0.1 unless told otherwise, and any other address needs a
-token, which every request must then carry (``Authorization: Bearer TOKEN``, or ``?token=TOKEN`` for the page,
-compared in constant time). A posted body is read up to ``max_body`` bytes (413 beyond) within ``timeout``
-seconds (408); an image's size is read from its header before it is decoded, and one over ``max_pixels`` is
-refused (413), so a decompression bomb is never decoded; what is not an image, or does not decode, gets 400 with
-a one-line reason. ``workers`` images are read at once; up to ``queue`` more wait (each at most ``timeout``
-seconds), and beyond that a request gets 503 at once. Nothing reads or writes the server's files but the page's
-own.
+Safe to expose (:class:`ServeOptions`): it binds 127.0.0.1 unless told otherwise and then answers only requests
+addressed to a loopback name (no web page can reach it by DNS rebinding); any other address needs a token, which
+every request for data must then carry (``Authorization: Bearer TOKEN``, or ``?token=TOKEN``, which the page passes
+on; compared in constant time; the page's two static files need none). A posted body is read up to ``max_body``
+bytes (413 beyond; a multipart file stays in memory) within ``timeout`` seconds (408); an image's size is read
+from its header before it is decoded, and one over ``max_pixels`` is refused (413), so a decompression bomb is
+never decoded; what is not an image, or does not decode, gets 400 with a one-line reason. ``workers`` images are
+decoded and read at once, on worker threads; up to ``queue`` more requests may be received or wait for a turn
+(each at most ``timeout`` seconds), and beyond that a request gets 503 at once. Nothing reads or writes the
+server's files but the page's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import io
 import json
 import os
+import re
 import threading
 import time
 import warnings
@@ -42,6 +50,7 @@ from typing import Any
 import numpy as np
 
 HISTORY = 1000  # reads kept for /events clients that connect later
+TALLIED = 10_000  # codes whose first and last sighting and count are kept (the least recently seen dropped)
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TOKEN_VARIABLE = "LIVEREADER_TOKEN"
 _PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/page.js": ("page.js", "text/javascript")}
@@ -77,6 +86,8 @@ class ServeOptions:
 def address(text: str) -> tuple[str, int]:
     """``[HOST:]PORT`` -> (host, port); host 127.0.0.1 when left out; ServeError for anything else."""
     host, _, port = text.rpartition(":")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ServeError(f"not [HOST:]PORT (an IPv6 host in brackets: [::1]:8080): {text}")
     try:
         return (host.strip("[]") or "127.0.0.1"), int(port)
     except ValueError:
@@ -93,21 +104,32 @@ class Live:
         self.frame: tuple[int, bytes] | None = None  # (its number, JPEG)
         self.reads: deque[tuple[int, dict[str, Any]]] = deque(maxlen=HISTORY)
         self.sequence = 0
+        # (source, text) -> [first seen, last seen (s since the epoch), frames read in], the TALLIED latest
+        self.tally: dict[tuple[str, str], list[float]] = {}
 
     def publish(self, annotated: np.ndarray | None, lines: list[dict[str, Any]]) -> None:
-        """A frame (None: no picture, as for a posted image) and the JSON lines of its reads."""
+        """A frame (None: no picture, as for a posted image) and the JSON lines of its reads; each read's event
+        also gets its code's ``first_seen``, ``last_seen`` (seconds since the epoch, this server's clock) and
+        ``times_seen`` (frames, or posted images, that read it since the service started)."""
         jpeg = None
         if annotated is not None:
             import cv2
 
             jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        now = round(time.time(), 3)
         with self.lock:
             if jpeg is not None:
                 self.active = True
                 self.frame = ((self.frame[0] + 1) if self.frame else 1, jpeg)
             for line in lines:
+                seen = self.tally.pop((line["source"], line["text"]), None) or [now, now, 0]
+                seen[1:] = [now, seen[2] + 1]
+                self.tally[(line["source"], line["text"])] = seen  # the newest last: the oldest dropped first
+                if len(self.tally) > TALLIED:
+                    del self.tally[next(iter(self.tally))]
                 self.sequence += 1
-                self.reads.append((self.sequence, line))
+                self.reads.append((self.sequence, {**line, "first_seen": seen[0], "last_seen": seen[1],
+                                                   "times_seen": int(seen[2])}))
 
     def frame_after(self, seen: int) -> tuple[int, bytes] | None:
         with self.lock:
@@ -128,7 +150,7 @@ class _Token:
         from starlette.datastructures import Headers, QueryParams
         from starlette.responses import PlainTextResponse
 
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in _PAGE_FILES:  # the page holds no data; it asks with ?token=
             header = Headers(scope=scope).get("authorization", "")
             given = header[7:] if header.lower().startswith("bearer ") else QueryParams(scope["query_string"]).get(
                 "token", "")
@@ -177,14 +199,19 @@ async def _image_bytes(request: Any, options: ServeOptions) -> bytes:
         async def body() -> AsyncGenerator[bytes, None]:
             yield data
 
+        parser = MultiPartParser(request.headers, body(), max_files=1, max_fields=10)
+        parser.spool_max_size = options.max_body  # the file stays in memory: no file is written
         try:
-            form = await MultiPartParser(request.headers, body(), max_files=1, max_fields=10).parse()
+            form = await parser.parse()
         except MultiPartException as error:
-            raise _Refused(400, f"not a multipart form: {error.message}") from None
-        files = [value for _, value in form.multi_items() if hasattr(value, "read")]
-        if not files:
-            raise _Refused(400, "a multipart form without a file")
-        data = await files[0].read()
+            raise _Refused(400, f"not a multipart form with one file: {error.message}") from None
+        try:
+            files = [value for _, value in form.multi_items() if hasattr(value, "read")]
+            if not files:
+                raise _Refused(400, "a multipart form without a file")
+            data = await files[0].read()
+        finally:
+            await form.close()
     if not data:
         raise _Refused(400, "no image: the body is empty")
     return data
@@ -214,27 +241,34 @@ def _decoded(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 class _Turns:
-    """Images read at once (``workers``), and those waiting (``queue``): 503 beyond, or after ``timeout``."""
+    """Requests in flight: ``workers`` images read at once, up to ``queue`` more being received or waiting for a
+    turn (each at most ``timeout`` seconds); beyond that a request gets 503 at once."""
 
     def __init__(self, options: ServeOptions):
         import anyio
 
         self.limiter = anyio.CapacityLimiter(options.workers)
-        self.options, self.waiting = options, 0
+        self.options, self.in_flight = options, 0
+
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        if self.in_flight >= self.options.workers + self.options.queue:
+            raise _Refused(503, "busy: too many images waiting; try again")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     async def run(self, read: Callable[[], Any]) -> Any:
+        """``read()`` on a worker thread once a turn is free (decoding included: the server's loop only waits)."""
         import anyio
 
-        if self.waiting >= self.options.queue:
-            raise _Refused(503, "busy: too many images waiting; try again")
-        self.waiting += 1
         try:
             with anyio.fail_after(self.options.timeout):
                 await self.limiter.acquire()
         except TimeoutError:
             raise _Refused(503, f"busy: no turn within {self.options.timeout:g} s; try again") from None
-        finally:
-            self.waiting -= 1
         try:
             return await anyio.to_thread.run_sync(read)
         finally:
@@ -244,11 +278,13 @@ class _Turns:
 def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
     """The Starlette application (see the module docstring)."""
     from starlette.applications import Starlette
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     from livereader.api import read as read_image
+    from livereader.results import Code
 
     turns = _Turns(options)
     version = _version()
@@ -264,12 +300,16 @@ def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
     async def read(request: Request) -> Response:
         content = request.query_params.get("content", "numeric")
         errors = request.query_params.get("errors", "0") in ("1", "true", "yes")
+        def decoded_and_read(data: bytes) -> list[Code]:
+            return read_image(_decoded(data, options.max_pixels), content=content, return_errors=errors,
+                              models=models)
+
         try:
             if content not in ("numeric", "any"):
                 raise _Refused(400, f"content is numeric or any, not {content[:40]}")
-            image = _decoded(await _image_bytes(request, options), options.max_pixels)
-            codes = await turns.run(functools.partial(read_image, image, content=content, return_errors=errors,
-                                                      models=models))
+            async with turns.admitted():
+                data = await _image_bytes(request, options)
+                codes = await turns.run(functools.partial(decoded_and_read, data))
         except _Refused as refused:
             return PlainTextResponse(f"{refused}\n", refused.status)
         found = [code.to_dict() for code in codes]
@@ -277,8 +317,7 @@ def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
         return JSONResponse(found)
 
     async def events(request: Request) -> Response:
-        resume = request.headers.get("last-event-id", "")
-        return StreamingResponse(_events(live, int(resume) if resume.isdigit() else 0),
+        return StreamingResponse(_events(live, resumed(request.headers.get("last-event-id", ""), live)),
                                  media_type="text/event-stream", headers=_HEADERS)
 
     async def video(request: Request) -> Response:
@@ -290,7 +329,20 @@ def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
     routes = [Route("/", page), Route("/page.js", page), Route("/healthz", healthz), Route("/read", read,
               methods=["POST"]), Route("/events", events), Route("/video.mjpg", video)]
     app: Any = Starlette(routes=routes)
-    return _Token(app, options.token) if options.token else app
+    if options.token:
+        return _Token(app, options.token)
+    # no token: only requests to a loopback name, so that no web page can reach the service by renaming its own
+    # host to this machine's address (DNS rebinding)
+    return TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost", *([options.host]
+                                                                                   if options.host not in LOOPBACK
+                                                                                   else [])])
+
+
+def resumed(last_event_id: str, live: Live) -> int:
+    """The read after which an ``/events`` stream starts: the one a ``Last-Event-ID`` names, where it is one of
+    this run's (an id from before a restart, or anything else: 0, every kept read)."""
+    seen = int(last_event_id) if re.fullmatch(r"[0-9]{1,18}", last_event_id) else 0
+    return seen if seen <= live.sequence else 0
 
 
 async def _events(live: Live, seen: int) -> AsyncIterator[str]:
@@ -335,8 +387,10 @@ class Server:
     def __init__(self, models: Any, options: ServeOptions, live: Live):
         import uvicorn
 
+        # connections at once (a page holds two streams), and a second for open streams at shut-down
         config = uvicorn.Config(make_app(models, options, live), host=options.host, port=options.port,
-                                log_level="warning", timeout_keep_alive=5, lifespan="off", access_log=False)
+                                log_level="warning", timeout_keep_alive=5, lifespan="off", access_log=False,
+                                limit_concurrency=256, timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="livereader-serve", daemon=True)
 
@@ -347,6 +401,11 @@ class Server:
             time.sleep(0.02)
         if not self.server.started:
             raise ServeError("cannot serve on the address given (in use, or not this machine's)")
+
+    @property
+    def port(self) -> int:
+        """The port served (the one the system chose for port 0)."""
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
 
     def stop(self) -> None:
         self.server.should_exit = True

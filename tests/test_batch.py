@@ -10,6 +10,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -196,3 +197,37 @@ def test_images_on_two_workers_give_the_serial_lines_in_order_and_the_same_annot
         assert len(runs["1"][1]) == 10 and ("sub/x.png" in {str(p) for p in runs["1"][1]})
         lines = runs["1"][0].splitlines()
         assert len(lines) == (3 if extra else 9)  # a read a code image; with --dedupe -1 each number once
+
+
+def _workers(parent: int) -> list[int]:
+    """The spawned worker processes of a run (its children running multiprocessing's spawn_main)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent_of = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent_of == parent and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):  # not a process, or one that ended meanwhile
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_costs_no_file(tmp_path):
+    folder, out = tmp_path / "videos", tmp_path / "out"
+    folder.mkdir()
+    for name, text in (("a", "123456"), ("b", "654321"), ("c", "777000")):
+        _video(folder / f"{name}.avi", text, frames=300)
+    process = subprocess.Popen([sys.executable, "-m", "livereader.cli", "--video", str(folder), "--jobs", "2",
+                                "--jsonl", f"{out}{os.sep}"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size for p in out.glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the workers read
+    workers = _workers(process.pid)
+    assert workers, "no worker seen"
+    os.kill(workers[0], signal.SIGKILL)  # as the memory killer would
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    for path in sorted(folder.glob("*.avi")):  # every file read whole, the ones in flight again
+        assert (out / f"{path.name}.jsonl").read_text() == _serial(path, tmp_path)

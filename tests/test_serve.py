@@ -23,7 +23,16 @@ pytest.importorskip("starlette", reason="the [serve] extra is not installed")
 from starlette.testclient import TestClient  # noqa: E402
 
 import livereader  # noqa: E402
-from livereader.serve import Live, ServeError, ServeOptions, _Refused, _Turns, address, make_app  # noqa: E402
+from livereader.serve import (  # noqa: E402
+    Live,
+    ServeError,
+    ServeOptions,
+    _Refused,
+    _Turns,
+    address,
+    make_app,
+    resumed,
+)
 from livereader.symbol import encode  # noqa: E402
 
 
@@ -53,7 +62,8 @@ def models():
 
 @pytest.fixture
 def client(models):
-    with TestClient(make_app(models, ServeOptions(max_body=200_000), Live())) as client:
+    app = make_app(models, ServeOptions(max_body=200_000), Live())
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -76,23 +86,44 @@ def test_bad_requests_get_a_4xx_with_a_reason_and_the_service_answers_on(client)
         "text file": (b"just some text\n" * 10, 400),
         "50,000 x 50,000 PNG header": (_png_header(50_000, 50_000), 413),
         "body over the limit": (b"\x89PNG" + bytes(300_000), 413),
+        "body over the limit, sent in chunks": ((bytes(1000) for _ in range(300)), 413),
     }
     for name, (body, status) in bad.items():
         answer = client.post("/read", content=body)
         assert answer.status_code == status, name
         assert answer.text.count("\n") == 1 and len(answer.text) < 120, name  # one line
+    big_file = {"image": ("big.png", b"\x89PNG" + bytes(300_000), "image/png")}
+    assert client.post("/read", files=big_file).status_code == 413
+    assert client.post("/read", files={"a": ("a.png", _page("1"), "image/png"),
+                                       "b": ("b.png", _page("2"), "image/png")}).status_code == 400
+    assert client.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400  # DNS rebinding
     assert client.post("/read?content=xml", content=_page("1")).status_code == 400
     assert client.post("/read", content=_page("424242")).json()[0]["text"] == "424242"  # still answering
 
 
-def test_a_token_is_needed_on_every_request_when_set(models):
+def test_a_token_is_needed_on_every_request_for_data_when_set(models):
     with TestClient(make_app(models, ServeOptions(token="s3cret"), Live())) as client:
-        for path in ("/", "/healthz", "/events", "/page.js"):
+        for path in ("/healthz", "/events", "/video.mjpg", "/read"):
             assert client.get(path).status_code == 401
             assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert client.get(path + "?token=s3cre").status_code == 401
+        assert client.post("/read", content=_page("424242")).status_code == 401
+        for path in ("/", "/page.js"):  # the page's static files hold no data; the page asks with ?token=
+            assert client.get(path).status_code == 200
         assert client.get("/healthz?token=s3cret").status_code == 200
         answer = client.post("/read", content=_page("424242"), headers={"Authorization": "Bearer s3cret"})
         assert answer.json()[0]["text"] == "424242"
+
+
+def test_events_resume_after_an_id_of_this_run_and_tally_each_code():
+    live = Live()
+    live.publish(None, [{"frame": 1, "source": "cam", "text": "1", "confidence": 1.0}] * 2)
+    live.publish(None, [{"frame": 2, "source": "cam", "text": "2", "confidence": 1.0}])
+    assert [line["times_seen"] for _, line in live.reads_after(0)] == [1, 2, 1]
+    assert live.reads_after(0)[1][1]["first_seen"] <= live.reads_after(0)[1][1]["last_seen"]
+    assert resumed("2", live) == 2 and [n for n, _ in live.reads_after(resumed("2", live))] == [3]
+    for other in ("", "99", "\u00b2", "1" * 5000, "-1"):  # a restart's id, junk: every kept read
+        assert resumed(other, live) == 0
 
 
 def test_binding_beyond_loopback_needs_a_token():
@@ -101,6 +132,9 @@ def test_binding_beyond_loopback_needs_a_token():
         ServeOptions(host="0.0.0.0").checked()
     assert ServeOptions(host="0.0.0.0", token="t").checked().host == "0.0.0.0"
     assert ServeOptions().host == "127.0.0.1"
+    assert address("[::1]:8080") == ("::1", 8080)
+    with pytest.raises(ServeError):
+        address("::1")
 
 
 def test_requests_beyond_the_readers_and_the_queue_get_503_at_once():
@@ -112,7 +146,8 @@ def test_requests_beyond_the_readers_and_the_queue_get_503_at_once():
 
     async def request() -> None:
         try:
-            outcomes.append(await turns.run(lambda: release.wait(10)))
+            async with turns.admitted():
+                outcomes.append(await turns.run(lambda: release.wait(10)))
         except _Refused as refused:
             outcomes.append(refused.status)
             release.set()  # the third is refused at once: let the others finish
@@ -138,7 +173,7 @@ def _serve(*args: str) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url + "healthz", timeout=1)
+            urllib.request.urlopen(url, timeout=1)  # the page: no token needed
             return process, url
         except OSError:
             time.sleep(0.2)
@@ -192,11 +227,12 @@ def _browser():
 
 
 @pytest.mark.slow
-def test_the_page_shows_the_live_view_and_the_reads_and_text_stays_text(tmp_path):
-    process, url = _serve("--demo", "--content", "any")
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_the_page_shows_the_live_view_and_the_reads_and_text_stays_text(tmp_path, token):
+    process, url = _serve("--demo", "--content", "any", *(["--token", token] if token else []))
     browser = _browser()
     try:
-        browser.get(url)
+        browser.get(url + (f"?token={token}" if token else ""))
         view = browser.find_element("id", "view")
         deadline = time.monotonic() + 20
         while not browser.execute_script("return arguments[0].naturalWidth", view) and time.monotonic() < deadline:
@@ -211,7 +247,8 @@ def test_the_page_shows_the_live_view_and_the_reads_and_text_stays_text(tmp_path
         while not browser.find_elements("css selector", "#reads tbody tr") and time.monotonic() - started < 5:
             time.sleep(0.1)
         assert browser.find_elements("css selector", "#reads tbody tr"), "no read listed within 5 s"
-        request = urllib.request.Request(url + "read?content=any", data=_page("<b>x</b>"), method="POST")
+        request = urllib.request.Request(url + "read?content=any", data=_page("<b>x</b>"), method="POST",
+                                         headers={"Authorization": f"Bearer {token}"} if token else {})
         assert json.loads(urllib.request.urlopen(request, timeout=30).read())[0]["text"] == "<b>x</b>"
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and "<b>x</b>" not in browser.find_element("id", "reads").text:

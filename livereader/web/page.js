@@ -25,21 +25,20 @@ const events = new EventSource("events" + query);
 events.onmessage = (message) => {
   const code = JSON.parse(message.data);
   const key = code.source + "\u0000" + code.text;
-  const now = new Date().toLocaleTimeString();
   let entry = rows.get(key);
   if (!entry) {
     const row = document.querySelector("#reads tbody").insertRow(0);
     entry = {text: cell(row, "text"), confidence: cell(row), first: cell(row), last: cell(row), times: cell(row),
-             source: cell(row), count: 0};
+             source: cell(row)};
     entry.text.textContent = code.text;
-    entry.first.textContent = now;
     entry.source.textContent = code.source;
     rows.set(key, entry);
   }
-  entry.count += 1;
+  // first and last seen by the server's clock; times seen: frames (or posted images) that read it
+  entry.first.textContent = new Date(1000 * code.first_seen).toLocaleTimeString();
+  entry.last.textContent = new Date(1000 * code.last_seen).toLocaleTimeString();
+  entry.times.textContent = String(code.times_seen);
   entry.confidence.textContent = (100 * code.confidence).toFixed(0) + "%";
-  entry.last.textContent = now;
-  entry.times.textContent = String(entry.count);
 };
 events.onerror = () => { state.textContent = "reconnecting…"; };
 events.onopen = () => { if (state.textContent === "reconnecting…") state.textContent = "live"; };
