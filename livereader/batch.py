@@ -418,24 +418,24 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
     """Each job's result as it finishes, read by spawned worker processes, one file a worker at a time. However
     this ends (done, Ctrl-C, the caller stopping early), no file starts after it and every worker has ended.
 
-    A worker that dies (a decoder's crash, the memory killer) takes the pool and the files then in flight with it:
-    a new pool reads each of those files again, one at a time and alone, before any other; a file whose worker
-    dies again, alone, is the one at fault and is reported as failed."""
+    A worker that dies (a decoder's crash, the memory killer) takes the pool with it: the other workers stop at
+    their next frame, and a new pool reads the files then in flight again, first as any other file; a file in
+    flight at a second death is read alone, and one whose worker dies alone is the one at fault (reported as
+    failed)."""
     import multiprocessing
     import queue
     from collections import deque
-    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads already run
-    reports, stop = context.Queue(), context.Event()
+    reports = context.Queue()
 
-    def new_pool() -> ProcessPoolExecutor:
+    def new_pool() -> tuple[ProcessPoolExecutor, Any]:
+        stop = context.Event()  # a pool's own: set, its workers end their files at the next frame
         return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                   initargs=(models, reports, stop))
+                                   initargs=(models, reports, stop)), stop
 
-    executor = new_pool()
-    waiting, suspects = deque(jobs), deque[Job]()
-    alone: set[int] = set()  # files read again alone after a worker died
+    (executor, stop), waiting, suspects = new_pool(), deque(jobs), deque[Job]()
+    crashes: dict[int, int] = {}  # deaths of a pool while a file was in flight
     running: dict[Future[Done], Job] = {}
 
     def start_more() -> None:
@@ -444,7 +444,6 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
                 if running:
                     return
                 job = suspects.popleft()
-                alone.add(job.index)
             elif waiting and len(running) < workers:
                 job = waiting.popleft()
             else:
@@ -456,24 +455,29 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
             while True:
                 progress(reports.get(timeout=0.1))
 
+    def settle(future: Future[Done]) -> Done | None:
+        """A finished future's Done, or None where its worker died (the file is queued to be read again)."""
+        job = running.pop(future)
+        done = _outcome(future, job, crashes.get(job.index, 0) >= 2)
+        if done is None:
+            crashes[job.index] = crashes.get(job.index, 0) + 1
+            (waiting.appendleft if crashes[job.index] == 1 else suspects.append)(job)
+        return done
+
     finished = False
     try:
         start_more()
         while running:
             ready, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             relay()
-            broken = False
-            for future in ready:
-                job = running.pop(future)
-                done = _outcome(future, job, job.index in alone)
-                broken = broken or done is None or isinstance(future.exception(), BrokenProcessPool)
-                if done is None:
-                    suspects.append(job)
-                else:
-                    yield done
-            if broken:
+            settled = [settle(future) for future in ready]
+            yield from (done for done in settled if done is not None)
+            if None in settled:  # a worker died: the pool's others stop (they ignore its SIGTERM), a new pool
+                stop.set()
                 executor.shutdown(wait=True, cancel_futures=True)
-                executor = new_pool()
+                settled = [settle(future) for future in list(running)]  # the pool's other files, all ended now
+                yield from (done for done in settled if done is not None)
+                executor, stop = new_pool()
             start_more()
         finished = True
     finally:

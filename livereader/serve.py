@@ -8,8 +8,8 @@ Endpoints (Starlette, served by uvicorn on a thread of its own while the capture
 - ``GET /video.mjpg``: the annotated live view as an MJPEG stream (404 without a live source).
 - ``GET /events``: reads as server-sent events, each a JSON line's fields (``frame``, ``source``, then
   :meth:`livereader.results.Code.to_dict`) and the code's ``first_seen``, ``last_seen`` (seconds since the epoch,
-  the server's clock) and ``times_seen`` (frames or posted images that read it since the service started), with
-  its ``id``: the live source's reads (every frame's, whatever ``--once`` and ``--dedupe`` keep of the JSON lines)
+  the server's clock) and ``times_seen`` (the times it was read since the service started), with its ``id``
+  (``RUN-NUMBER``): the live source's reads (every frame's, whatever ``--once`` and ``--dedupe`` keep of the JSON lines)
   and those of ``POST /read`` (source ``http``). The last :data:`HISTORY` reads come first; ``Last-Event-ID``
   resumes after one.
 - ``POST /read``: an encoded image as the body, or a multipart form holding one file; ``?content=any`` for any
@@ -54,7 +54,7 @@ TALLIED = 10_000  # codes whose first and last sighting and count are kept (the 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TOKEN_VARIABLE = "LIVEREADER_TOKEN"
 _PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/page.js": ("page.js", "text/javascript")}
-_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; "
                                        "base-uri 'none'; frame-ancestors 'none'"}
 
@@ -104,13 +104,16 @@ class Live:
         self.frame: tuple[int, bytes] | None = None  # (its number, JPEG)
         self.reads: deque[tuple[int, dict[str, Any]]] = deque(maxlen=HISTORY)
         self.sequence = 0
-        # (source, text) -> [first seen, last seen (s since the epoch), frames read in], the TALLIED latest
+        self.run = f"{os.getpid():x}{int(time.time() * 1000):x}"  # this run's prefix of event ids
+        self.closing = False  # set when the service stops: the streams end
+        # (source, text) -> [first seen, last seen (s since the epoch), times read], the TALLIED latest
         self.tally: dict[tuple[str, str], list[float]] = {}
 
     def publish(self, annotated: np.ndarray | None, lines: list[dict[str, Any]]) -> None:
         """A frame (None: no picture, as for a posted image) and the JSON lines of its reads; each read's event
         also gets its code's ``first_seen``, ``last_seen`` (seconds since the epoch, this server's clock) and
-        ``times_seen`` (frames, or posted images, that read it since the service started)."""
+        ``times_seen`` (the times it was read since the service started: once a frame or posted image, twice where
+        two codes of one text were)."""
         jpeg = None
         if annotated is not None:
             import cv2
@@ -333,15 +336,14 @@ def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
         return _Token(app, options.token)
     # no token: only requests to a loopback name, so that no web page can reach the service by renaming its own
     # host to this machine's address (DNS rebinding)
-    return TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost", *([options.host]
-                                                                                   if options.host not in LOOPBACK
-                                                                                   else [])])
+    return TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])
 
 
 def resumed(last_event_id: str, live: Live) -> int:
-    """The read after which an ``/events`` stream starts: the one a ``Last-Event-ID`` names, where it is one of
-    this run's (an id from before a restart, or anything else: 0, every kept read)."""
-    seen = int(last_event_id) if re.fullmatch(r"[0-9]{1,18}", last_event_id) else 0
+    """The read after which an ``/events`` stream starts: the one a ``Last-Event-ID`` (``RUN-NUMBER``) names,
+    where it is one of this run's (an id of an earlier run, or anything else: 0, every kept read)."""
+    run, _, number = last_event_id.partition("-")
+    seen = int(number) if run == live.run and re.fullmatch(r"[0-9]{1,18}", number) else 0
     return seen if seen <= live.sequence else 0
 
 
@@ -352,10 +354,10 @@ async def _events(live: Live, seen: int) -> AsyncIterator[str]:
 
     quiet = time.monotonic()
     yield "retry: 2000\n\n"
-    while True:
+    while not live.closing:
         for number, line in live.reads_after(seen):
             seen, quiet = number, time.monotonic()
-            yield f"id: {number}\ndata: {json.dumps(line)}\n\n"
+            yield f"id: {live.run}-{number}\ndata: {json.dumps(line)}\n\n"
         if time.monotonic() - quiet > 15:
             quiet = time.monotonic()
             yield ": keep-alive\n\n"
@@ -367,7 +369,7 @@ async def _frames(live: Live) -> AsyncIterator[bytes]:
     import anyio
 
     seen = 0
-    while True:
+    while not live.closing:
         newest = live.frame_after(seen)
         if newest is not None:
             seen, jpeg = newest
@@ -391,7 +393,7 @@ class Server:
         config = uvicorn.Config(make_app(models, options, live), host=options.host, port=options.port,
                                 log_level="warning", timeout_keep_alive=5, lifespan="off", access_log=False,
                                 limit_concurrency=256, timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
+        self.server, self.live = uvicorn.Server(config), live
         self.thread = threading.Thread(target=self.server.run, name="livereader-serve", daemon=True)
 
     def start(self) -> None:
@@ -408,5 +410,8 @@ class Server:
         return int(self.server.servers[0].sockets[0].getsockname()[1])
 
     def stop(self) -> None:
+        """The open streams end, then the server (those that do not end within a second are cancelled)."""
+        self.live.closing = True
+        time.sleep(0.15)  # the streams look every 0.1 s at most
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -97,6 +97,7 @@ def test_bad_requests_get_a_4xx_with_a_reason_and_the_service_answers_on(client)
     assert client.post("/read", files={"a": ("a.png", _page("1"), "image/png"),
                                        "b": ("b.png", _page("2"), "image/png")}).status_code == 400
     assert client.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400  # DNS rebinding
+    assert client.get("/healthz", headers={"Host": "[::1]:8080"}).status_code == 200
     assert client.post("/read?content=xml", content=_page("1")).status_code == 400
     assert client.post("/read", content=_page("424242")).json()[0]["text"] == "424242"  # still answering
 
@@ -121,9 +122,9 @@ def test_events_resume_after_an_id_of_this_run_and_tally_each_code():
     live.publish(None, [{"frame": 2, "source": "cam", "text": "2", "confidence": 1.0}])
     assert [line["times_seen"] for _, line in live.reads_after(0)] == [1, 2, 1]
     assert live.reads_after(0)[1][1]["first_seen"] <= live.reads_after(0)[1][1]["last_seen"]
-    assert resumed("2", live) == 2 and [n for n, _ in live.reads_after(resumed("2", live))] == [3]
-    for other in ("", "99", "\u00b2", "1" * 5000, "-1"):  # a restart's id, junk: every kept read
-        assert resumed(other, live) == 0
+    assert resumed(f"{live.run}-2", live) == 2 and [n for n, _ in live.reads_after(2)] == [3]
+    for other in ("", "2", "x-2", f"{live.run}-99", f"{live.run}-\u00b2", f"{live.run}-" + "1" * 5000):
+        assert resumed(other, live) == 0  # an earlier run's id, junk: every kept read
 
 
 def test_binding_beyond_loopback_needs_a_token():
@@ -192,9 +193,13 @@ def test_fifty_dropped_streams_leave_no_threads_or_memory_behind():
     try:
         def drop(path: str) -> None:
             with socket.create_connection(("127.0.0.1", int(url.split(":")[2].strip("/")))) as connection:
-                connection.sendall(f"GET /{path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-                assert connection.recv(4096)  # the stream has started
+                connection.sendall(f"GET /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                assert connection.recv(4096).startswith(b"HTTP/1.1 200")  # the stream has started
 
+        deadline = time.monotonic() + 30
+        while not json.loads(urllib.request.urlopen(url + "healthz", timeout=5).read())["live"]:
+            assert time.monotonic() < deadline, "no live frame"
+            time.sleep(0.1)  # the demo's first frame
         for _ in range(5):  # warm: the first streams allocate what every later one reuses
             drop("video.mjpg")
             drop("events")
@@ -273,6 +278,11 @@ def test_the_api_alone_answers_and_ends_at_ctrl_c():
     health = json.loads(urllib.request.urlopen(url + "healthz", timeout=5).read())
     assert health["status"] == "ok" and not health["live"]
     assert urllib.request.urlopen(url, timeout=5).read().count(b"page.js") == 1
+    events = urllib.request.urlopen(url + "events", timeout=5)  # a stream open at Ctrl-C ends cleanly
+    assert events.readline() == b"retry: 2000\n"
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 130
-    assert "Traceback" not in process.stderr.read()
+    stopped = time.monotonic()
+    assert process.wait(timeout=30) == 130 and time.monotonic() - stopped < 5
+    err = process.stderr.read()
+    assert "Traceback" not in err and "ERROR" not in err, err
+    events.close()

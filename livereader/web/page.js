@@ -6,14 +6,19 @@ const query = token ? "?token=" + encodeURIComponent(token) : "";
 const state = document.getElementById("state");
 const rows = new Map();  // source and text -> the row's cells
 
-fetch("healthz" + query).then((answer) => answer.json()).then((health) => {
+fetch("healthz" + query).then((answer) => {
+  if (answer.status === 401) throw new Error("a token is needed: open this page as /?token=TOKEN");
+  return answer.json();
+}).then((health) => {
   if (health.live) {
     document.getElementById("view").src = "video.mjpg" + query;
   } else {
     document.getElementById("view").hidden = true;
   }
   state.textContent = "livereader " + health.version + (health.live ? ": live" : ": reading service (POST /read)");
-}).catch(() => { state.textContent = "the service does not answer"; });
+}).catch((error) => {
+  state.textContent = error.message.startsWith("a token") ? error.message : "the service does not answer";
+});
 
 function cell(row, className) {
   const td = row.insertCell();
@@ -34,7 +39,7 @@ events.onmessage = (message) => {
     entry.source.textContent = code.source;
     rows.set(key, entry);
   }
-  // first and last seen by the server's clock; times seen: frames (or posted images) that read it
+  // first and last seen by the server's clock; times seen: the times the service read it
   entry.first.textContent = new Date(1000 * code.first_seen).toLocaleTimeString();
   entry.last.textContent = new Date(1000 * code.last_seen).toLocaleTimeString();
   entry.times.textContent = String(code.times_seen);
