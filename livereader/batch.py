@@ -492,7 +492,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.display or args.reconnect or args.frames:
         raise BatchError("--display, --reconnect and --frames read one video file in one job (--jobs 1)")
     if args.output and Path(args.output).suffix.lower() in (".mp4", ".avi"):
-        raise BatchError(f"with several videos or --ray --output is a folder, not {args.output}")
+        raise BatchError(f"with several videos or --ray --output is a folder (one video read in segments takes none), "
+                         f"not {args.output}")
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise BatchError("--ray needs Ray: pip install 'livereader[ray]'")
 
@@ -507,15 +508,6 @@ def _results(args: argparse.Namespace, jobs: list[Job], workers: int, models: tu
     if workers == 1:
         return _in_this_process(jobs, models, progress)
     return _in_workers(jobs, workers, args.model, progress)
-
-
-def _image_files(names: list[str]) -> list[Path]:
-    from livereader.live.capture import SourceError, image_files
-
-    try:
-        return image_files(names)
-    except SourceError as error:
-        raise BatchError(str(error)) from None
 
 
 def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path) -> _Files:
@@ -533,18 +525,18 @@ def read_many(args: argparse.Namespace) -> int:
     code."""
     from livereader.cli import _terminate, _Terminated
     from livereader.decode.reader import ModelError, load_models
-    from livereader.live.capture import quiet_backends
+    from livereader.live.capture import SourceError, image_files, quiet_backends
 
     _check(args)
-    sources = [str(path) for path in _image_files(args.image)] if args.image else video_files(args.video)
-    segmented = not args.image and len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
-    workers = args.jobs if segmented else max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
     quiet_backends()
-    try:
-        models = load_models(args.model)  # a model that does not load fails here, once
-    except ModelError as error:
+    try:  # images that are not there, a model that does not load: one error here, as in one process
+        sources = [str(path) for path in image_files(args.image)] if args.image else video_files(args.video)
+        models = load_models(args.model)
+    except (SourceError, ModelError) as error:
         print(f"livereader: error: {error}", file=sys.stderr)
         return 1
+    segmented = not args.image and len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
+    workers = args.jobs if segmented else max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
     status, failed, frames, started = 0, [], [0], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
         sink = _Sink(args.jsonl, ["images"] if args.image else sources, Path(scratch))
