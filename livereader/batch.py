@@ -223,11 +223,11 @@ class _Sink:
 
     def pass_on(self, place: Path) -> None:
         """A file's JSON lines, written to the stream (in a folder they are in place already); Ctrl-C waits."""
-        from livereader.cli import _interrupts_deferred
+        from livereader.interrupts import deferred
 
         if self.stream is None or not place.exists():
             return
-        with _interrupts_deferred(), open(place) as lines:
+        with deferred(), open(place) as lines:
             for line in lines:
                 self.stream.write(line)
             self.stream.flush()
@@ -387,14 +387,14 @@ def _in_this_process(jobs: list[Job], models: tuple, progress: Callable[[int], N
     class Reports:
         put = staticmethod(progress)
 
-    from livereader.cli import _Terminated
+    from livereader.interrupts import Terminated
 
     _start(models, Reports(), threading.Event())
     for job in jobs:
         done = _read(job)
         yield done
         if done.status in (130, 143):
-            raise _Terminated() if done.status == 143 else KeyboardInterrupt()
+            raise Terminated() if done.status == 143 else KeyboardInterrupt()
 
 
 def _outcome(future: Future[Done], job: Job, alone: bool) -> Done | None:
@@ -523,8 +523,8 @@ def read_many(args: argparse.Namespace) -> int:
     """Read the video files that ``args.video`` names, ``args.jobs`` at a time (one file given with ``--jobs``
     N > 1: in N segments), or the images of ``args.image`` in chunks on ``args.jobs`` workers; returns the exit
     code."""
-    from livereader.cli import _terminate, _Terminated
     from livereader.decode.reader import ModelError, load_models
+    from livereader.interrupts import exit_code, terminate
     from livereader.live.capture import SourceError, image_files, quiet_backends
 
     _check(args)
@@ -549,7 +549,7 @@ def read_many(args: argparse.Namespace) -> int:
             bar.update(count)
 
         results = _results(args, plan.jobs, workers, models, progressed)
-        previous_term = signal.signal(signal.SIGTERM, _terminate)
+        previous_term = signal.signal(signal.SIGTERM, terminate)
         try:
             if args.output:
                 Path(args.output).mkdir(parents=True, exist_ok=True)
@@ -565,7 +565,7 @@ def read_many(args: argparse.Namespace) -> int:
                 if done.status not in (0, None, 130, 143) and plan.jobs[done.index].source not in failed:
                     failed.append(plan.jobs[done.index].source)
         except KeyboardInterrupt as interrupt:
-            status = 143 if isinstance(interrupt, _Terminated) else 130
+            status = exit_code(interrupt)
         except BrokenPipeError:  # whoever read the JSON lines has stopped: end quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError as error:

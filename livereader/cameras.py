@@ -137,8 +137,9 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
     import cv2
     import torch
 
-    from livereader.cli import _WINDOW, _error, _Outputs, _quit_asked, _terminate, _Terminated
+    from livereader.cli import _WINDOW, _error, _Outputs, _quit_asked
     from livereader.decode.verify import VerifyOptions
+    from livereader.interrupts import exit_code, terminate
     from livereader.live import capture
     from livereader.live.stream import warm_up
     from livereader.pipeline import READ, ReaderOptions
@@ -162,7 +163,7 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
     outputs = _Outputs(args, show, [])
     latest: list[np.ndarray | None] = [None] * len(sources)
     status, failed, frames, reads, started, drawn = 0, 0, 0, 0, time.perf_counter(), 0.0
-    previous_term = signal.signal(signal.SIGTERM, _terminate)
+    previous_term = signal.signal(signal.SIGTERM, terminate)
     try:
         outputs.open()
         for source in sources:
@@ -189,7 +190,7 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
             if show and frames and _quit_asked():
                 break
     except KeyboardInterrupt as interrupt:
-        status = 143 if isinstance(interrupt, _Terminated) else 130
+        status = exit_code(interrupt)
     except OSError as error:
         _error(str(error))
         status = 1

@@ -27,14 +27,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from livereader.interrupts import deferred, exit_code, terminate
+
 if TYPE_CHECKING:
     import numpy as np
 
     from livereader.live.track import TrackedCode
     from livereader.serve import Live
 
-# Only the standard library at import: everything else is imported inside main's guard, so that Ctrl-C while
-# the program starts ends it with exit code 130 and no traceback (see main).
+# Only the standard library at import (livereader.interrupts uses nothing else): everything else is imported inside
+# main's guard, so that Ctrl-C while the program starts ends it with exit code 130 and no traceback (see main).
 
 _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
@@ -277,14 +279,6 @@ def _quit_asked() -> bool:
     return cv2.waitKey(1) & 0xFF in _QUIT_KEYS or cv2.getWindowProperty(_WINDOW, cv2.WND_PROP_VISIBLE) < 1
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the capture loop is so that it stops as for Ctrl-C."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated()
-
-
 def _frames(args: argparse.Namespace, show: bool, images: list[Path]) -> Iterator:
     """The frames of the source the arguments name (``images``: the image files of ``--image``)."""
     from livereader.live import capture
@@ -431,7 +425,7 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
     status: int | None = 0
     loop = _Loop(args, show, model, options, progress, live)
     outputs = None
-    previous_term = signal.signal(signal.SIGTERM, _terminate)
+    previous_term = signal.signal(signal.SIGTERM, terminate)
     try:
         images = capture.image_files(args.image) if args.image else []
         if images and progress is None:  # a progress bar of the images on a terminal
@@ -453,8 +447,8 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
     except (SourceError, CalibrationError, OSError) as error:
         _error(str(error))
         status = 1
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (see _terminate): outputs are finalised below
-        status = 143 if isinstance(interrupt, _Terminated) else 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (livereader.interrupts): outputs are finalised below
+        status = exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         if outputs is not None:
@@ -472,21 +466,6 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
         dropped = f", {loop.newest + 1 - loop.frames} dropped (not read: newer ones came first)" if args.camera else ""
         print(f"livereader: {loop.frames} frames, {loop.reads} reads, {rate:.1f} frames/s{dropped}", file=sys.stderr)
     return status
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C held back until the block ends, where it is raised as usual. Interrupting torch's import, which
-    initialises C extensions, can leave Python to die of the signal or abort at exit instead of ending
-    cleanly (seen about once in ten tries)."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _read_video(args: argparse.Namespace, model: Any, live: Live | None = None) -> int:
@@ -569,13 +548,13 @@ def _serve(args: argparse.Namespace, model: Any) -> int:
     try:
         if args.camera or args.video or args.demo:
             return _read_video(args, model, live) if args.video else run(args, model, live=live)
-        previous_term = signal.signal(signal.SIGTERM, _terminate)
+        previous_term = signal.signal(signal.SIGTERM, terminate)
         try:
             while server.thread.is_alive():
                 time.sleep(0.2)
             return 1
         except KeyboardInterrupt as interrupt:
-            return 143 if isinstance(interrupt, _Terminated) else 130
+            return exit_code(interrupt)
         finally:
             signal.signal(signal.SIGTERM, previous_term)
     finally:
@@ -600,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             return _read_many(args)
         args.video = args.video[0] if args.video else None
         cameras, args.camera = args.camera, args.camera[0] if args.camera else None
-        with _interrupts_deferred():
+        with deferred():
             from livereader.decode.reader import ModelError, load_models
 
             try:
