@@ -21,6 +21,11 @@ def centre_of(points: Points | Iterable[Sequence[float]]) -> Point:
     return sum(x for x, _ in pairs) / len(pairs), sum(y for _, y in pairs) / len(pairs)
 
 
+def centre_and_size(points: Points) -> tuple[Point, float]:
+    """An outline's centre (x, y) and size: the square root of its area, at least 1 pixel."""
+    return centre_of(points), max(float(np.sqrt(cv2.contourArea(np.asarray(points, np.float32)))), 1.0)
+
+
 def polygons(outlines: Iterable[Points]) -> list[np.ndarray]:
     """Outlines as OpenCV's polygons ((N, 2) float32): for :func:`holding` on many points, converted once."""
     return [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]

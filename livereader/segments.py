@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livereader.geometry import centre_and_size, centre_of
+
 LEAD = 30  # frames read before each later segment, not reported: 1 s of a 30 frames/s video, twice a track's life
 MATCH_DISTANCE = 0.5  # centres of one code in two segments' lead frames, at most this many code sizes apart
 
@@ -50,28 +52,17 @@ def split(frames: int, parts: int, lead: int = LEAD) -> list[Segment]:
     return [Segment(bounds[i], bounds[i + 1] if i + 1 < parts else None, min(lead, bounds[i])) for i in range(parts)]
 
 
-def _centre(line: dict[str, Any]) -> tuple[float, float, float]:
-    """A line's code: its outline's centre (x, y) and size (square root of its area)."""
-    corners = line["corners"]
-    x = [c[0] for c in corners]
-    y = [c[1] for c in corners]
-    area = 0.5 * abs(sum(x[i] * y[i - 1] - x[i - 1] * y[i] for i in range(len(x))))
-    return sum(x) / len(x), sum(y) / len(y), math.sqrt(area)
-
-
 def _matches(earlier: list[dict[str, Any]], later: list[dict[str, Any]]) -> dict[int, int]:
     """The later segment's track ids -> the earlier one's, from the lines both give of the lead frames: each later
     code votes for the nearest earlier code of its frame within MATCH_DISTANCE; one earlier track a later one,
     most votes first."""
-    by_frame: dict[int, list[dict[str, Any]]] = {}
+    by_frame: dict[int, list[tuple[tuple[float, float], float, int]]] = {}  # frame -> (centre, size, track)
     for line in earlier:
-        by_frame.setdefault(line["frame"], []).append(line)
+        by_frame.setdefault(line["frame"], []).append((*centre_and_size(line["corners"]), line["track"]))
     votes: Counter[tuple[int, int]] = Counter()
     for line in later:
-        x, y, _ = _centre(line)
-        near = [(math.hypot(x - cx, y - cy) / max(size, 1.0), other["track"])
-                for other in by_frame.get(line["frame"], []) if other.get("corners")
-                for cx, cy, size in [_centre(other)]]
+        centre = centre_of(line["corners"])
+        near = [(math.dist(centre, other) / size, track) for other, size, track in by_frame.get(line["frame"], [])]
         if near and min(near)[0] <= MATCH_DISTANCE:
             votes[(line["track"], min(near)[1])] += 1
     mapping: dict[int, int] = {}

@@ -19,10 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 from itertools import count
 
-import cv2
-import numpy as np
-
-from livereader.geometry import centre_of
+from livereader.geometry import centre_and_size
 from livereader.results import READ, UNSUPPORTED, CodeResult
 
 
@@ -69,11 +66,6 @@ class _Track:
         return self.last_read.text if self.last_read else None
 
 
-def _geometry(result: CodeResult) -> tuple[tuple[float, float], float]:
-    """An outline's centre (x, y) and size (square root of its area, at least 1 pixel)."""
-    return centre_of(result.corners), max(math.sqrt(cv2.contourArea(np.asarray(result.corners, np.float32))), 1.0)
-
-
 @dataclass
 class Tracker:
     options: TrackOptions = field(default_factory=TrackOptions)
@@ -83,11 +75,11 @@ class Tracker:
     def update(self, results: list[CodeResult]) -> list[TrackedCode]:
         """Match this frame's results to tracks; returns them with their track ids (in the order given), then
         the held tracks to draw."""
-        seen = [_geometry(t.result) for t in self._tracks]  # where each track was last seen: centre, size
+        seen = [centre_and_size(t.result.corners) for t in self._tracks]  # where each track was last seen: centre, size
         pairs: list[tuple[float, int, int]] = []
         replaced: dict[int, int] = {}  # replaced: result -> a track it would continue but for its new number
         for i, result in enumerate(results):
-            centre, size = _geometry(result)
+            centre, size = centre_and_size(result.corners)
             for j, (track, (last_centre, last_size)) in enumerate(zip(self._tracks, seen)):
                 distance = math.dist(centre, last_centre) / max(size, last_size)
                 ratio = max(size, last_size) / min(size, last_size)
