@@ -154,27 +154,23 @@ def _read(job: Job) -> Done:
     return Done(job.index, status, counts.frames, counts.reads, said.getvalue())
 
 
-def video_fps(path: str | Path) -> float:
-    """The frame rate a video file says it has (30 where it says none or cannot be opened), as its reading takes
-    it for frame times."""
+def video_header(path: str | Path) -> tuple[int, float]:
+    """The frames a video file says it holds (0 where it cannot be opened) and its frame rate (30 where it says
+    none), as its reading takes it for frame times."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
     try:
-        return (capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0) or 30.0
+        if not capture.isOpened():
+            return 0, 30.0
+        return max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0), capture.get(cv2.CAP_PROP_FPS) or 30.0
     finally:
         capture.release()
 
 
 def frame_count(path: str | Path) -> int:
     """The frames a video file says it holds (0 where it cannot be opened)."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        return max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0) if capture.isOpened() else 0
-    finally:
-        capture.release()
+    return video_header(path)[0]
 
 
 def progress_bar(total_frames: int, description: str, jsonl: str | None = None) -> Any:
@@ -261,22 +257,16 @@ def _check_outputs(args: argparse.Namespace, sources: list[str], outputs: list[P
         raise BatchError("two outputs would share a path: give the sources distinct names")
 
 
-class _Files:
-    """A job a file, with the flags that change what a file's reading gives passed on as given: a file's JSON
-    lines are complete when its job is done."""
+class _Plan:
+    """A batch's jobs, and which JSON lines files are complete as the jobs are done; the counts of the jobs done.
+    ``total``: the frames (images) the jobs read, for the progress bar; ``lead_frames``: of those, the frames read
+    before segments and not reported."""
 
-    def __init__(self, args: argparse.Namespace, sources: list[str], sink: _Sink):
-        names = _names(sources)
-        stems = [Path(name).stem for name in names]
-        unique = stems if len(set(stems)) == len(stems) else names  # a.mp4 and a.avi: a.mp4.mp4, a.avi.mp4
-        videos = [Path(args.output) / f"{name}.mp4" for name in unique] if args.output else []
-        _check_outputs(args, sources, sink.outputs() + videos)
-        self.jobs = [Job(index, source, tuple(_flags(args)), place, videos[index] if videos else None)
-                     for index, (source, place) in enumerate(zip(sources, sink.places))]
+    def __init__(self, jobs: list[Job], total: int, lead_frames: int = 0):
+        self.jobs, self.total, self.lead_frames = jobs, total, lead_frames
         self.passed: set[int] = set()
-        self.reads = 0  # codes read, in the files done
-        self.frames = 0  # frames reported, in the files done
-        self.lead_frames = 0  # frames read before segments, not reported
+        self.reads = 0  # codes read, in the jobs done
+        self.frames = 0  # frames reported, in the jobs done
 
     def done(self, result: Done) -> list[Path]:
         """The JSON lines files complete now that a job is done."""
@@ -293,7 +283,22 @@ class _Files:
         return [job.jsonl for job in self.jobs if job.index not in self.passed]
 
 
-class _Segments(_Files):
+class _Files(_Plan):
+    """A job a file, with the flags that change what a file's reading gives passed on as given: a file's JSON
+    lines are complete when its job is done."""
+
+    def __init__(self, args: argparse.Namespace, sources: list[str], sink: _Sink):
+        names = _names(sources)
+        stems = [Path(name).stem for name in names]
+        unique = stems if len(set(stems)) == len(stems) else names  # a.mp4 and a.avi: a.mp4.mp4, a.avi.mp4
+        videos = [Path(args.output) / f"{name}.mp4" for name in unique] if args.output else []
+        _check_outputs(args, sources, sink.outputs() + videos)
+        super().__init__([Job(index, source, tuple(_flags(args)), place, videos[index] if videos else None)
+                          for index, (source, place) in enumerate(zip(sources, sink.places))],
+                         sum(frame_count(source) for source in sources))
+
+
+class _Segments(_Plan):
     """One file in segments, a job each (:mod:`livereader.segments`): its JSON lines, joined, are complete when
     every segment's job is done."""
 
@@ -303,13 +308,12 @@ class _Segments(_Files):
         if args.output:
             raise BatchError("--output of one video read in segments: read it with --jobs 1")
         _check_outputs(args, [source], sink.outputs())
-        self.args, self.target, self.fps = args, sink.places[0], video_fps(source)
-        self.segments = split(frame_count(source), args.jobs)
+        frames, self.fps = video_header(source)
+        self.args, self.target, self.segments, self.joined = args, sink.places[0], split(frames, args.jobs), False
         flags = tuple(_flags(args, reporting=False))
-        self.jobs = [Job(i, source, (*flags, "--frames", segment.frames), scratch / f"segment{i}.jsonl", None)
-                     for i, segment in enumerate(self.segments)]
-        self.passed, self.reads, self.frames, self.joined = set(), 0, 0, False
-        self.lead_frames = sum(segment.lead for segment in self.segments)
+        lead = sum(segment.lead for segment in self.segments)
+        super().__init__([Job(i, source, (*flags, "--frames", segment.frames), scratch / f"segment{i}.jsonl", None)
+                          for i, segment in enumerate(self.segments)], frames + lead, lead)
 
     def done(self, result: Done) -> list[Path]:
         self.passed.add(result.index)
@@ -330,7 +334,7 @@ class _Segments(_Files):
         return [self.target]
 
 
-class _Chunks(_Files):
+class _Chunks(_Plan):
     """Images in chunks of consecutive ones, a job each (more chunks than workers: images differ in cost): their
     JSON lines passed on in the images' order, ``--dedupe`` applied here across the chunks."""
 
@@ -343,17 +347,15 @@ class _Chunks(_Files):
         _check_outputs(args, [str(path) for path in images], sink.outputs() + targets)
         size = max(1, math.ceil(len(images) / (4 * workers)))
         flags = _flags(args, reporting=False) + ["--once"] * args.once + (["--output", args.output] * bool(args.output))
-        self.jobs = [Job(i, f"{images[start]} ... {images[min(start + size, len(images)) - 1]}",
-                         (*flags, "--frames", f"{start}:{start + size}"), scratch / f"chunk{i}.jsonl",
-                         None, tuple(args.image))
-                     for i, start in enumerate(range(0, len(images), size))]
-        self.passed, self.reads, self.frames, self.lead_frames, self.released = set(), 0, 0, 0, 0
+        super().__init__([Job(i, f"{images[start]} ... {images[min(start + size, len(images)) - 1]}",
+                              (*flags, "--frames", f"{start}:{start + size}"), scratch / f"chunk{i}.jsonl",
+                              None, tuple(args.image))
+                          for i, start in enumerate(range(0, len(images), size))], len(images))
+        self.released = 0  # chunks whose lines were passed on: the first ones, in order
         self.reported = Reported(False, args.dedupe)
 
     def done(self, result: Done) -> list[Path]:
-        self.passed.add(result.index)
-        self.reads += result.reads
-        self.frames += result.frames
+        super().done(result)
         places = []
         while self.released < len(self.jobs) and self.released in self.passed:
             places.append(self._kept(self.jobs[self.released].jsonl))
@@ -510,7 +512,7 @@ def _results(args: argparse.Namespace, jobs: list[Job], workers: int, models: tu
     return _in_workers(jobs, workers, args.model, progress)
 
 
-def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path) -> _Files:
+def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path) -> _Plan:
     """The jobs: a video file each, one video's segments, or chunks of images."""
     if args.image:
         return _Chunks(args, [Path(s) for s in sources], sink, workers, scratch)
@@ -541,8 +543,7 @@ def read_many(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
         sink = _Sink(args.jsonl, ["images"] if args.image else sources, Path(scratch))
         plan = _plan(args, sources, sink, workers, Path(scratch))
-        total = len(sources) if args.image else sum(frame_count(s) for s in sources) + plan.lead_frames
-        bar = progress_bar(total, "images" if args.image else f"0/{len(sources)} files", args.jsonl)
+        bar = progress_bar(plan.total, "images" if args.image else f"0/{len(sources)} files", args.jsonl)
 
         def progressed(count: int) -> None:
             frames[0] += count
