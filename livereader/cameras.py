@@ -80,10 +80,10 @@ class _Source(threading.Thread):
                 continue
 
     def _read(self, frames: Any) -> None:
+        from livereader.cli import _FrameRate, _paced_stream, _undecodable
         from livereader.live.overlay import draw
-        from livereader.live.stream import StreamOptions, StreamReader
 
-        stream, fps, last = None, 0.0, time.perf_counter()
+        stream, rate = None, _FrameRate()
         try:
             for frame in frames:
                 if self.stop.is_set():
@@ -91,16 +91,13 @@ class _Source(threading.Thread):
                 if frame is None:
                     continue
                 if frame.image is None:
-                    print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: "
-                          "skipped", file=sys.stderr)
+                    _undecodable(frame)
                     continue
                 if stream is None:
-                    rate = frame.fps if 1 <= frame.fps <= 240 else 30.0
-                    paced = StreamOptions(fusion=not self.args.nofusion, interval=1 / rate)
-                    stream = StreamReader(self.model, self.options, paced)
+                    stream = _paced_stream(frame, self.model, self.options, not self.args.nofusion)
                 tracked = stream.read(frame.image)
                 now = time.perf_counter()
-                fps, last = (0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1 / max(now - last, 1e-6)), now
+                fps = rate.tick(now)
                 annotated = draw(frame.image, [code.shown for code in tracked], fps) if self.show else None
                 self._put(_View(self.index, frame, tracked, annotated, now))
         finally:
@@ -137,13 +134,11 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
     import cv2
     import torch
 
-    from livereader.cli import _WINDOW, _error, _Outputs, _quit_asked
-    from livereader.decode.verify import VerifyOptions
+    from livereader.cli import _WINDOW, _error, _Outputs, _quit_asked, _reader_options, _window
     from livereader.interrupts import exit_code, terminate
     from livereader.live import capture
     from livereader.live.stream import warm_up
-    from livereader.pipeline import READ, ReaderOptions
-    from livereader.vision.grid import GridOptions
+    from livereader.pipeline import READ
 
     problem = _check(args)
     if problem:
@@ -151,10 +146,8 @@ def read_cameras(args: argparse.Namespace, model: Any) -> int:
         return 2
     torch.set_num_threads(1)
     capture.quiet_backends()
-    options = ReaderOptions(grid=GridOptions(soft=args.soft), verify=VerifyOptions(content=args.content))
-    show = not args.nodisplay and capture.display_available()
-    if not args.nodisplay and not show:
-        print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
+    options = _reader_options(args)
+    show = _window(not args.nodisplay)
     warm_up(model, options)
     # bounded: a reading thread waits while the lines and the window fall behind (no frames pile up in memory)
     views: queue.Queue[_View | _Ended] = queue.Queue(maxsize=4 * len(args.camera))

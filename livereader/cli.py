@@ -32,7 +32,10 @@ from livereader.interrupts import deferred, exit_code, terminate
 if TYPE_CHECKING:
     import numpy as np
 
+    from livereader.live.capture import Frame
+    from livereader.live.stream import StreamReader
     from livereader.live.track import TrackedCode
+    from livereader.pipeline import ReaderOptions
     from livereader.serve import Live
 
 # Only the standard library at import (livereader.interrupts uses nothing else): everything else is imported inside
@@ -239,15 +242,13 @@ class _Outputs:
         """Write a frame's results; ``now``: the frame's time in seconds (for ``--dedupe``)."""
         import cv2
 
-        from livereader.results import Code
 
         if self.jsonl:
             for code in tracked:
                 r = code.result
                 if r is None or not self.reported.keep(code.first_read, r.text, now):
                     continue
-                line = {"frame": frame.index, "source": frame.source, **Code.of(r, code.track).to_dict()}
-                self.jsonl.write(json.dumps(line) + "\n")
+                self.jsonl.write(json.dumps(_line(frame, code)) + "\n")
             self.jsonl.flush()
         if annotated is None:  # drawn only where an output or the window shows it
             return
@@ -325,20 +326,17 @@ class _Loop:
         self.args, self.show, self.model, self.options, self.progress = args, show, model, options, progress
         self.live = live  # what the page shows (--serve), or None
         self.stream: Any = None
-        self.frames, self.reads, self.newest, self.fps = 0, 0, -1, 0.0
+        self.frames, self.reads, self.newest, self.rate = 0, 0, -1, _FrameRate()
 
     def read(self, frame: Any, image: np.ndarray) -> list:
         """A frame's tracked codes."""
-        from livereader.live.stream import StreamOptions, StreamReader
         from livereader.live.track import Tracker
         from livereader.pipeline import read_frame
 
         if self.args.image:  # a still image: its own scene, searched whole (coarse to fine over max_full_pixels)
             return Tracker().update(read_frame(image, self.model, replace(self.options, scout=1)))
         if self.stream is None:  # a file's frames are read as a camera would deliver them, at its frame rate
-            rate = frame.fps if 1 <= frame.fps <= 240 else 30.0  # some sources say 0 or 90,000
-            paced = StreamOptions(fusion=not self.args.nofusion, interval=1 / rate)
-            self.stream = StreamReader(self.model, self.options, paced, first=frame.index)
+            self.stream = _paced_stream(frame, self.model, self.options, not self.args.nofusion)
         return self.stream.read(image)
 
     def run(self, frames: Iterator, outputs: _Outputs, undistort: Any) -> int:
@@ -348,7 +346,7 @@ class _Loop:
         from livereader.live.overlay import draw
         from livereader.pipeline import READ
 
-        status, last = 0, time.perf_counter()
+        status = 0
         for frame in frames:
             if frame is None:  # a live source with no new frame yet: keep the window responsive
                 if self.show and self.frames and _quit_asked():
@@ -356,15 +354,13 @@ class _Loop:
                 continue
             self.newest = frame.index
             if frame.image is None:
-                print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
-                      file=sys.stderr)
+                _undecodable(frame)
                 status = 1 if self.args.image else status
                 continue
             image = undistort(frame.image) if undistort else frame.image
             tracked = self.read(frame, image)
             now = time.perf_counter()
-            rate = 1 / max(now - last, 1e-6)
-            self.fps, last = (0.9 * self.fps + 0.1 * rate if self.frames else rate), now
+            fps = self.rate.tick(now)
             self.frames += 1
             reads = sum(code.result is not None and code.result.status == READ for code in tracked)
             self.reads += reads
@@ -372,7 +368,7 @@ class _Loop:
                 self.progress.frame(reads)
             annotated = None
             if self.show or outputs.output or self.live is not None:
-                annotated = draw(image, [code.shown for code in tracked], None if self.args.image else self.fps)
+                annotated = draw(image, [code.shown for code in tracked], None if self.args.image else fps)
             if self.live is not None:
                 self.live.publish(annotated, _read_lines(frame, tracked))
             # a frame's time: the clock for a live source, the frame's place in a file (reading may be faster)
@@ -386,12 +382,66 @@ class _Loop:
         return status
 
 
-def _read_lines(frame: Any, tracked: list[TrackedCode]) -> list[dict[str, Any]]:
-    """The JSON lines of a frame's reads."""
-    from livereader.results import READ, Code
+def _line(frame: Frame, code: TrackedCode) -> dict[str, Any]:
+    """A located code's JSON line: its frame, its source, then :meth:`livereader.results.Code.to_dict`."""
+    from livereader.results import Code
 
-    return [{"frame": frame.index, "source": frame.source, **Code.of(code.result, code.track).to_dict()}
-            for code in tracked if code.result is not None and code.result.status == READ]
+    assert code.result is not None  # a located code (a held track has no line)
+    return {"frame": frame.index, "source": frame.source, **Code.of(code.result, code.track).to_dict()}
+
+
+def _read_lines(frame: Frame, tracked: list[TrackedCode]) -> list[dict[str, Any]]:
+    """The JSON lines of a frame's reads."""
+    from livereader.results import READ
+
+    return [_line(frame, code) for code in tracked if code.result is not None and code.result.status == READ]
+
+
+def _paced_stream(frame: Frame, model: Any, options: ReaderOptions, fusion: bool) -> StreamReader:
+    """A stream reader for a source's frames as a camera delivers them, from ``frame`` on: paced to its frame
+    rate (30 frames/s where it says none, or an impossible one: some say 0 or 90,000), its search schedule counted
+    from the frame's index in the source."""
+    from livereader.live.stream import StreamOptions, StreamReader
+
+    rate = frame.fps if 1 <= frame.fps <= 240 else 30.0
+    return StreamReader(model, options, StreamOptions(fusion=fusion, interval=1 / rate), first=frame.index)
+
+
+class _FrameRate:
+    """Frames per second as the overlay shows them: a moving average over the times between frames."""
+
+    def __init__(self) -> None:
+        self.fps, self.last = 0.0, time.perf_counter()
+
+    def tick(self, now: float) -> float:
+        """A frame came at ``now`` (``time.perf_counter``); the rate so far."""
+        rate = 1 / max(now - self.last, 1e-6)
+        self.fps, self.last = (0.9 * self.fps + 0.1 * rate if self.fps else rate), now
+        return self.fps
+
+
+def _undecodable(frame: Frame) -> None:
+    print(f"livereader: warning: frame {frame.index} of {frame.source} could not be decoded: skipped",
+          file=sys.stderr)
+
+
+def _reader_options(args: argparse.Namespace) -> ReaderOptions:
+    """The reader's options that the command line sets: soft grids, the content reported."""
+    from livereader.decode.verify import VerifyOptions
+    from livereader.pipeline import ReaderOptions
+    from livereader.vision.grid import GridOptions
+
+    return ReaderOptions(grid=GridOptions(soft=args.soft), verify=VerifyOptions(content=args.content))
+
+
+def _window(wanted: bool) -> bool:
+    """Whether a window shows: where one is wanted and a display is there (else a line says so)."""
+    from livereader.live.capture import display_available
+
+    if wanted and not display_available():
+        print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
+        return False
+    return wanted
 
 
 def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, live: Live | None = None) -> int:
@@ -401,24 +451,18 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
     import cv2
     import torch
 
-    from livereader.decode.verify import VerifyOptions
     from livereader.live import capture
     from livereader.live.calibrate import CalibrationError, Undistorter, load_profile
-    from livereader.live.capture import SourceError, display_available
+    from livereader.live.capture import SourceError
     from livereader.live.stream import warm_up
-    from livereader.pipeline import ReaderOptions
-    from livereader.vision.grid import GridOptions
 
     torch.set_num_threads(1)  # one frame's few grids: threads only add overhead and contention (docs/training.md)
     capture.quiet_backends()
     # The objects made so far (torch's, the models') live as long as the run: keep them out of the garbage
     # collector's full passes, which otherwise stall a frame by tens of milliseconds every few hundred frames.
     gc.freeze()
-    options = ReaderOptions(grid=GridOptions(soft=args.soft), verify=VerifyOptions(content=args.content))
-    show = bool(args.camera is not None or args.demo or args.display) and not args.nodisplay
-    if show and not display_available():
-        print("livereader: no display: running without a window (--nodisplay)", file=sys.stderr)
-        show = False
+    options = _reader_options(args)
+    show = _window(bool(args.camera is not None or args.demo or args.display) and not args.nodisplay)
     if not args.image:  # a stream's first frame does not pay for the first calls of the network
         warm_up(model, options)
     started = time.perf_counter()
