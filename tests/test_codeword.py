@@ -22,15 +22,12 @@ from livereader.decode.codeword import (
 )
 from livereader.decode.decoders import CODEWORD_FEATURES
 from livereader.decode.reader import default_model_path
-from livereader.symbol import LEVELS, read_format
+from livereader.symbol import LEVEL_BITS, LEVELS, read_format
 from livereader.train.data import numeric_codes, text_codes
-
-_QRCODE_LEVEL = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
-                 "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
 
 
 def _made(payload: str, level: str, mask: int | None = None):
-    code = qrcode.QRCode(version=1, error_correction=_QRCODE_LEVEL[level], border=0, mask_pattern=mask)
+    code = qrcode.QRCode(version=1, error_correction=LEVEL_BITS[level], border=0, mask_pattern=mask)
     code.add_data(payload)
     code.make(fit=False)
     return np.array(code.modules, np.uint8), np.array(code.data_cache, np.uint8)

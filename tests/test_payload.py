@@ -14,15 +14,12 @@ from livereader.decode.codeword import (
     decode,
 )
 from livereader.decode.payload import GS, Payload, StructuredAppend, read_payload
-from livereader.symbol import mask_patterns, read_format
+from livereader.symbol import LEVEL_BITS, mask_patterns, read_format
 from livereader.train.data import grid_from_bits
-
-_LEVEL = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
-          "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
 
 
 def _qrcode_grid(*segments, level="L", mask=2) -> np.ndarray:
-    code = qrcode.QRCode(version=1, error_correction=_LEVEL[level], border=0, mask_pattern=mask)
+    code = qrcode.QRCode(version=1, error_correction=LEVEL_BITS[level], border=0, mask_pattern=mask)
     for segment in segments:
         code.add_data(segment, optimize=0)
     code.make(fit=False)
