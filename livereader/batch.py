@@ -411,8 +411,19 @@ def _outcome(future: Future[Done], job: Job, alone: bool) -> Done | None:
         return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: its worker died reading it (a crash, or "
                                         "out of memory)\n")
     except Exception as error:  # a worker that failed to start
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {reason}\n")
+        return failed(job, error)
+
+
+def one_line(error: BaseException, last: bool = False) -> str:
+    """An error's message in one line: its first (``last``: its last, where a traceback comes before it), or its
+    type's name where it says nothing."""
+    lines = str(error).strip().splitlines()
+    return (lines[-1] if last else lines[0]) if lines else type(error).__name__
+
+
+def failed(job: Job, error: BaseException, last: bool = False) -> Done:
+    """A job that failed with ``error``: its one line on stderr (see :func:`one_line`)."""
+    return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {one_line(error, last)}\n")
 
 
 def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,

@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from livereader.batch import Done, Job
+from livereader.batch import Done, Job, failed, one_line
 
 RETRIES = 3  # runs of a task again after its worker died
 _STOP_POLL = 0.5  # seconds between a task's looks at whether the run was stopped
@@ -113,11 +113,6 @@ def _read_file(job: Job, models: list[str] | None, board: Any, directory: str) -
     return done, lines, video
 
 
-def _failed(job: Job, error: BaseException) -> Done:
-    reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-    return Done(job.index, 1, 0, 0, f"livereader: error: {job.source}: {reason}\n")
-
-
 def _keep(job: Job, lines: str, video: bytes | None) -> None:
     """A task's outputs written where the run's outputs for its file go."""
     job.jsonl.write_text(lines)
@@ -139,8 +134,7 @@ def on_ray(jobs: list[Job], address: str, models: list[str] | None,
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR)
         except Exception as error:  # an address that is not one, a cluster that does not answer
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise OSError(f"cannot {'join Ray at ' + address if address else 'start Ray'}: {reason}") from None
+            raise OSError(f"cannot {'join Ray at ' + address if address else 'start Ray'}: {one_line(error)}") from None
         finally:
             signal.signal(signal.SIGTERM, handler)  # ray.init puts its own in place: the run's stays
     board: Any = ray.remote(_Board).options(num_cpus=0).remote()
@@ -186,6 +180,6 @@ def _result(job: Job, ref: Any) -> Done:
     try:
         done, lines, video = ray.get(ref)
     except Exception as error:
-        return _failed(job, error)
+        return failed(job, error, last=True)  # a task's error ends a Ray traceback
     _keep(job, lines, video)
     return done
