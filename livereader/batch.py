@@ -249,12 +249,11 @@ def _flags(args: argparse.Namespace, reporting: bool = True) -> list[str]:
 
 def _check_outputs(args: argparse.Namespace, sources: list[str], outputs: list[Path]) -> None:
     """BatchError where an output would be an input or two outputs one file."""
-    inputs = {Path(s).resolve() for s in [*sources, *([args.calibration] if args.calibration else [])]}
-    if any(path.resolve() in inputs for path in outputs):
-        raise BatchError("an output would overwrite an input: " + " ".join(str(p) for p in outputs
-                                                                         if p.resolve() in inputs))
-    if len({path.resolve() for path in outputs}) < len(outputs):
-        raise BatchError("two outputs would share a path: give the sources distinct names")
+    from livereader.cli import output_clash
+
+    clash = output_clash([Path(s) for s in [*sources, *([args.calibration] if args.calibration else [])]], outputs)
+    if clash:
+        raise BatchError(clash)
 
 
 class _Plan:

@@ -174,6 +174,17 @@ class UsageError(Exception):
     """A command line that cannot run as given (exit code 2, one line)."""
 
 
+def output_clash(inputs: list[Path], outputs: list[Path]) -> str | None:
+    """Why these outputs cannot be written (one would overwrite an input, two would be one file), or None."""
+    taken = {path.resolve() for path in inputs}
+    overwriting = [str(path) for path in outputs if path.resolve() in taken]
+    if overwriting:
+        return "an output would overwrite an input: " + " ".join(overwriting)
+    resolved = [path.resolve() for path in outputs]
+    shared = [str(path) for path, place in zip(outputs, resolved) if resolved.count(place) > 1]
+    return "two outputs would share a path: " + " ".join(shared) if shared else None
+
+
 def image_targets(images: list[Path], folder: Path) -> dict[str, Path]:
     """Each image's annotated image in ``folder``: the images' paths below their common folder (distinct names)."""
     common = Path(os.path.commonpath([path.resolve().parent for path in images]))
@@ -214,7 +225,6 @@ class _Outputs:
         self.targets: dict[str, Path] = {}  # annotated image per input image
 
     def open(self) -> None:
-        taken = {path.resolve() for path in self.inputs}
         if self.output and self.images:
             self.targets = image_targets(self.inputs, self.output)
             outputs = list(self.targets.values())
@@ -228,11 +238,9 @@ class _Outputs:
             outputs = []
         if self.jsonl_path and self.jsonl_path != "-":
             outputs.append(Path(self.jsonl_path))
-        for path in outputs:
-            if path.resolve() in taken:
-                raise UsageError(f"output would overwrite an input: {path}")
-        if len({path.resolve() for path in outputs}) < len(outputs):
-            raise UsageError("two outputs share a path: " + " ".join(map(str, outputs)))
+        clash = output_clash(self.inputs, outputs)
+        if clash:
+            raise UsageError(clash)
         if self.jsonl_path and self.jsonl_path != "-":
             self.jsonl = open(self.jsonl_path, "w")  # noqa: SIM115 (open for the run, closed by close())
         elif self.jsonl_path == "-":
