@@ -522,11 +522,12 @@ def _results(args: argparse.Namespace, jobs: list[Job], workers: int, models: tu
     return _in_workers(jobs, workers, args.model, progress)
 
 
-def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path) -> _Plan:
+def _plan(args: argparse.Namespace, sources: list[str], sink: _Sink, workers: int, scratch: Path,
+          segmented: bool) -> _Plan:
     """The jobs: a video file each, one video's segments, or chunks of images."""
     if args.image:
         return _Chunks(args, [Path(s) for s in sources], sink, workers, scratch)
-    if len(sources) == 1 and workers > 1 and args.ray is None:
+    if segmented:
         return _Segments(args, sources[0], sink, scratch)
     return _Files(args, sources, sink)
 
@@ -549,10 +550,10 @@ def read_many(args: argparse.Namespace) -> int:
         return 1
     segmented = not args.image and len(sources) == 1 and (args.jobs or 1) > 1 and args.ray is None
     workers = args.jobs if segmented else max(1, min(args.jobs or os.cpu_count() or 1, len(sources)))
-    status, failed, frames, started = 0, [], [0], time.perf_counter()
+    status, failures, frames, started = 0, [], [0], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch:
         sink = _Sink(args.jsonl, ["images"] if args.image else sources, Path(scratch))
-        plan = _plan(args, sources, sink, workers, Path(scratch))
+        plan = _plan(args, sources, sink, workers, Path(scratch), segmented)
         bar = progress_bar(plan.total, "images" if args.image else f"0/{len(sources)} files", args.jsonl)
 
         def progressed(count: int) -> None:
@@ -573,8 +574,8 @@ def read_many(args: argparse.Namespace) -> int:
                     sink.pass_on(place)
                 if not args.image:
                     bar.set_description(f"{plan.files_done()}/{len(sources)} files")
-                if done.status not in (0, None, 130, 143) and plan.jobs[done.index].source not in failed:
-                    failed.append(plan.jobs[done.index].source)
+                if done.status not in (0, None, 130, 143) and plan.jobs[done.index].source not in failures:
+                    failures.append(plan.jobs[done.index].source)
         except KeyboardInterrupt as interrupt:
             status = exit_code(interrupt)
         except BrokenPipeError:  # whoever read the JSON lines has stopped: end quietly
@@ -599,5 +600,5 @@ def read_many(args: argparse.Namespace) -> int:
     print(f"livereader: {len(sources)} {what}, {frames[0]} frames, {plan.reads} reads, {rate:.1f} frames/s, "
           + (f"--ray {args.ray or 'local'}" if args.ray is not None else f"--jobs {workers}")
           + (f" ({len(plan.jobs)} segments)" if isinstance(plan, _Segments) else "")
-          + (f"; failed: {', '.join(failed)}" if failed and not args.image else ""), file=sys.stderr)
-    return status or (1 if failed else 0)
+          + (f"; failed: {', '.join(failures)}" if failures and not args.image else ""), file=sys.stderr)
+    return status or (1 if failures else 0)
