@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+import livereader
 from livereader.interrupts import deferred, exit_code, terminate
 
 if TYPE_CHECKING:
@@ -46,18 +47,12 @@ _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 
 
-def _version() -> str:
-    from importlib.metadata import version
-
-    return version("livereader")
-
-
 def make_parser() -> argparse.ArgumentParser:
     from livereader.live.capture import DEMO_FRAMES
 
     parser = argparse.ArgumentParser(prog="livereader",
                                      description="Read version-1 QR codes: numbers, or any content with --content any.")
-    parser.add_argument("--version", action="version", version=f"livereader {_version()}")
+    parser.add_argument("--version", action="version", version=f"livereader {livereader.__version__}")
     source = parser.add_mutually_exclusive_group()  # one is required, but for --serve (main checks)
     source.add_argument("--camera", action="append", metavar="N|URL",
                         help="camera device index (0, 1, ...) or stream URL; repeat to read several at once "

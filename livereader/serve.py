@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+import livereader
+
 HISTORY = 1000  # reads kept for /events clients that connect later
 TALLIED = 10_000  # codes whose first and last sighting and count are kept (the least recently seen dropped)
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -290,7 +292,7 @@ def make_app(models: Any, options: ServeOptions, live: Live) -> Any:
     from livereader.results import Code
 
     turns = _Turns(options)
-    version = _version()
+    version = livereader.__version__
 
     async def page(request: Request) -> Response:
         name, media_type = _PAGE_FILES[request.url.path]
@@ -375,12 +377,6 @@ async def _frames(live: Live) -> AsyncIterator[bytes]:
             seen, jpeg = newest
             yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
         await anyio.sleep(0.02)
-
-
-def _version() -> str:
-    from importlib.metadata import version
-
-    return version("livereader")
 
 
 class Server:
