@@ -106,15 +106,21 @@ def _start_worker(models: list[str] | None, reports: Any, stop: Any) -> None:
     read still finalises its lines at SIGTERM: :func:`livereader.cli.run` handles it), one thread, the models."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _start(models, reports, stop)
+    _start(models, reports, stop, one_thread=True)
 
 
-def _start(models: Any, reports: Any, stop: Any) -> None:
+def _start(models: Any, reports: Any, stop: Any, one_thread: bool = False) -> None:
+    """Load the models and keep them, the progress reports and the stop event for :func:`_read`; with
+    ``one_thread`` (a worker process, one of one per core), OpenCV and video decoding on one thread too
+    (:func:`livereader.live.capture.one_thread`)."""
     import torch
 
     from livereader.decode.reader import load_models
+    from livereader.live import capture
 
     torch.set_num_threads(1)
+    if one_thread:
+        capture.one_thread()
     loaded = models if isinstance(models, tuple) else load_models(models)
     _worker.update(models=loaded, reports=reports, stop=stop)
 

@@ -103,7 +103,7 @@ def _read_file(job: Job, models: list[str] | None, board: Any, directory: str) -
     key = tuple(models) if models else None
     if key not in _loaded:
         _loaded[key] = load_models(models)
-    batch._start(_loaded[key], _Reports(board), _Stop(board))
+    batch._start(_loaded[key], _Reports(board), _Stop(board), one_thread=True)
     with tempfile.TemporaryDirectory(prefix="livereader-") as scratch, _in_directory(directory):
         local = replace(job, jsonl=Path(scratch) / "lines.jsonl",
                         video=Path(scratch) / f"annotated{job.video.suffix}" if job.video else None)

@@ -185,3 +185,24 @@ def test_an_undecodable_frame_in_a_stream_is_skipped(tmp_path, capsys, serve_mjp
     read = {d["frame"] for d in _lines(jsonl) if d["text"]}
     assert 3 not in read and {4, 5, 6, 7} & read  # reading went on after it
     assert "ended after 8 frames" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_one_thread_decodes_every_video_frame_as_the_default_does(tmp_path):
+    scenes = _scenes(6)
+    _write_video(tmp_path / "in.mp4", scenes, "mp4v")
+    _write_video(tmp_path / "in.avi", scenes, "MJPG")
+    script = (
+        "import sys, cv2, numpy as np\n"
+        "from livereader.live import capture\n"
+        "paths = sys.argv[1:]\n"
+        "before = [[f.image for f in capture.video(p)] for p in paths]\n"
+        "capture.one_thread()\n"
+        "after = [[f.image for f in capture.video(p)] for p in paths]\n"
+        "assert cv2.getNumThreads() == 1, cv2.getNumThreads()\n"
+        "assert [len(f) for f in after] == [6, 6], [len(f) for f in after]\n"
+        "assert all(np.array_equal(a, b) for x, y in zip(before, after) for a, b in zip(x, y))\n"
+    )  # in a process of its own: the setting is process-wide
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.mp4"), str(tmp_path / "in.avi")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
