@@ -101,18 +101,19 @@ class Done:
 _worker: dict[str, Any] = {}  # a worker's models, progress reports and stop event (set by _start_worker)
 
 
-def _start_worker(models: list[str] | None, reports: Any, stop: Any) -> None:
+def _start_worker(models: list[str] | None, reports: Any, stop: Any, one_thread: bool) -> None:
     """A worker process's start: Ctrl-C and SIGTERM left to the parent, which stops the workers (a file being
-    read still finalises its lines at SIGTERM: :func:`livereader.cli.run` handles it), one thread, the models."""
+    read still finalises its lines at SIGTERM: :func:`livereader.cli.run` handles it), the models; with
+    ``one_thread`` (a worker on every core), OpenCV and video decoding on one thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _start(models, reports, stop, one_thread=True)
+    _start(models, reports, stop, one_thread)
 
 
 def _start(models: Any, reports: Any, stop: Any, one_thread: bool = False) -> None:
-    """Load the models and keep them, the progress reports and the stop event for :func:`_read`; with
-    ``one_thread`` (a worker process, one of one per core), OpenCV and video decoding on one thread too
-    (:func:`livereader.live.capture.one_thread`)."""
+    """Load the models and keep them, the progress reports and the stop event for :func:`_read`, torch on one
+    thread; with ``one_thread`` (a worker process in a pool with one on every core), OpenCV and video decoding on
+    one thread too (:func:`livereader.live.capture.one_thread`)."""
     import torch
 
     from livereader.decode.reader import load_models
@@ -449,8 +450,9 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
 
     def new_pool() -> tuple[ProcessPoolExecutor, Any]:
         stop = context.Event()  # a pool's own: set, its workers end their files at the next frame
+        every_core = workers >= (os.cpu_count() or 1)  # else the decoder's and OpenCV's threads use idle cores
         return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                   initargs=(models, reports, stop)), stop
+                                   initargs=(models, reports, stop, every_core)), stop
 
     (executor, stop), waiting, suspects = new_pool(), deque(jobs), deque[Job]()
     crashes: dict[int, int] = {}  # deaths of a pool while a file was in flight

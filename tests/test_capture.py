@@ -188,20 +188,30 @@ def test_an_undecodable_frame_in_a_stream_is_skipped(tmp_path, capsys, serve_mjp
 
 
 @pytest.mark.slow
-def test_one_thread_decodes_every_video_frame_as_the_default_does(tmp_path):
+def test_one_thread_decodes_every_video_frame_as_the_default_does_on_one_thread(tmp_path):
     scenes = _scenes(6)
     _write_video(tmp_path / "in.mp4", scenes, "mp4v")
     _write_video(tmp_path / "in.avi", scenes, "MJPG")
     script = (
         "import sys, cv2, numpy as np\n"
         "from livereader.live import capture\n"
+        "opened, real = [], cv2.VideoCapture\n"
+        "def recording(*args):\n"
+        "    opened.append(real(*args))\n"
+        "    return opened[-1]\n"
+        "cv2.VideoCapture = recording\n"
+        "def decoded(path):\n"
+        "    frames = capture.video(path)\n"
+        "    first = next(frames).image\n"
+        "    return opened[-1].get(cv2.CAP_PROP_N_THREADS), [first] + [f.image for f in frames]\n"
         "paths = sys.argv[1:]\n"
-        "before = [[f.image for f in capture.video(p)] for p in paths]\n"
+        "before = [decoded(p) for p in paths]\n"
         "capture.one_thread()\n"
-        "after = [[f.image for f in capture.video(p)] for p in paths]\n"
+        "after = [decoded(p) for p in paths]\n"
         "assert cv2.getNumThreads() == 1, cv2.getNumThreads()\n"
-        "assert [len(f) for f in after] == [6, 6], [len(f) for f in after]\n"
-        "assert all(np.array_equal(a, b) for x, y in zip(before, after) for a, b in zip(x, y))\n"
+        "assert [threads for threads, _ in after] == [1, 1], after\n"
+        "assert [len(f) for _, f in before] == [len(f) for _, f in after] == [6, 6]\n"
+        "assert all(np.array_equal(a, b) for (_, x), (_, y) in zip(before, after) for a, b in zip(x, y))\n"
     )  # in a process of its own: the setting is process-wide
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.mp4"), str(tmp_path / "in.avi")],
                           capture_output=True, text=True, timeout=60)

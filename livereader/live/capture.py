@@ -98,9 +98,9 @@ _decode_threads = 0  # threads that decode a video opened by video() (0: the bac
 
 def one_thread() -> None:
     """OpenCV's functions, and the decoding of videos opened from now on, on the calling thread alone: for a
-    worker process of a batch that runs one worker per core, where threads of its own only contend with the other
-    workers (with FFmpeg's two decoding threads a video costs a third more CPU time to decode). Process-wide, as
-    ``cv2.setNumThreads`` is."""
+    worker process of a batch that runs one worker on every core, where threads of its own only contend with the
+    other workers (on 2 cores, FFmpeg's own decoding threads cost a third more CPU time than one). Where a
+    video's backend takes no thread count, it decodes as it would. Process-wide, as ``cv2.setNumThreads`` is."""
     global _decode_threads
     cv2.setNumThreads(1)
     _decode_threads = 1
@@ -114,6 +114,8 @@ def video(path: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]
     if not Path(path).is_file():
         raise SourceError(f"not a file: {path}")
     capture = cv2.VideoCapture(path, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, _decode_threads] if _decode_threads else [])
+    if _decode_threads and not capture.isOpened():  # a backend that takes no thread count (OpenCV's MJPEG reader)
+        capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise SourceError(f"cannot open video: {path}")
     if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
