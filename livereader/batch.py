@@ -107,10 +107,10 @@ def _start_worker(models: list[str] | None, reports: Any, stop: Any, one_thread:
     ``one_thread`` (a worker on every core), OpenCV and video decoding on one thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _start(models, reports, stop, one_thread)
+    _start(models, reports, stop, one_thread=one_thread)
 
 
-def _start(models: Any, reports: Any, stop: Any, one_thread: bool = False) -> None:
+def _start(models: Any, reports: Any, stop: Any, *, one_thread: bool = False) -> None:
     """Load the models and keep them, the progress reports and the stop event for :func:`_read`, torch on one
     thread; with ``one_thread`` (a worker process in a pool with one on every core), OpenCV and video decoding on
     one thread too (:func:`livereader.live.capture.one_thread`)."""
@@ -448,9 +448,10 @@ def _in_workers(jobs: list[Job], workers: int, models: list[str] | None,
     context = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads already run
     reports = context.Queue()
 
+    every_core = workers >= (os.cpu_count() or 1)  # else the decoder's and OpenCV's threads use idle cores
+
     def new_pool() -> tuple[ProcessPoolExecutor, Any]:
         stop = context.Event()  # a pool's own: set, its workers end their files at the next frame
-        every_core = workers >= (os.cpu_count() or 1)  # else the decoder's and OpenCV's threads use idle cores
         return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                    initargs=(models, reports, stop, every_core)), stop
 
