@@ -146,9 +146,11 @@ class FrameState:
     ``known``: settled results (read, not 21x21, or known to hold something other than a number), not searched or
     read again. ``codes`` and ``results``: the codes still open and what became of each, index by index.
     ``factor``: how much the first search shrank the frame (1: it searched at full resolution). ``regions``: where
-    the full-resolution search looks (None: the whole frame). ``left_over``: the finder patterns it left outside
-    every code; ``loose``: those the sensitive search left so where it found no code explained. ``deblurs``:
-    deblurs left in this frame. ``done``: nothing is left to search. ``spent``: (pass, seconds) of each pass run.
+    the full-resolution search looks (None: the whole frame); ``evidence``: the boxes that make them up, each with
+    how far the frame can be shrunk and still show the codes its evidence points to (:func:`_partner_factor`).
+    ``left_over``: the finder patterns the full-resolution search left outside every code; ``loose``: those the
+    sensitive search left so where it found no code explained. ``deblurs``: deblurs left in this frame. ``done``:
+    nothing is left to search. ``spent``: (pass, seconds) of each pass run.
     """
 
     grey: np.ndarray
@@ -159,6 +161,7 @@ class FrameState:
     results: list[CodeResult] = field(default_factory=list)
     factor: int = 1
     regions: list[Region] | None = None
+    evidence: tuple[tuple[Region, int], ...] = ()
     left_over: list[Finder] = field(default_factory=list)
     loose: list[Finder] = field(default_factory=list)
     deblurs: int = 0
@@ -198,7 +201,8 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     if not hints.whole:
         if not hints.focus:
             return replace(state, done=True)
-        return replace(state, regions=merged_regions(list(hints.focus), grey.shape))
+        return replace(state, regions=merged_regions(list(hints.focus), grey.shape),
+                       evidence=tuple((box, 1) for box in hints.focus))
     factor = scout_factor(grey.shape, options)
     if factor == 1:
         return state
@@ -214,21 +218,22 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     codes = [c for c, r in zip(found, first) if r.worth_retry]
     results = [r for r in first if r.worth_retry]
     # A finder pattern is evidence of a code this search missed where that code's other finders may be too small
-    # for it (modules under 1.5 px when shrunk, at most max_size_ratio times smaller than this one), or where it has
-    # a partner along one of its sides (two finders of a code whose third is lost).
-    small = 7 * 1.5 * factor * options.finder.max_size_ratio
+    # for it (:func:`_partner_factor`), or where it has a partner along one of its sides (two finders of a code
+    # whose third is lost).
     evidence = left_over if options.reach > 0 else []
     paired = side_partnered(evidence, options.finder)
-    boxes = [around([f.centre], options.reach * f.size) for f, partnered in zip(evidence, paired)
-             if (f.size < small or partnered) and _holding([f.centre], hints.foreign) is None]
-    boxes += [around(code.corners, max(f.size for f in code.finders)) for code in codes]
-    boxes += [box for box in hints.focus if holder([box[:2], box[2:]], known) is None]
+    evidence = [f for f, partnered in zip(evidence, paired)
+                if (_partner_factor(f, options) < factor or partnered) and _holding([f.centre], hints.foreign) is None]
+    boxes = [(around([f.centre], options.reach * f.size), _partner_factor(f, options)) for f in evidence]
+    boxes += [(around(code.corners, max(f.size for f in code.finders)),
+               min(_partner_factor(f, options) for f in code.finders)) for code in codes]
+    boxes += [(box, 1) for box in hints.focus if holder([box[:2], box[2:]], known) is None]
     state = replace(state, known=known, codes=codes, results=results, factor=factor)
     if _at_limit(found, options, factor):
         return state
     if not boxes:  # a still image (shrunk only for its size) goes on to the passes after the full search
         return replace(state, regions=[], done=options.scout > 1)
-    return replace(state, regions=merged_regions(boxes, grey.shape))
+    return replace(state, regions=merged_regions([box for box, _ in boxes], grey.shape), evidence=tuple(boxes))
 
 
 def full_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
@@ -254,13 +259,15 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
 
 
 def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
-    """Searches with the more sensitive threshold (blurred finder rings). Where no code is explained: the searched
-    regions (the whole frame where none was searched at full resolution; kept if it locates more codes or reads
-    one) and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more than the whole
-    frame within the pixels below, where a blur spans fewer pixels of the threshold window. Elsewhere only around
-    the finder patterns left outside every code and in the ``hints.focus`` regions where no code was found (a
-    tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules. Each search traces
-    at most ``options.retry_max_pixels`` pixels: larger regions are searched in the frame shrunk to fit."""
+    """Searches with the more sensitive threshold (blurred finder rings), each box of evidence in the frame shrunk as
+    far as the codes it points to allow (:func:`_partner_factor`). Where no code is explained: the regions of the
+    full-resolution search (the whole frame where none was searched at full resolution; kept if it locates more
+    codes or reads one) and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more
+    than the whole frame within the pixels below, where a blur spans fewer pixels of the threshold window.
+    Elsewhere only around the finder patterns left outside every code and in the ``hints.focus`` regions where no
+    code was found (a tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules.
+    Each search traces at most ``options.retry_max_pixels`` pixels: larger regions are searched in the frame shrunk
+    to fit."""
     if options.retry_offset >= options.finder.offset:
         return state
     grey, hints = state.grey, state.hints
@@ -268,32 +275,55 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
                      min_timing_contrast=options.retry_timing_contrast)
     settled = [r.corners for r in state.known]
     codes, results = state.codes, state.results
-    if not state.explained:
-        regions = state.regions or None  # none searched at full resolution: the whole frame
-        factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
-        found, loose = search(grey, finder, regions, settled, factor)
+    height, width = grey.shape[:2]
+    if not state.explained:  # the searched regions (none at full resolution: the whole frame)
+        evidence = list(state.evidence) if state.regions else [((0, 0, width, height), 1)]
+        found, loose, whole = _search_evidence(grey, finder, evidence, settled, options.retry_max_pixels)
         again = _read_found(state, found, model, options)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
-        factor = options.retry_scout * fitting(grey.shape[0] * grey.shape[1], options.retry_max_pixels)
-        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE:
+        factor = options.retry_scout * fitting(height * width, options.retry_max_pixels)
+        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE and \
+                factor not in whole:  # not a search just done
             found, shrunk_loose = search(grey, finder, factor=factor)
             found = [code for code in found if holder(code.corners, results + state.known) is None]
             again = _read_found(state, found, model, options)
             codes, results = codes + found, results + again
             loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
         return replace(state, codes=codes, results=results, loose=loose)
-    lost = [box for box in hints.focus if holder([box[:2], box[2:]], results + state.known) is None]
-    lost += [around([f.centre], options.reach * f.size) for f in state.left_over
+    lost = [(box, 1) for box in hints.focus if holder([box[:2], box[2:]], results + state.known) is None]
+    lost += [(around([f.centre], options.reach * f.size), _partner_factor(f, options)) for f in state.left_over
              if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
         return state
-    regions = merged_regions(lost, grey.shape)
-    factor = fitting(_area(regions, grey.shape), options.retry_max_pixels)
-    found, _ = search(grey, replace(finder, max_modules=options.retry_max_modules), regions,
-                      settled + [r.corners for r in results], factor)
-    again = _read_found(state, found, model, options)
-    return replace(state, codes=codes + found, results=results + again)
+    more, _, _ = _search_evidence(grey, replace(finder, max_modules=options.retry_max_modules), lost,
+                                  settled + [r.corners for r in results], options.retry_max_pixels)
+    again = _read_found(state, more, model, options)
+    return replace(state, codes=codes + more, results=results + again)
+
+
+def _search_evidence(grey: np.ndarray, finder: FinderOptions, evidence: Sequence[tuple[Region, int]],
+                     known: Sequence[Points], max_pixels: int) -> tuple[list[LocatedCode], list[Finder], set[int]]:
+    """:func:`livereader.vision.search.search` of the boxes of ``evidence``, each in the frame shrunk by the factor
+    it allows, and at least by the power of 2 that keeps a search within ``max_pixels`` (:func:`fitting`): the boxes
+    of each factor merged and searched together, the largest factor first, where no code is ``known`` or found
+    already. The codes, the finder patterns left outside them (each once), and the factors at which the whole frame
+    was searched."""
+    by_factor: dict[int, list[Region]] = {}
+    for box, factor in evidence:
+        by_factor.setdefault(factor, []).append(box)
+    codes: list[LocatedCode] = []
+    left_over: list[Finder] = []
+    whole: set[int] = set()
+    for allowed in sorted(by_factor, reverse=True):
+        regions = merged_regions(by_factor[allowed], grey.shape)
+        factor = max(allowed, fitting(_area(regions, grey.shape), max_pixels))
+        found, left = search(grey, finder, regions, [*known, *(code.corners for code in codes)], factor)
+        codes += found
+        left_over += [f for f in left if all(math.dist(f.centre, g.centre) > g.size / 2 for g in left_over)]
+        if regions == [(0, 0, grey.shape[1], grey.shape[0])]:
+            whole.add(factor)
+    return codes, left_over, whole
 
 
 def sheared_regroup(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
@@ -374,6 +404,17 @@ def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> 
     full-resolution search takes the whole frame (where it looks around finder patterns at all, ``reach`` > 0)."""
     return options.reach > 0 and any(min(f.size for f in code.finders) / 7 < factor * options.scout_limit
                                      for code in codes)
+
+
+def _partner_factor(finder: Finder, options: ReaderOptions) -> int:
+    """The largest power of 2 that a frame can be shrunk by and still show the other finders of a code that
+    ``finder`` may belong to: they are at most ``options.finder.max_size_ratio`` times smaller than it, so their
+    modules keep ``options.scout_limit`` px or more when shrunk."""
+    modules = finder.size / 7 / options.finder.max_size_ratio
+    factor = 1
+    while modules >= 2 * factor * options.scout_limit:
+        factor *= 2
+    return factor
 
 
 def _explained(results: list[CodeResult]) -> bool:

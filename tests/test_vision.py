@@ -181,6 +181,33 @@ def test_the_full_resolution_search_looks_only_around_what_the_first_search_left
     assert batches == [1, 1]
 
 
+def test_the_partners_of_a_large_lone_finder_are_searched_for_in_the_frame_shrunk(model, monkeypatch):
+    """A finder pattern of 20 px modules outside every code: the other finders of its code are at most
+    max_size_ratio (2.2) times smaller, modules of 9 px and more, which keep 2.25 px in the frame shrunk by 4; the
+    sensitive search looks for them there, not at full resolution."""
+    import livereader.pipeline as pipeline
+    import livereader.vision.search as search_module
+
+    frame = np.full((720, 1280), 235, np.uint8)
+    _paste(frame, "123456", 8, 20, 20)
+    frame[300:480, 800:980] = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 1), np.ones((20, 20)))
+    searched, find_finders = [], search_module.find_finders
+
+    def logged(grey, options, *args, **kwargs):
+        searched.append((options.offset, grey.size))
+        return find_finders(grey, options, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "find_finders", logged)
+    still = ReaderOptions(scout=1)  # the whole frame at full resolution first: the lone finder is left over
+    assert [r.text for r in read_frame(frame, model, still)] == ["123456"]
+    (lone,) = search(frame)[1]
+    assert pipeline._partner_factor(lone, still) == 4
+    sensitive = [pixels for offset, pixels in searched if offset == still.retry_offset]
+    assert sensitive and max(sensitive) <= frame.size // 16
+    smaller = replace(lone, size=lone.size / 2)  # a code's finders at most 2.2 times smaller: modules of 4.5 px
+    assert pipeline._partner_factor(smaller, still) == 2
+
+
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
     import livereader.vision.finder as finder
     import livereader.vision.grouping as grouping
