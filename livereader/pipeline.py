@@ -224,9 +224,7 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     paired = side_partnered(evidence, options.finder)
     evidence = [f for f, partnered in zip(evidence, paired)
                 if (_partner_factor(f, options) < factor or partnered) and _holding([f.centre], hints.foreign) is None]
-    boxes = [(around([f.centre], options.reach * f.size), _partner_factor(f, options)) for f in evidence]
-    boxes += [(around(code.corners, max(f.size for f in code.finders)),
-               min(_partner_factor(f, options) for f in code.finders)) for code in codes]
+    boxes = _evidence(evidence, codes, options)
     boxes += [(box, 1) for box in hints.focus if holder([box[:2], box[2:]], known) is None]
     state = replace(state, known=known, codes=codes, results=results, factor=factor)
     if _at_limit(found, options, factor):
@@ -234,6 +232,15 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     if not boxes:  # a still image (shrunk only for its size) goes on to the passes after the full search
         return replace(state, regions=[], done=options.scout > 1)
     return replace(state, regions=merged_regions([box for box, _ in boxes], grey.shape), evidence=tuple(boxes))
+
+
+def _evidence(finders: list[Finder], codes: list[LocatedCode], options: ReaderOptions) -> list[tuple[Region, int]]:
+    """Boxes of evidence, each with how far the frame can be shrunk and still show the codes it points to
+    (:func:`_partner_factor`): ``options.reach`` finder sizes around each of ``finders``, and a finder size around
+    each of ``codes``."""
+    boxes = [(around([f.centre], options.reach * f.size), _partner_factor(f, options)) for f in finders]
+    return boxes + [(around(code.corners, max(f.size for f in code.finders)),
+                     min(_partner_factor(f, options) for f in code.finders)) for code in codes]
 
 
 def full_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
@@ -261,8 +268,10 @@ def full_search(state: FrameState, model: Models, options: ReaderOptions) -> Fra
 def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
     """Searches with the more sensitive threshold (blurred finder rings), each box of evidence in the frame shrunk as
     far as the codes it points to allow (:func:`_partner_factor`). Where no code is explained: the regions of the
-    full-resolution search (the whole frame where none was searched at full resolution; kept if it locates more
-    codes or reads one) and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more
+    full-resolution search; where that search took a whole frame with a shorter side of ``options.scout_min_side``
+    px or more, around the finder patterns and open codes it left; the whole frame where it took a smaller one
+    (cheap, and noise can hide finders that leave no evidence) or none of it (kept if it locates more codes or
+    reads one); and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more
     than the whole frame within the pixels below, where a blur spans fewer pixels of the threshold window.
     Elsewhere only around the finder patterns left outside every code and in the ``hints.focus`` regions where no
     code was found (a tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules.
@@ -276,8 +285,14 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     settled = [r.corners for r in state.known]
     codes, results = state.codes, state.results
     height, width = grey.shape[:2]
-    if not state.explained:  # the searched regions (none at full resolution: the whole frame)
-        evidence = list(state.evidence) if state.regions else [((0, 0, width, height), 1)]
+    if not state.explained:
+        if state.regions is None and min(height, width) >= options.scout_min_side:
+            # a large frame searched whole at full resolution: around what that search left
+            evidence = _evidence(state.left_over if options.reach > 0 else [], state.codes, options)
+        elif state.regions:  # the regions searched at full resolution
+            evidence = list(state.evidence)
+        else:  # a small frame (or none of it searched at full resolution): the whole frame
+            evidence = [((0, 0, width, height), 1)]
         found, loose, whole = _search_evidence(grey, finder, evidence, settled, options.retry_max_pixels)
         again = _read_found(state, found, model, options)
         if len(found) > len(codes) or any(r.status == READ for r in again):

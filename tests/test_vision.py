@@ -208,6 +208,32 @@ def test_the_partners_of_a_large_lone_finder_are_searched_for_in_the_frame_shrun
     assert pipeline._partner_factor(smaller, still) == 2
 
 
+def test_a_large_frame_that_explains_nothing_is_searched_sensitively_at_full_size_only_around_evidence(model,
+                                                                                                     monkeypatch):
+    """Read whole at full resolution and explaining nothing, a frame with a shorter side of ``scout_min_side`` px
+    or more is searched with the sensitive threshold around the finder patterns that search left, and whole only
+    shrunk; a smaller frame (a VGA camera's: noise hides finders that leave no evidence) whole at full size."""
+    import livereader.vision.search as search_module
+
+    searched, find_finders = [], search_module.find_finders
+
+    def logged(grey, options, *args, **kwargs):
+        searched.append((options.offset, grey.size))
+        return find_finders(grey, options, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "find_finders", logged)
+    still = ReaderOptions(scout=1)
+    for height, width in ((960, 1280), (480, 640)):
+        frame = _with_lone_finder(np.full((height, width), 235, np.uint8), 300, 200)
+        searched.clear()
+        assert read_frame(frame, model, still) == []
+        sensitive = [pixels for offset, pixels in searched if offset == still.retry_offset]
+        if width == 1280:  # around the lone finder (60 px, 4 finder sizes around it), and the frame at half size
+            assert sensitive and max(sensitive) <= frame.size // 4
+        else:
+            assert frame.size in sensitive
+
+
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
     import livereader.vision.finder as finder
     import livereader.vision.grouping as grouping
