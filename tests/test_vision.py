@@ -234,6 +234,30 @@ def test_a_large_frame_that_explains_nothing_is_searched_sensitively_at_full_siz
             assert frame.size in sensitive
 
 
+def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
+    import livereader.vision.finder as finder
+
+    binary = np.zeros((40, 60), np.uint8)
+    binary[5, 5] = binary[10, 10:12] = binary[20:22, 20] = binary[21, 21] = 255  # specks of 1, 2 and 3 px
+    binary[30:32, 30:32] = binary[5:8, 40] = binary[6, 41] = 255  # and of 4
+    kept = finder.despeckled(binary, 4)
+    assert kept.dtype == np.uint8 and kept[30:32, 30:32].all() and kept[5:8, 40].all() and kept[6, 41]
+    assert int(kept.sum()) // 255 == 8
+
+    frame = np.full((480, 640), 235, np.uint8)
+    _paste(frame, "123456", 4, 40, 40)
+    specky = frame.copy()
+    rng = np.random.default_rng(3)
+    ys, xs = rng.integers(0, 480, 6000), rng.integers(0, 640, 6000)
+    outside = (ys > 40 + 29 * 4) | (xs > 40 + 29 * 4)
+    specky[ys[outside], xs[outside]] = 150  # single dark pixels on the paper
+    options = replace(finder.FinderOptions(), offset=3.0, min_speck_px=4)
+    found = finder.find_finders(specky, options)  # the code's three finders, and the code itself as a ring
+    assert len(found) >= 3 and [f.centre for f in found] == [f.centre for f in finder.find_finders(frame, options)]
+    assert len(finder.contour_tree(specky, options)[0]) < len(finder.contour_tree(specky, replace(options,
+                                                                                              min_speck_px=0))[0]) / 10
+
+
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
     import livereader.vision.finder as finder
     import livereader.vision.grouping as grouping
