@@ -43,7 +43,7 @@ class DeblurOptions:
     quiet: int = 2  # modules of quiet zone sampled around the symbol and held light
     steps: int = 60  # projected gradient steps
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
-    align_steps: int = 30  # ECC iterations
+    align_steps: int = 15  # ECC iterations
     max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
 
 
