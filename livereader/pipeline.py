@@ -28,7 +28,7 @@ from livereader.vision.fit import LocatedCode
 from livereader.vision.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.vision.grouping import group_codes, side_partnered
 from livereader.vision.pairs import paired_codes
-from livereader.vision.search import COARSE_MIN_SIDE, Region, around, coarse, merged_regions, search
+from livereader.vision.search import COARSE_MIN_SIDE, SHRUNK_MIN_MODULE, Region, around, coarse, merged_regions, search
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class ReaderOptions:
     # ... where codes are explained, it groups finder patterns only into codes of up to this many modules: its low
     # threshold makes many finder-like shapes, and only version 1 (and 2, to tell the two apart) is worth fits
     retry_max_modules: int = 25
-    # ... and traces at most this many pixels a search: larger regions are searched in the frame shrunk by the
-    # smallest power of 2 that fits (its low threshold traces every speck: 265k contours in a 12 MP photo)
+    # ... and traces at most this many pixels a search: larger regions are searched in the frame shrunk by at least
+    # the smallest power of 2 that fits (its low threshold marks every speck: 265k in a 12 MP photo)
     retry_max_pixels: int = 3_200_000
     # Where the searches explain no code, the finder patterns the full-resolution search left outside every code are
     # grouped again with the worse aligned of a side's two finders allowed this many radians off the side's line
@@ -61,7 +61,9 @@ class ReaderOptions:
     # only where it leaves anything unexplained. 1: the whole frame at full resolution, which also finds codes
     # whose modules are too small for the shrunk frame (still images; streams every few frames).
     scout: int = 2
-    scout_min_side: int = 600  # ... in frames whose shorter side has at least this many pixels (smaller: 1)
+    # ... in frames whose shorter side has at least this many pixels (smaller: 1; the sensitive search takes a
+    # smaller frame that explains nothing whole at full size, a larger one only around its evidence)
+    scout_min_side: int = 600
     # ... and at least by the power of 2 that brings the frame within this many pixels, also where scout is 1 (a
     # 12 MP photo is searched at half size first, and at full resolution where that leaves evidence unexplained)
     max_full_pixels: int = 4_000_000
@@ -72,7 +74,7 @@ class ReaderOptions:
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
-    max_deblurs: int = 2  # ... and deblurred (each costs about 8 ms); a stream's later frames take the others
+    max_deblurs: int = 2  # ... and deblurred (each costs about 15 ms); a stream's later frames take the others
     # Where a frame still explains nothing, the codes of which only two finder patterns show (see _read_paired): at
     # most this many are tried, as sampled and deblurred within max_deblurs (a stream that is not paced leaves them
     # to later frames: 0)
@@ -189,7 +191,8 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     """The first search of the whole frame, in the frame shrunk by :func:`scout_factor` (where that is 1, it leaves
     the whole frame to :func:`full_search`) and by ``options.coarse`` for close-ups (the same threshold window
     over wider modules). What it settles (codes read, codes not 21x21, codes that hold something other than a
-    number) is not looked at again. Sets the regions of the full-resolution search: around finder patterns outside
+    number) is not looked at again. Sets the regions of the full-resolution search (and their boxes of evidence,
+    each with how far it can be shrunk: :func:`_evidence_boxes`): around finder patterns outside
     every code (``options.reach`` finder sizes around each) where the code's other finders may be too small for
     this search or it has a partner along a side, around codes worth another try and the ``hints.focus`` regions
     where nothing settled; the whole frame where a code's modules are near the shrunk frame's limit
@@ -224,7 +227,7 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     paired = side_partnered(evidence, options.finder)
     evidence = [f for f, partnered in zip(evidence, paired)
                 if (_partner_factor(f, options) < factor or partnered) and _holding([f.centre], hints.foreign) is None]
-    boxes = _evidence(evidence, codes, options)
+    boxes = _evidence_boxes(evidence, codes, options)
     boxes += [(box, 1) for box in hints.focus if holder([box[:2], box[2:]], known) is None]
     state = replace(state, known=known, codes=codes, results=results, factor=factor)
     if _at_limit(found, options, factor):
@@ -234,7 +237,8 @@ def first_search(state: FrameState, model: Models, options: ReaderOptions) -> Fr
     return replace(state, regions=merged_regions([box for box, _ in boxes], grey.shape), evidence=tuple(boxes))
 
 
-def _evidence(finders: list[Finder], codes: list[LocatedCode], options: ReaderOptions) -> list[tuple[Region, int]]:
+def _evidence_boxes(finders: list[Finder], codes: list[LocatedCode],
+                    options: ReaderOptions) -> list[tuple[Region, int]]:
     """Boxes of evidence, each with how far the frame can be shrunk and still show the codes it points to
     (:func:`_partner_factor`): ``options.reach`` finder sizes around each of ``finders``, and a finder size around
     each of ``codes``."""
@@ -269,10 +273,12 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     """Searches with the more sensitive threshold (blurred finder rings), each box of evidence in the frame shrunk as
     far as the codes it points to allow (:func:`_partner_factor`). Where no code is explained: the regions of the
     full-resolution search; where that search took a whole frame with a shorter side of ``options.scout_min_side``
-    px or more, around the finder patterns and open codes it left; the whole frame where it took a smaller one
-    (cheap, and noise can hide finders that leave no evidence) or none of it (kept if it locates more codes or
-    reads one); and, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more
-    than the whole frame within the pixels below, where a blur spans fewer pixels of the threshold window.
+    px or more, around the finder patterns and open codes it left (and the whole frame where it must be shrunk to
+    fit the pixels below); the whole frame where it took a smaller one (cheap, and noise can hide finders that leave
+    no evidence) or none of it. What these searches locate replaces the open codes if it is more codes or reads
+    one. Then, where the frame is searched whole, the frame shrunk by ``options.retry_scout`` more than the whole
+    frame within the pixels below, where a blur spans fewer pixels of the threshold window (the boxes that allow as
+    much are left to it).
     Elsewhere only around the finder patterns left outside every code and in the ``hints.focus`` regions where no
     code was found (a tracked code lost to motion blur), for codes of up to ``options.retry_max_modules`` modules.
     Each search traces at most ``options.retry_max_pixels`` pixels: larger regions are searched in the frame shrunk
@@ -287,20 +293,25 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     codes, results = state.codes, state.results
     height, width = grey.shape[:2]
     if not state.explained:
+        fit = fitting(height * width, options.retry_max_pixels)
+        factor = options.retry_scout * fit
+        shrunk = hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE
         if state.regions is None and min(height, width) >= options.scout_min_side:
-            # a large frame searched whole at full resolution: around what that search left
-            evidence = _evidence(state.left_over if options.reach > 0 else [], state.codes, options)
-        elif state.regions:  # the regions searched at full resolution
+            # a large frame searched whole at full resolution: around what that search left (and whole where it
+            # must be shrunk to fit)
+            evidence = _evidence_boxes(state.left_over if options.reach > 0 else [], state.codes, options)
+            evidence += [((0, 0, width, height), fit)] if fit > 1 else []
+        elif state.regions or not hints.whole:  # the regions searched at full resolution
             evidence = list(state.evidence)
         else:  # a small frame (or none of it searched at full resolution): the whole frame
             evidence = [((0, 0, width, height), 1)]
-        found, loose, whole = _search_evidence(grey, finder, evidence, settled, options.retry_max_pixels)
+        if shrunk:  # the frame shrunk by factor is searched whole below: it covers the boxes that allow as much
+            evidence = [(box, allowed) for box, allowed in evidence if allowed < factor]
+        found, loose = _search_evidence(grey, finder, evidence, settled, options.retry_max_pixels)
         again = _read_found(state, found, model, options)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
-        factor = options.retry_scout * fitting(height * width, options.retry_max_pixels)
-        if hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE and \
-                factor not in whole:  # not a search just done
+        if shrunk:
             found, shrunk_loose = search(grey, finder, factor=factor)
             found = [code for code in found if holder(code.corners, results + state.known) is None]
             again = _read_found(state, found, model, options)
@@ -312,34 +323,31 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
              if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
     if not lost:
         return state
-    more, _, _ = _search_evidence(grey, replace(finder, max_modules=options.retry_max_modules), lost,
-                                  settled + [r.corners for r in results], options.retry_max_pixels)
+    more, _ = _search_evidence(grey, replace(finder, max_modules=options.retry_max_modules), lost,
+                               settled + [r.corners for r in results], options.retry_max_pixels)
     again = _read_found(state, more, model, options)
     return replace(state, codes=codes + more, results=results + again)
 
 
 def _search_evidence(grey: np.ndarray, finder: FinderOptions, evidence: Sequence[tuple[Region, int]],
-                     known: Sequence[Points], max_pixels: int) -> tuple[list[LocatedCode], list[Finder], set[int]]:
+                     known: Sequence[Points], max_pixels: int) -> tuple[list[LocatedCode], list[Finder]]:
     """:func:`livereader.vision.search.search` of the boxes of ``evidence``, each in the frame shrunk by the factor
     it allows, and at least by the power of 2 that keeps a search within ``max_pixels`` (:func:`fitting`): the boxes
     of each factor merged and searched together, the largest factor first, where no code is ``known`` or found
-    already. The codes, the finder patterns left outside them (each once), and the factors at which the whole frame
-    was searched."""
+    already. The codes, and the finder patterns left outside all of them (each once)."""
     by_factor: dict[int, list[Region]] = {}
     for box, factor in evidence:
         by_factor.setdefault(factor, []).append(box)
     codes: list[LocatedCode] = []
     left_over: list[Finder] = []
-    whole: set[int] = set()
     for allowed in sorted(by_factor, reverse=True):
         regions = merged_regions(by_factor[allowed], grey.shape)
         factor = max(allowed, fitting(_area(regions, grey.shape), max_pixels))
         found, left = search(grey, finder, regions, [*known, *(code.corners for code in codes)], factor)
         codes += found
         left_over += [f for f in left if all(math.dist(f.centre, g.centre) > g.size / 2 for g in left_over)]
-        if regions == [(0, 0, grey.shape[1], grey.shape[0])]:
-            whole.add(factor)
-    return codes, left_over, whole
+    outlines = [code.corners for code in codes]
+    return codes, [f for f in left_over if _holding([f.centre], outlines) is None]
 
 
 def sheared_regroup(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
@@ -370,7 +378,7 @@ def refined(state: FrameState, model: Models, options: ReaderOptions) -> FrameSt
 
 
 def deblurred(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
-    """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, about 8 ms each) one
+    """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, about 15 ms each) one
     by one within the frame's deblurs and its deadline."""
     todo = state.worth_retry(state.deblurs)
     results, tried = list(state.results), 0
@@ -425,10 +433,10 @@ def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> 
 def _partner_factor(finder: Finder, options: ReaderOptions) -> int:
     """The largest power of 2 that a frame can be shrunk by and still show the other finders of a code that
     ``finder`` may belong to: they are at most ``options.finder.max_size_ratio`` times smaller than it, so their
-    modules keep ``options.scout_limit`` px or more when shrunk."""
+    modules keep ``SHRUNK_MIN_MODULE`` px or more when shrunk."""
     modules = finder.size / 7 / options.finder.max_size_ratio
     factor = 1
-    while modules >= 2 * factor * options.scout_limit:
+    while modules >= 2 * factor * SHRUNK_MIN_MODULE:
         factor *= 2
     return factor
 

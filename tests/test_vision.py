@@ -198,7 +198,8 @@ def test_the_partners_of_a_large_lone_finder_are_searched_for_in_the_frame_shrun
         return find_finders(grey, options, *args, **kwargs)
 
     monkeypatch.setattr(search_module, "find_finders", logged)
-    still = ReaderOptions(scout=1)  # the whole frame at full resolution first: the lone finder is left over
+    still = ReaderOptions(scout=1, budget=float("inf"))  # the whole frame at full resolution first: the lone
+    # finder is left over (and no budget ends the frame before its sensitive search)
     assert [r.text for r in read_frame(frame, model, still)] == ["123456"]
     (lone,) = search(frame)[1]
     assert pipeline._partner_factor(lone, still) == 4
@@ -222,14 +223,14 @@ def test_a_large_frame_that_explains_nothing_is_searched_sensitively_at_full_siz
         return find_finders(grey, options, *args, **kwargs)
 
     monkeypatch.setattr(search_module, "find_finders", logged)
-    still = ReaderOptions(scout=1)
+    still = ReaderOptions(scout=1, budget=float("inf"))
     for height, width in ((960, 1280), (480, 640)):
         frame = _with_lone_finder(np.full((height, width), 235, np.uint8), 300, 200)
         searched.clear()
         assert read_frame(frame, model, still) == []
         sensitive = [pixels for offset, pixels in searched if offset == still.retry_offset]
-        if width == 1280:  # around the lone finder (60 px, 4 finder sizes around it), and the frame at half size
-            assert sensitive and max(sensitive) <= frame.size // 4
+        if width == 1280:  # around the lone finder (4 finder sizes around it) at full size, and whole at half size
+            assert max(sensitive) == frame.size // 4 and min(sensitive) < frame.size // 16
         else:
             assert frame.size in sensitive
 
@@ -254,6 +255,8 @@ def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
     options = replace(finder.FinderOptions(), offset=3.0, min_speck_px=4)
     found = finder.find_finders(specky, options)  # the code's three finders, and the code itself as a ring
     assert len(found) >= 3 and [f.centre for f in found] == [f.centre for f in finder.find_finders(frame, options)]
+    assert [f.centre for f in found] == [f.centre for f in finder.find_finders(specky, replace(options,
+                                                                                            min_speck_px=0))]
     assert len(finder.contour_tree(specky, options)[0]) < len(finder.contour_tree(specky, replace(options,
                                                                                               min_speck_px=0))[0]) / 10
 

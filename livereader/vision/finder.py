@@ -142,9 +142,10 @@ def _quad(contour: np.ndarray, scale: float = 1.0,
 
 
 # Frames of more than TILED_ABOVE pixels are traced in tiles of TILE px a side (and TILE_OVERLAP px more to the right
-# and below): OpenCV's tree of contours costs more than linear time in their number (the 265k contours of a 12 MP
-# photo's sensitive threshold: 4.0 s in one call, 0.39 s in tiles of 1024 px), so a tile bounds each call's cost. A
-# finder pattern of up to TILE_OVERLAP px lies wholly in some tile; larger ones show in shrunk frames.
+# and below): OpenCV's tree of contours costs more than linear time in their number (a 12 MP photo's 265k contours at
+# the sensitive threshold, specks of every size kept: 4.0 s in one call, 0.39 s in tiles of 1024 px), so a tile bounds
+# each call's cost. A finder pattern of up to TILE_OVERLAP px lies wholly in some tile; larger ones show in shrunk
+# frames.
 TILE = 1024
 TILE_OVERLAP = 256
 TILED_ABOVE = 2 * TILE * TILE

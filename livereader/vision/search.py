@@ -18,6 +18,7 @@ from livereader.vision.fit import LocatedCode
 from livereader.vision.grouping import group_codes
 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels x0 <= x < x1, y0 <= y < y1
+SHRUNK_MIN_MODULE = 1.5  # px: the smallest modules that a search of a shrunk frame finds (in the shrunk frame)
 
 
 def search(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: list[Region] | None = None,
@@ -25,9 +26,9 @@ def search(grey: np.ndarray, options: FinderOptions = FinderOptions(), regions: 
     """Every code whose three finder patterns are visible in the grey uint8 frame, and the finder patterns left
     over: outside every code, each perhaps part of a code whose other finders did not show. Finders are searched
     only in ``regions`` (the whole frame where None) of the frame shrunk by ``factor`` (pixel areas averaged, the
-    threshold window shrunk with it: codes with modules of about 1.5 ``factor`` px and up), and not inside codes
-    already ``known`` (outlines, (4, 2) pixels); codes are fitted in the full frame. Nested squares inside a code
-    look like finders too, and are not returned."""
+    threshold window shrunk with it: codes with modules of ``SHRUNK_MIN_MODULE`` times ``factor`` px and up), and
+    not inside codes already ``known`` (outlines, (4, 2) pixels); codes are fitted in the full frame. Nested squares
+    inside a code look like finders too, and are not returned."""
     height, width = grey.shape[:2]
     regions = [(0, 0, width, height)] if regions is None else regions
     small, small_options = shrunk(grey, factor, options) if factor > 1 else (grey, options)
