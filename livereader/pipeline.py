@@ -316,11 +316,11 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
             found = [code for code in found if holder(code.corners, results + state.known) is None]
             again = _read_found(state, found, model, options)
             codes, results = codes + found, results + again
-            loose += [f for f in shrunk_loose if all(math.dist(f.centre, g.centre) > g.size / 2 for g in loose)]
+            loose += _unseen(shrunk_loose, loose)
         return replace(state, codes=codes, results=results, loose=loose)
     lost = [(box, 1) for box in hints.focus if holder([box[:2], box[2:]], results + state.known) is None]
-    lost += [(around([f.centre], options.reach * f.size), _partner_factor(f, options)) for f in state.left_over
-             if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
+    lone = [f for f in state.left_over if options.reach > 0 and _holding([f.centre], hints.foreign) is None]
+    lost += _evidence_boxes(lone, [], options)
     if not lost:
         return state
     more, _ = _search_evidence(grey, replace(finder, max_modules=options.retry_max_modules), lost,
@@ -345,9 +345,15 @@ def _search_evidence(grey: np.ndarray, finder: FinderOptions, evidence: Sequence
         factor = max(allowed, fitting(_area(regions, grey.shape), max_pixels))
         found, left = search(grey, finder, regions, [*known, *(code.corners for code in codes)], factor)
         codes += found
-        left_over += [f for f in left if all(math.dist(f.centre, g.centre) > g.size / 2 for g in left_over)]
+        left_over += _unseen(left, left_over)
     outlines = [code.corners for code in codes]
     return codes, [f for f in left_over if _holding([f.centre], outlines) is None]
+
+
+def _unseen(finders: list[Finder], seen: list[Finder]) -> list[Finder]:
+    """The ``finders`` that lie farther from every finder ``seen`` than half that one's size: a finder found again by
+    another search of the same place is not new."""
+    return [f for f in finders if all(math.dist(f.centre, g.centre) > g.size / 2 for g in seen)]
 
 
 def sheared_regroup(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
