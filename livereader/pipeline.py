@@ -27,8 +27,18 @@ from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode
 from livereader.vision.grid import GridOptions, SampledGrid, refine, sample_grid
 from livereader.vision.grouping import group_codes, side_partnered
+from livereader.vision.motion import MotionOptions, estimate, restore
 from livereader.vision.pairs import paired_codes
-from livereader.vision.search import COARSE_MIN_SIDE, SHRUNK_MIN_MODULE, Region, around, coarse, merged_regions, search
+from livereader.vision.search import (
+    COARSE_MIN_SIDE,
+    SHRUNK_MIN_MODULE,
+    Region,
+    around,
+    coarse,
+    merged_regions,
+    search,
+    shrunk,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class ReaderOptions:
     grid: GridOptions = field(default_factory=GridOptions)  # warping and sampling the 21x21 grid
     verify: VerifyOptions = field(default_factory=VerifyOptions)  # verification bounds and ``content``
     deblur: DeblurOptions = field(default_factory=DeblurOptions)  # deconvolution of blurred codes
+    motion: MotionOptions = field(default_factory=MotionOptions)  # restoring a frame smeared by a straight motion
     # A second, more sensitive search where no code is explained (none read, foreign or of another module count),
     # and elsewhere around finder patterns outside every code (see sensitive_search): lower threshold offsets, and
     # no minimum timing contrast (blur flattens the timing patterns; they still choose the orientation).
@@ -412,6 +423,29 @@ def paired(state: FrameState, model: Models, options: ReaderOptions) -> FrameSta
                    results=[state.results[i] for i in kept] + reads)
 
 
+def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
+    """Where a frame searched whole still explains no code and its gradients show a straight motion's smear, the
+    frame restored (:mod:`livereader.vision.motion`; shrunk to fit ``options.motion.max_pixels``, and the restored
+    frame enlarged back) and read by ``RESTORED_PASSES`` within the frame's deadline; its reads replace the open
+    codes whose outlines hold them."""
+    if state.explained or not state.hints.whole or options.motion.max_pixels <= 0:
+        return state
+    height, width = state.grey.shape[:2]
+    factor = fitting(height * width, options.motion.max_pixels)
+    small = shrunk(state.grey, factor)[0] if factor > 1 else state.grey
+    motion = estimate(small, options.motion)
+    if motion is None:
+        return state
+    restored = restore(small, motion, options.motion)
+    if factor > 1:
+        restored = cv2.resize(restored, (width, height), interpolation=cv2.INTER_LINEAR)
+    again = _run(FrameState(restored, state.hints, state.deadline, known=state.known), RESTORED_PASSES, model, options)
+    reads = [r for r in again.results + again.known[len(state.known):] if r.status == READ]
+    kept = [i for i, r in enumerate(state.results) if holder(r.corners, reads) is None]
+    return replace(state, codes=[state.codes[i] for i in kept], results=[state.results[i] for i in kept],
+                   known=state.known + reads)
+
+
 @dataclass(frozen=True)
 class Pass:
     """One pass of :func:`read_passes`: ``run`` takes the frame's state and returns the next; an ``essential``
@@ -425,7 +459,10 @@ class Pass:
 # cheapest and most productive first: each later pass runs only where the earlier ones leave something unexplained
 PASSES = (Pass("first search", first_search, essential=True), Pass("full search", full_search, essential=True),
           Pass("sensitive search", sensitive_search), Pass("sheared regroup", sheared_regroup),
-          Pass("refine", refined), Pass("deblur", deblurred), Pass("paired reads", paired))
+          Pass("refine", refined), Pass("deblur", deblurred), Pass("paired reads", paired),
+          Pass("motion deblur", unsmeared))
+# the passes that read a frame restored from a straight motion's blur (:func:`unsmeared`)
+RESTORED_PASSES = tuple(step for step in PASSES if step.run in (first_search, full_search, sensitive_search, refined))
 
 
 def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> bool:
@@ -500,7 +537,13 @@ def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = Reade
     state = FrameState(grey, hints, deadline, deblurs=options.max_deblurs)
     if min(grey.shape[:2]) < SIZE:  # smaller than a code of one-pixel modules: nothing to find
         return replace(state, done=True)
-    for step in PASSES:
+    return _run(state, PASSES, model, options)
+
+
+def _run(state: FrameState, passes: Sequence[Pass], model: Models, options: ReaderOptions) -> FrameState:
+    """``passes`` run in order on ``state``: the essential ones always, each other one only before the state's
+    deadline, until one leaves nothing to search (``FrameState.done``); each one's time is added to ``spent``."""
+    for step in passes:
         if state.done or not (step.essential or time.perf_counter() < state.deadline):
             break
         started = time.perf_counter()

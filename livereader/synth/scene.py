@@ -72,7 +72,7 @@ CATEGORIES: dict[str, SceneConfig] = {
     "perspective": SceneConfig(tilt=(35.0, 55.0), module_px=(4.0, 8.0)),
     "blur": SceneConfig(blur=(0.3, 0.6), module_px=(4.0, 8.0)),
     "blur0.7": SceneConfig(blur=(0.7, 0.7), module_px=(4.0, 8.0)),
-    "motion": SceneConfig(motion=(0.8, 1.8), module_px=(4.0, 8.0)),
+    "motion": SceneConfig(motion=(1.0, 3.0), module_px=(4.0, 8.0)),
     "noise": SceneConfig(noise=(25.0, 40.0), module_px=(4.0, 8.0)),
     "dark": SceneConfig(contrast=(0.2, 0.35), gradient=0.3),
     "shadow": SceneConfig(shadow=True),

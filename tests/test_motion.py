@@ -1,0 +1,86 @@
+"""Motion deblur: a straight motion's blur estimated from the frame, and the frame restored before it is read."""
+
+import math
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from livereader.pipeline import ReaderOptions, read_frame, read_passes
+from livereader.symbol import encode
+from livereader.synth.scene import CATEGORIES, render_scene
+from livereader.vision.motion import MotionOptions, estimate, kernel, restore
+
+
+def _code_frame(text: str, module_px: int, angle: float) -> np.ndarray:
+    """A grey frame with one code of ``module_px`` px modules, turned by ``angle`` degrees, on a light page."""
+    modules = np.pad(encode(text, "H"), 4)
+    image = np.where(cv2.resize(modules.astype(np.uint8), None, fx=module_px, fy=module_px,
+                                interpolation=cv2.INTER_NEAREST) > 0, 40, 210).astype(np.uint8)
+    frame = np.full((480, 640), 210, np.uint8)
+    y, x = (480 - len(image)) // 2, (640 - len(image)) // 2
+    frame[y:y + len(image), x:x + len(image)] = image
+    turn = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
+    return cv2.warpAffine(frame, turn, (640, 480), flags=cv2.INTER_LINEAR, borderValue=210)
+
+
+def _smeared(frame: np.ndarray, vector: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    blurred = cv2.filter2D(frame.astype(np.float32), -1, kernel(vector), borderType=cv2.BORDER_REFLECT)
+    return np.clip(blurred + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+
+
+def test_the_kernel_is_a_centred_segment_of_the_motions_length():
+    for vector in ((12.0, 0.0), (0.0, 7.5), (-6.0, 8.0), (9.3, 4.1)):
+        psf = kernel(vector)
+        assert psf.shape[0] == psf.shape[1] and psf.shape[0] % 2 == 1
+        assert math.isclose(psf.sum(), 1.0, rel_tol=1e-5)
+        ys, xs = np.mgrid[:len(psf), :len(psf)] - len(psf) // 2
+        assert abs((psf * xs).sum()) < 0.15 and abs((psf * ys).sum()) < 0.15  # centred
+        along = (xs * vector[0] + ys * vector[1]) / math.hypot(*vector)
+        across = (-xs * vector[1] + ys * vector[0]) / math.hypot(*vector)
+        # a uniform segment of length L has a second moment of L^2 / 12 along it; 1 px wide across
+        assert math.isclose(math.sqrt(12 * (psf * along**2).sum()), math.hypot(*vector), rel_tol=0.1)
+        assert (psf * across**2).sum() < 0.2
+
+
+def test_the_motion_is_estimated_from_the_smeared_frame_and_a_sharp_one_shows_none():
+    rng = np.random.default_rng(0)
+    sharp = _code_frame("123456", 6, 20.0)
+    assert estimate(sharp) is None  # a sharp code's gradients have no preferred direction
+    for vector in ((14.0, 0.0), (0.0, 10.0), (8.0, 8.0), (-11.0, 5.0), (6.0, -15.0)):
+        motion = estimate(_smeared(sharp, vector, rng))
+        assert motion is not None
+        sign = 1 if np.dot(motion.vector, vector) > 0 else -1  # a motion and its opposite blur alike
+        assert math.dist([sign * v for v in motion.vector], vector) < 1.5, (motion, vector)
+
+
+def test_restoring_the_estimated_motion_makes_a_smeared_code_read(model):
+    rng = np.random.default_rng(1)
+    frame = _smeared(_code_frame("654321", 5, -15.0), (11.0, 6.0), rng)  # 2.5 modules
+    assert not any(r.text for r in read_frame(frame, model, ReaderOptions(motion=MotionOptions(max_pixels=0))))
+    assert [r.text for r in read_frame(frame, model) if r.text] == ["654321"]
+    motion = estimate(frame)
+    assert motion is not None
+    restored = restore(frame, motion)
+    assert restored.dtype == np.uint8 and restored.shape == frame.shape
+    # over the code, the restored frame is closer to the sharp one than the smeared frame is
+    sharp = _code_frame("654321", 5, -15.0).astype(np.float32)
+    code = (slice(180, 300), slice(260, 380))
+    assert np.abs(restored[code] - sharp[code]).mean() < 0.7 * np.abs(frame[code] - sharp[code]).mean()
+
+
+def test_smeared_scenes_read_through_the_motion_pass_and_never_misread(model):
+    config = replace(CATEGORIES["motion"], motion=(2.2, 3.0))  # beyond what the other passes read
+    rng = np.random.default_rng(5)
+    read = with_pass = 0
+    for _ in range(6):
+        scene = render_scene("motion", rng, config=config)
+        truth = {c.text for c in scene.codes}
+        state = read_passes(scene.image, model)
+        texts = {r.text for r in state.results + state.known if r.text}
+        assert texts <= truth
+        read += len(texts & truth)
+        unrestored = ReaderOptions(motion=MotionOptions(max_pixels=0))  # no motion pass
+        with_pass += len(texts) - len({r.text for r in read_frame(scene.image, model, unrestored) if r.text})
+    assert read >= 5
+    assert with_pass >= 4  # the motion pass made the difference
