@@ -424,23 +424,26 @@ def paired(state: FrameState, model: Models, options: ReaderOptions) -> FrameSta
 
 
 def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
-    """Where a frame searched whole still explains no code and its gradients show a straight motion's smear, the
-    frame restored (:mod:`livereader.vision.motion`; shrunk to fit ``options.motion.max_pixels``, and the restored
-    frame enlarged back) and read by ``RESTORED_PASSES`` within the frame's deadline; its reads replace the open
-    codes whose outlines hold them."""
+    """Where a frame searched whole still explains no code and its gradients show a straight motion's smear
+    (:mod:`livereader.vision.motion`), the frame restored (both in the frame shrunk to fit
+    ``options.motion.max_pixels``, the restored frame enlarged back) and, if the frame's deadline has not passed,
+    read by ``RESTORED_PASSES``, each only before the deadline; its reads replace the open codes whose outlines hold
+    them. A frame that explains nothing has no settled codes, so the restored frame starts afresh."""
     if state.explained or not state.hints.whole or options.motion.max_pixels <= 0:
         return state
     height, width = state.grey.shape[:2]
     factor = fitting(height * width, options.motion.max_pixels)
     small = shrunk(state.grey, factor)[0] if factor > 1 else state.grey
-    motion = estimate(small, options.motion)
+    motion = estimate(small, options.motion) if min(small.shape[:2]) >= SIZE else None
     if motion is None:
         return state
     restored = restore(small, motion, options.motion)
     if factor > 1:
         restored = cv2.resize(restored, (width, height), interpolation=cv2.INTER_LINEAR)
-    again = _run(FrameState(restored, state.hints, state.deadline, known=state.known), RESTORED_PASSES, model, options)
-    reads = [r for r in again.results + again.known[len(state.known):] if r.status == READ]
+    if time.perf_counter() >= state.deadline:
+        return state
+    again = _run(FrameState(restored, state.hints, state.deadline), RESTORED_PASSES, model, options)
+    reads = [r for r in again.known + again.results if r.status == READ]
     kept = [i for i, r in enumerate(state.results) if holder(r.corners, reads) is None]
     return replace(state, codes=[state.codes[i] for i in kept], results=[state.results[i] for i in kept],
                    known=state.known + reads)
@@ -461,8 +464,9 @@ PASSES = (Pass("first search", first_search, essential=True), Pass("full search"
           Pass("sensitive search", sensitive_search), Pass("sheared regroup", sheared_regroup),
           Pass("refine", refined), Pass("deblur", deblurred), Pass("paired reads", paired),
           Pass("motion deblur", unsmeared))
-# the passes that read a frame restored from a straight motion's blur (:func:`unsmeared`)
-RESTORED_PASSES = tuple(step for step in PASSES if step.run in (first_search, full_search, sensitive_search, refined))
+# the passes that read a frame restored from a straight motion's blur (:func:`unsmeared`), none of them essential
+RESTORED_PASSES = tuple(replace(step, essential=False) for step in PASSES
+                        if step.run in (first_search, full_search, sensitive_search, refined))
 
 
 def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> bool:

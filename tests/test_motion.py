@@ -1,11 +1,13 @@
 """Motion deblur: a straight motion's blur estimated from the frame, and the frame restored before it is read."""
 
 import math
+import time
 from dataclasses import replace
 
 import cv2
 import numpy as np
 
+from livereader import pipeline
 from livereader.pipeline import ReaderOptions, read_frame, read_passes
 from livereader.symbol import encode
 from livereader.synth.scene import CATEGORIES, render_scene
@@ -69,18 +71,43 @@ def test_restoring_the_estimated_motion_makes_a_smeared_code_read(model):
     assert np.abs(restored[code] - sharp[code]).mean() < 0.7 * np.abs(frame[code] - sharp[code]).mean()
 
 
-def test_smeared_scenes_read_through_the_motion_pass_and_never_misread(model):
+def _inside(point, corners) -> bool:
+    return cv2.pointPolygonTest(np.array(corners, np.float32), tuple(map(float, point)), False) >= 0
+
+
+def test_smeared_scenes_read_through_the_motion_pass_once_each_where_they_are_and_never_misread(model):
     config = replace(CATEGORIES["motion"], motion=(2.2, 3.0))  # beyond what the other passes read
     rng = np.random.default_rng(5)
     read = with_pass = 0
-    for _ in range(6):
-        scene = render_scene("motion", rng, config=config)
-        truth = {c.text for c in scene.codes}
-        state = read_passes(scene.image, model)
-        texts = {r.text for r in state.results + state.known if r.text}
-        assert texts <= truth
-        read += len(texts & truth)
-        unrestored = ReaderOptions(motion=MotionOptions(max_pixels=0))  # no motion pass
-        with_pass += len(texts) - len({r.text for r in read_frame(scene.image, model, unrestored) if r.text})
-    assert read >= 5
-    assert with_pass >= 4  # the motion pass made the difference
+    for size in ((640, 480),) * 5 + ((1280, 720),) * 2:  # the larger frames estimated shrunk, as still images
+        scene = render_scene("motion", rng, size=size, config=config)
+        (truth,) = scene.codes
+        options = ReaderOptions(scout=1)
+        state = read_passes(scene.image, model, options)
+        reads = [r for r in state.results + state.known if r.status == "read"]
+        assert all(r.text == truth.text for r in reads)
+        assert len(reads) <= 1
+        if reads:
+            read += 1
+            error = np.abs(np.array(reads[0].corners) - np.array(truth.corners)).max()
+            assert error < truth.module_px, (reads[0].corners, truth.corners)  # within a module of the truth
+            assert not any(_inside(np.mean(r.corners, 0), reads[0].corners) for r in state.results if r not in reads)
+        unrestored = replace(options, motion=MotionOptions(max_pixels=0))  # no motion pass
+        with_pass += len(reads) - sum(r.text == truth.text for r in read_frame(scene.image, model, unrestored))
+    assert read >= 6
+    assert with_pass >= 5  # the motion pass made the difference
+
+
+def test_the_restored_frame_is_read_only_before_the_frames_deadline(model, monkeypatch):
+    frame = _smeared(_code_frame("654321", 5, -15.0), (11.0, 6.0), np.random.default_rng(1))
+    options = ReaderOptions(budget=0.5)
+    assert [r.text for r in read_frame(frame, model, options) if r.text] == ["654321"]
+
+    def slow_restore(*args, **kwargs):
+        time.sleep(0.6)  # past the deadline once restored
+        return restore(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "restore", slow_restore)
+    state = read_passes(frame, model, options)
+    assert "motion deblur" in dict(state.spent)
+    assert not any(r.text for r in state.results + state.known)  # the restored frame was not searched

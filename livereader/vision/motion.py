@@ -35,12 +35,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class MotionOptions:
-    min_length: float = 4.0  # px: shorter motions are left to the other passes (a module of the smallest codes)
-    max_length: int = 32  # px: the longest motion estimated (3 modules of 10 px)
+    min_length: float = 4.0  # px: shorter motions are left to the other passes
+    max_length: int = 32  # px: the longest motion estimated
     max_isotropy: float = 0.45  # the frame's weakest gradient energy over its strongest above this: not smeared
+    window: int = 256  # px: the motion is estimated in the busiest square of this side
     max_off_axis: float = 25.0  # degrees between the structure tensor's weakest direction and the motion found
+    # the autocorrelation's dip at the motion, as a share of its value at lag 0, at least this deep (stripes, text
+    # lines and other sharp edges along one direction have a preferred direction but no such dip)
+    min_dip: float = 0.1
     noise: float = 0.01  # the Wiener filter's noise-to-signal ratio (higher: less ringing, less sharpening)
-    max_pixels: int = 400_000  # the frame is estimated and restored shrunk by the power of 2 that fits this
+    max_pixels: int = 1_300_000  # estimated and restored in the frame shrunk by the power of 2 that fits this (0: off)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Motion:
 
     @property
     def length(self) -> float:
+        """The motion's length, px."""
         return math.hypot(*self.vector)
 
 
@@ -61,9 +66,26 @@ def _gradients(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)
 
 
+def _busiest(grey: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The square of ``side`` px (clipped to the image) centred where the gradient energy, averaged over such a
+    square, is largest: a code's dense edges rather than a few long ones of the background. Found in the image
+    shrunk by 4."""
+    gx, gy = _gradients(cv2.resize(grey, None, fx=1 / 4, fy=1 / 4, interpolation=cv2.INTER_AREA))
+    energy = cv2.blur(gx * gx + gy * gy, (side // 4, side // 4))
+    row, column = np.unravel_index(np.argmax(energy), energy.shape)
+    height, width = grey.shape
+    top = int(np.clip(row * 4 + 2 - side // 2, 0, max(0, height - side)))
+    left = int(np.clip(column * 4 + 2 - side // 2, 0, max(0, width - side)))
+    return slice(top, top + side), slice(left, left + side)
+
+
 def estimate(grey: np.ndarray, options: MotionOptions = MotionOptions()) -> Motion | None:
-    """The straight motion that smeared the grey uint8 image, or None where its gradients show no preferred
-    direction (``options.max_isotropy``) or the motion found is shorter than ``options.min_length`` px."""
+    """The straight motion that smeared the grey uint8 image, estimated in its busiest square of
+    ``options.window`` px (:func:`_busiest`), or None where its gradients there show no preferred direction
+    (``options.max_isotropy``), the autocorrelation no dip along it (``options.min_dip``), or the motion found is
+    shorter than ``options.min_length`` px."""
+    if min(grey.shape) > options.window:
+        grey = grey[_busiest(grey, options.window)]
     gx, gy = _gradients(grey)
     xx, yy, xy = float(np.vdot(gx, gx)), float(np.vdot(gy, gy)), float(np.vdot(gx, gy))
     half_trace, root = (xx + yy) / 2, math.hypot((xx - yy) / 2, xy)
@@ -92,6 +114,8 @@ def estimate(grey: np.ndarray, options: MotionOptions = MotionOptions()) -> Moti
     if not allowed.any():
         return None
     row, column = np.unravel_index(np.argmin(np.where(allowed, window, np.inf)), window.shape)
+    if window[row, column] > -options.min_dip * correlation[0, 0]:
+        return None
     sub_x = _vertex(window[row, column - 1:column + 2]) if 0 < column < 2 * lag else 0.0
     sub_y = _vertex(window[row - 1:row + 2, column]) if 0 < row < lag else 0.0
     vector = (float(dx[row, column] + sub_x), float(dy[row, column] + sub_y))
@@ -123,16 +147,17 @@ def kernel(vector: tuple[float, float]) -> np.ndarray:
 
 def restore(grey: np.ndarray, motion: Motion, options: MotionOptions = MotionOptions()) -> np.ndarray:
     """The grey uint8 image deconvolved by ``motion``'s point spread function (a Wiener filter with
-    ``options.noise``), uint8; edges are mirrored to keep the DFT's wrap-around out of the image."""
+    ``options.noise``), uint8; a margin of 3 kernel sides is mirrored around it, so that the DFT's wrap-around and
+    the filter's ringing from the border stay out of the image."""
     psf = kernel(motion.vector)
-    margin = len(psf)
+    margin = 3 * len(psf)
     height, width = grey.shape
     image = cv2.copyMakeBorder(grey.astype(np.float32), margin, margin, margin, margin, cv2.BORDER_REFLECT)
     rows, columns = cv2.getOptimalDFTSize(image.shape[0]), cv2.getOptimalDFTSize(image.shape[1])
     image = cv2.copyMakeBorder(image, 0, rows - image.shape[0], 0, columns - image.shape[1], cv2.BORDER_REFLECT)
     centred = np.zeros((rows, columns), np.float32)
-    centred[:margin, :margin] = psf
-    centred = np.roll(centred, (-(margin // 2), -(margin // 2)), (0, 1))
+    centred[:len(psf), :len(psf)] = psf
+    centred = np.roll(centred, (-(len(psf) // 2), -(len(psf) // 2)), (0, 1))
     blur = cv2.dft(centred, flags=cv2.DFT_COMPLEX_OUTPUT)
     gain = 1.0 / (blur[..., 0] ** 2 + blur[..., 1] ** 2 + options.noise)
     spectrum = cv2.mulSpectrums(cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT), blur, 0, conjB=True)
