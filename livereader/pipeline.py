@@ -426,9 +426,10 @@ def paired(state: FrameState, model: Models, options: ReaderOptions) -> FrameSta
 def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
     """Where a frame searched whole still explains no code and its gradients show a straight motion's smear
     (:mod:`livereader.vision.motion`), the frame restored (both in the frame shrunk to fit
-    ``options.motion.max_pixels``, the restored frame enlarged back) and, if the frame's deadline has not passed,
-    read by ``RESTORED_PASSES``, each only before the deadline; its reads replace the open codes whose outlines hold
-    them. A frame that explains nothing has no settled codes, so the restored frame starts afresh."""
+    ``options.motion.max_pixels``) and, if the frame's deadline has not passed, read at that size by
+    ``RESTORED_PASSES``, each only before the deadline; its reads, their corners in the frame, replace the open
+    codes whose outlines hold them. A frame that explains nothing has no settled codes, so the restored frame starts
+    afresh."""
     if state.explained or not state.hints.whole or options.motion.max_pixels <= 0:
         return state
     height, width = state.grey.shape[:2]
@@ -438,15 +439,20 @@ def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> Frame
     if motion is None:
         return state
     restored = restore(small, motion, options.motion)
-    if factor > 1:
-        restored = cv2.resize(restored, (width, height), interpolation=cv2.INTER_LINEAR)
     if time.perf_counter() >= state.deadline:
         return state
-    again = _run(FrameState(restored, state.hints, state.deadline), RESTORED_PASSES, model, options)
-    reads = [r for r in again.known + again.results if r.status == READ]
+    hints = replace(state.hints, focus=(), foreign=tuple(_rescaled(o, 1 / factor) for o in state.hints.foreign))
+    again = _run(FrameState(restored, hints, state.deadline), RESTORED_PASSES, model, options)
+    reads = [replace(r, corners=_rescaled(r.corners, factor)) for r in again.known + again.results if r.status == READ]
     kept = [i for i, r in enumerate(state.results) if holder(r.corners, reads) is None]
     return replace(state, codes=[state.codes[i] for i in kept], results=[state.results[i] for i in kept],
                    known=state.known + reads)
+
+
+def _rescaled(points: Sequence[tuple[float, float]], scale: float) -> tuple[tuple[float, float], ...]:
+    """Pixel points (x, y) of a frame in the frame scaled by ``scale`` (pixel centres kept: the centre of pixel 0
+    of a frame shrunk by 2 lies between pixels 0 and 1 of the frame)."""
+    return tuple((round((x + 0.5) * scale - 0.5, 1), round((y + 0.5) * scale - 0.5, 1)) for x, y in points)
 
 
 @dataclass(frozen=True)
@@ -466,7 +472,7 @@ PASSES = (Pass("first search", first_search, essential=True), Pass("full search"
           Pass("motion deblur", unsmeared))
 # the passes that read a frame restored from a straight motion's blur (:func:`unsmeared`), none of them essential
 RESTORED_PASSES = tuple(replace(step, essential=False) for step in PASSES
-                        if step.run in (first_search, full_search, sensitive_search, refined))
+                        if step.run in (first_search, full_search, sensitive_search))
 
 
 def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> bool:

@@ -44,7 +44,7 @@ class MotionOptions:
     # lines and other sharp edges along one direction have a preferred direction but no such dip)
     min_dip: float = 0.1
     noise: float = 0.01  # the Wiener filter's noise-to-signal ratio (higher: less ringing, less sharpening)
-    max_pixels: int = 1_300_000  # estimated and restored in the frame shrunk by the power of 2 that fits this (0: off)
+    max_pixels: int = 400_000  # estimated and restored in the frame shrunk by the power of 2 that fits this (0: off)
 
 
 @dataclass(frozen=True)
