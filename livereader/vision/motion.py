@@ -38,7 +38,7 @@ class MotionOptions:
     min_length: float = 4.0  # px: shorter motions are left to the other passes
     max_length: int = 32  # px: the longest motion estimated
     max_isotropy: float = 0.45  # the frame's weakest gradient energy over its strongest above this: not smeared
-    window: int = 256  # px: the motion is estimated in the busiest square of this side
+    window: int = 128  # px: the motion is estimated in the busiest square of this side
     max_off_axis: float = 25.0  # degrees between the structure tensor's weakest direction and the motion found
     # the autocorrelation's dip at the motion, as a share of its value at lag 0, at least this deep (stripes, text
     # lines and other sharp edges along one direction have a preferred direction but no such dip)
@@ -69,13 +69,13 @@ def _gradients(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _busiest(grey: np.ndarray, side: int) -> tuple[slice, slice]:
     """The square of ``side`` px (clipped to the image) centred where the gradient energy, averaged over such a
     square, is largest: a code's dense edges rather than a few long ones of the background. Found in the image
-    shrunk by 4."""
-    gx, gy = _gradients(cv2.resize(grey, None, fx=1 / 4, fy=1 / 4, interpolation=cv2.INTER_AREA))
-    energy = cv2.blur(gx * gx + gy * gy, (side // 4, side // 4))
+    shrunk by 2 (a smeared code's modules keep their edges there)."""
+    gx, gy = _gradients(cv2.resize(grey, None, fx=1 / 2, fy=1 / 2, interpolation=cv2.INTER_AREA))
+    energy = cv2.blur(gx * gx + gy * gy, (side // 2, side // 2))
     row, column = np.unravel_index(np.argmax(energy), energy.shape)
     height, width = grey.shape
-    top = int(np.clip(row * 4 + 2 - side // 2, 0, max(0, height - side)))
-    left = int(np.clip(column * 4 + 2 - side // 2, 0, max(0, width - side)))
+    top = int(np.clip(row * 2 + 1 - side // 2, 0, max(0, height - side)))
+    left = int(np.clip(column * 2 + 1 - side // 2, 0, max(0, width - side)))
     return slice(top, top + side), slice(left, left + side)
 
 
