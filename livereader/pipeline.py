@@ -472,7 +472,7 @@ PASSES = (Pass("first search", first_search, essential=True), Pass("full search"
           Pass("motion deblur", unsmeared))
 # the passes that read a frame restored from a straight motion's blur (:func:`unsmeared`), none of them essential
 RESTORED_PASSES = tuple(replace(step, essential=False) for step in PASSES
-                        if step.run in (first_search, full_search, sensitive_search))
+                        if step.run in (first_search, full_search, sensitive_search, refined))
 
 
 def _at_limit(codes: list[LocatedCode], options: ReaderOptions, factor: int) -> bool:
