@@ -19,12 +19,14 @@ import numpy as np
 from livereader.decode.reader import Model, _default_models, load_model
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.results import READ, Code
+from livereader.vision.motion import MotionOptions
 
 Image = np.ndarray | str | Path | bytes | bytearray | memoryview | Any  # Any: a PIL image
 Models = Model | str | Path | Sequence[Model | str | Path] | None
 # effort -> what a still image's read changes in ReaderOptions (see read())
 EFFORTS: dict[str, dict[str, Any]] = {"fast": {"scout": 2}, "normal": {},
-           "thorough": {"budget": 10.0, "max_retries": 64, "max_deblurs": 16, "max_full_pixels": 16_000_000}}
+           "thorough": {"budget": 10.0, "max_retries": 64, "max_deblurs": 16, "max_full_pixels": 16_000_000,
+                        "motion": MotionOptions(max_pixels=1_300_000)}}
 
 
 def _options(options: ReaderOptions | None, content: str, soft: bool | None) -> ReaderOptions:
@@ -100,7 +102,8 @@ def read(image: Image, *, content: str = "numeric", return_errors: bool = False,
             ``error`` saying why).
         effort: ``"normal"`` (a still image's search), ``"fast"`` (a camera frame's: searched at half size
             first, where that finds the codes) or ``"thorough"`` (more time and more retries: a 10 s budget, 64
-            refined and 16 deblurred codes, and up to 16 MP searched at full resolution).
+            refined and 16 deblurred codes, up to 16 MP searched at full resolution, and a frame smeared by motion
+            restored at up to 1.3 MP).
         soft: give the CNN soft (grey) grids instead of binarized ones (None: as ``options`` say; off).
         models: a loaded :class:`livereader.decode.reader.Model`, several tried in order, or model file paths;
             the shipped models when None.

@@ -12,6 +12,7 @@ from livereader.pipeline import ReaderOptions, read_frame, read_passes
 from livereader.symbol import encode
 from livereader.synth.scene import CATEGORIES, render_scene
 from livereader.vision.motion import MotionOptions, estimate, kernel, restore
+from livereader.vision.search import shrunk
 
 
 def _code_frame(text: str, module_px: int, angle: float) -> np.ndarray:
@@ -111,3 +112,42 @@ def test_the_restored_frame_is_read_only_before_the_frames_deadline(model, monke
     state = read_passes(frame, model, options)
     assert "motion deblur" in dict(state.spent)
     assert not any(r.text for r in state.results + state.known)  # the restored frame was not searched
+    assert not any(step.essential for step in pipeline.RESTORED_PASSES)  # nor would a pass past its deadline be
+
+
+def test_a_large_frame_is_estimated_restored_and_read_within_the_pixels_allowed(model, monkeypatch):
+    small = _smeared(_code_frame("246810", 5, 10.0), (12.0, 5.0), np.random.default_rng(2))
+    large = cv2.resize(small, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)  # 2560x1920, smeared over 48 px
+    shapes = []
+
+    def recorded(image, *args, **kwargs):
+        shapes.append(image.shape)
+        return restore(image, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "restore", recorded)
+    options = ReaderOptions(scout=1)
+    reads = [r for r in read_frame(large, model, options) if r.text]
+    assert shapes == [(480, 640)]  # shrunk by 4 to fit 0.4 MP
+    assert [r.text for r in reads] == ["246810"]
+    truth = [(x * 4 + 1.5, y * 4 + 1.5) for x, y in read_frame(small, model, ReaderOptions(scout=1))[0].corners]
+    error = np.abs(np.array(reads[0].corners) - truth).max(1)
+    assert (error[[0, 1, 3]] < 4).all() and error[2] < 6  # the finders' corners within a pixel of the small
+    # frame's, scaled; the extrapolated bottom-right one within 1.5 px
+
+
+def test_points_of_a_shrunk_frame_map_to_the_pixel_centres_they_average():
+    frame = np.zeros((64, 96), np.uint8)
+    frame[40:44, 24:28] = 255  # one pixel (6, 10) of the frame shrunk by 4: its centre is (25.5, 41.5)
+    small = shrunk(frame, 4)[0]
+    row, column = np.unravel_index(np.argmax(small), small.shape)
+    assert pipeline._rescaled([(column, row)], 4) == ((25.5, 41.5),)
+    assert pipeline._rescaled([(25.5, 41.5)], 1 / 4) == ((6.0, 10.0),)
+
+
+def test_a_featureless_square_shows_no_smear():
+    rng = np.random.default_rng(3)
+    xs = np.mgrid[:480, :640][1]
+    shading = np.clip(60 + 0.25 * xs + rng.normal(0, 3, xs.shape), 0, 255).astype(np.uint8)
+    anything = MotionOptions(max_isotropy=1.0)  # past the isotropy check: only the dip decides
+    assert estimate(shading, anything) is None
+    assert estimate(shading, replace(anything, min_dip=0.0)) is not None

@@ -1,14 +1,17 @@
 """Motion deblur: a frame smeared by a straight motion during the exposure, restored before it is searched again.
 
-A hand-held camera (or a code waved past it) that moves ``L`` px in a straight line while the shutter is open
-averages each point of the frame along that segment. Over 2 modules or more the finder patterns' light ring
+A hand-held camera that moves ``L`` px in a straight line while the shutter is open averages each point of the
+frame along that segment (a code waved past a still camera is smeared alone: the estimate reads it where the
+code holds the frame's busiest edges, below). Over 2 modules or more the finder patterns' light ring
 (1 module wide) is smeared shut along the motion, so no threshold finds the rings; across the motion the
 profile is intact. The blur is one convolution with a line segment (the point spread function), estimated from
 the frame itself:
 
+- where: the square of ``MotionOptions.window`` px where the gradient energy is densest (a code's many edges
+  rather than a few long ones of the background).
 - direction: a sharp code's edges run along both of its axes, equally often, so its gradients have no
-  preferred direction; motion weakens the gradient along itself. The weakest direction of the frame's
-  structure tensor (the gradients' second moments) is the motion's. A frame whose gradients are
+  preferred direction; motion weakens the gradient along itself. The weakest direction of the square's
+  structure tensor (the gradients' second moments) is the motion's. A square whose gradients are
   nearly isotropic (``MotionOptions.max_isotropy``) is taken as not smeared.
 - length: the derivative along the motion of a frame blurred by a segment of ``L`` px is the difference of two
   copies of the sharp frame ``L`` px apart, so its autocorrelation is most negative at a lag of ``L`` along the
@@ -40,17 +43,17 @@ class MotionOptions:
     max_isotropy: float = 0.45  # the frame's weakest gradient energy over its strongest above this: not smeared
     window: int = 128  # px: the motion is estimated in the busiest square of this side
     max_off_axis: float = 25.0  # degrees between the structure tensor's weakest direction and the motion found
-    # the autocorrelation's dip at the motion, as a share of its value at lag 0, at least this deep (stripes, text
-    # lines and other sharp edges along one direction have a preferred direction but no such dip)
-    min_dip: float = 0.1
+    # the autocorrelation's dip at the motion, as a share of its value at lag 0, at least this deep: a smear's is
+    # about half (the derivative is the difference of two copies of the sharp frame), a sharp frame's mostly less
+    min_dip: float = 0.25
     noise: float = 0.01  # the Wiener filter's noise-to-signal ratio (higher: less ringing, less sharpening)
     max_pixels: int = 400_000  # estimated and restored in the frame shrunk by the power of 2 that fits this (0: off)
 
 
 @dataclass(frozen=True)
 class Motion:
-    """A straight motion's blur: ``vector`` (dx, dy) px (x right, y down) and ``isotropy``, the frame's weakest
-    gradient energy over its strongest (1: no preferred direction)."""
+    """A straight motion's blur: ``vector`` (dx, dy) px and ``isotropy``, the weakest gradient energy of the square
+    it was estimated in over its strongest (1: no preferred direction)."""
 
     vector: tuple[float, float]
     isotropy: float
@@ -74,8 +77,9 @@ def _busiest(grey: np.ndarray, side: int) -> tuple[slice, slice]:
     energy = cv2.blur(gx * gx + gy * gy, (side // 2, side // 2))
     row, column = np.unravel_index(np.argmax(energy), energy.shape)
     height, width = grey.shape
-    top = int(np.clip(row * 2 + 1 - side // 2, 0, max(0, height - side)))
-    left = int(np.clip(column * 2 + 1 - side // 2, 0, max(0, width - side)))
+    # cv2.blur's even window at (row, column) spans rows row - side // 4 ... row + side // 4 - 1 of the half frame
+    top = int(np.clip(row * 2 - side // 2, 0, max(0, height - side)))
+    left = int(np.clip(column * 2 - side // 2, 0, max(0, width - side)))
     return slice(top, top + side), slice(left, left + side)
 
 
@@ -129,10 +133,12 @@ def _vertex(values: np.ndarray) -> float:
 
 
 def kernel(vector: tuple[float, float]) -> np.ndarray:
-    """The point spread function of a straight motion of ``vector`` px: a bar ``vector`` long and 1 px wide centred
-    in an odd square, summing to 1; filled by OpenCV 8 times larger and shrunk (pixel areas averaged), so that its
-    ends fall between pixels."""
+    """The point spread function of a straight motion of ``vector`` px (at least 1 px long): a bar ``vector`` long
+    and 1 px wide centred in an odd square, summing to 1; filled by OpenCV 8 times larger and shrunk (pixel areas
+    averaged), so that its ends fall between pixels."""
     length = math.hypot(*vector)
+    if length < 1:
+        raise ValueError(f"a motion of {length:.2f} px: at least 1 px")
     side = 2 * math.ceil(length / 2) + 3
     fine = 8
     along = np.array(vector) * fine / 2
