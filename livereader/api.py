@@ -19,14 +19,14 @@ import numpy as np
 from livereader.decode.reader import Model, _default_models, load_model
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.results import READ, Code
-from livereader.vision.motion import MotionOptions
 
 Image = np.ndarray | str | Path | bytes | bytearray | memoryview | Any  # Any: a PIL image
 Models = Model | str | Path | Sequence[Model | str | Path] | None
-# effort -> what a still image's read changes in ReaderOptions (see read())
+# effort -> what a still image's read changes in ReaderOptions (see read()); a dict changes those fields of a
+# nested options value and keeps its others
 EFFORTS: dict[str, dict[str, Any]] = {"fast": {"scout": 2}, "normal": {},
            "thorough": {"budget": 10.0, "max_retries": 64, "max_deblurs": 16, "max_full_pixels": 16_000_000,
-                        "motion": MotionOptions(max_pixels=1_300_000)}}
+                        "motion": {"max_pixels": 1_300_000}}}
 
 
 def _options(options: ReaderOptions | None, content: str, soft: bool | None) -> ReaderOptions:
@@ -117,8 +117,10 @@ def read(image: Image, *, content: str = "numeric", return_errors: bool = False,
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {effort!r}")
-    changes: dict[str, Any] = {"scout": 1, **EFFORTS[effort]}
-    options = replace(_options(options, content, soft), **changes)
+    options = _options(options, content, soft)
+    changes = {key: replace(getattr(options, key), **value) if isinstance(value, dict) else value
+               for key, value in {"scout": 1, **EFFORTS[effort]}.items()}
+    options = replace(options, **changes)
     results = read_frame(_pixels(image), _models(models), options)
     return [Code.of(r) for r in results if return_errors or r.status == READ]
 

@@ -442,7 +442,7 @@ def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> Frame
     if time.perf_counter() >= state.deadline:
         return state
     hints = replace(state.hints, focus=(), foreign=tuple(_rescaled(o, 1 / factor) for o in state.hints.foreign))
-    # at most 0.4 MP: searched whole at full size (scout 1), refining as many codes as a frame
+    # within options.motion.max_pixels: searched whole at its size (scout 1), refining as many codes as a frame
     again = _run(FrameState(restored, hints, state.deadline), RESTORED_PASSES, model, replace(options, scout=1))
     reads = [replace(r, corners=_rescaled(r.corners, factor)) for r in again.known + again.results if r.status == READ]
     kept = [i for i, r in enumerate(state.results) if holder(r.corners, reads) is None]

@@ -113,6 +113,19 @@ def test_every_effort_reads_a_clean_code_and_fast_searches_less():
     assert livereader.api.EFFORTS["fast"]["scout"] == 2 and livereader.api.EFFORTS["thorough"]["budget"] > 1
 
 
+def test_thorough_effort_restores_larger_smeared_frames_and_keeps_the_callers_other_motion_options(monkeypatch):
+    from livereader.pipeline import ReaderOptions
+    from livereader.vision.motion import MotionOptions
+
+    seen = []
+    monkeypatch.setattr(livereader.api, "read_frame", lambda image, models, options: seen.append(options) or [])
+    mine = ReaderOptions(motion=MotionOptions(min_dip=0.3))
+    livereader.read(_photo("135790", "H"), effort="thorough", options=mine)
+    livereader.read(_photo("135790", "H"), options=mine)
+    assert [o.motion.max_pixels for o in seen] == [1_300_000, MotionOptions().max_pixels]
+    assert all(o.motion.min_dip == 0.3 for o in seen)
+
+
 def test_a_paced_reader_follows_the_code_and_refuses_an_interval_that_is_no_time():
     import cv2
 

@@ -40,7 +40,7 @@ import numpy as np
 class MotionOptions:
     min_length: float = 4.0  # px: shorter motions are left to the other passes
     max_length: int = 32  # px: the longest motion estimated
-    max_isotropy: float = 0.45  # the frame's weakest gradient energy over its strongest above this: not smeared
+    max_isotropy: float = 0.45  # the square's weakest gradient energy over its strongest above this: not smeared
     window: int = 128  # px: the motion is estimated in the busiest square of this side
     max_off_axis: float = 25.0  # degrees between the structure tensor's weakest direction and the motion found
     # the autocorrelation's dip at the motion, as a share of its value at lag 0, at least this deep: a smear's is
@@ -48,6 +48,11 @@ class MotionOptions:
     min_dip: float = 0.25
     noise: float = 0.01  # the Wiener filter's noise-to-signal ratio (higher: less ringing, less sharpening)
     max_pixels: int = 400_000  # estimated and restored in the frame shrunk by the power of 2 that fits this (0: off)
+
+    def __post_init__(self) -> None:
+        if self.min_length < 1 or self.max_length <= self.min_length or self.window < 16:
+            raise ValueError(f"motions of {self.min_length}-{self.max_length} px in a square of {self.window} px: "
+                             "at least 1 px, a longest above the shortest, a square of 16 px or more")
 
 
 @dataclass(frozen=True)
