@@ -26,6 +26,13 @@ def centre_and_size(points: Points) -> tuple[Point, float]:
     return centre_of(points), max(float(np.sqrt(cv2.contourArea(np.asarray(points, np.float32)))), 1.0)
 
 
+def scaled_point(x: float, y: float, scale: float, origin: tuple[int, int] = (0, 0)) -> Point:
+    """A point of an image shrunk by ``scale`` (a crop of the full image at ``origin``, (x, y) in its pixels) -> in
+    the full image, pixel centres kept (the centre of pixel 0 of an image shrunk by 2 lies between pixels 0 and 1 of
+    the full one); a ``scale`` under 1 maps the other way."""
+    return (x + 0.5) * scale - 0.5 + origin[0], (y + 0.5) * scale - 0.5 + origin[1]
+
+
 def polygons(outlines: Iterable[Points]) -> list[np.ndarray]:
     """Outlines as OpenCV's polygons ((N, 2) float32): for :func:`holding` on many points, converted once."""
     return [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]

@@ -19,7 +19,7 @@ import numpy as np
 
 from livereader.decode.reader import FOREIGN, Model, read_grids
 from livereader.decode.verify import VerifyOptions, foreign
-from livereader.geometry import Points, centre_of, holding
+from livereader.geometry import Points, centre_of, holding, scaled_point
 from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints
 from livereader.symbol import SIZE
 from livereader.vision.deblur import DeblurOptions, deblur
@@ -306,7 +306,7 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     if not state.explained:
         fit = fitting(height * width, options.retry_max_pixels)
         factor = options.retry_scout * fit
-        shrunk = hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE
+        whole_shrunk = hints.whole and options.retry_scout > 1 and min(grey.shape) >= factor * COARSE_MIN_SIDE
         if state.regions is None and min(height, width) >= options.scout_min_side:
             # a large frame searched whole at full resolution: around what that search left (and whole where it
             # must be shrunk to fit)
@@ -316,13 +316,13 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
             evidence = list(state.evidence)
         else:  # a small frame (or none of it searched at full resolution): the whole frame
             evidence = [((0, 0, width, height), 1)]
-        if shrunk:  # the frame shrunk by factor is searched whole below: it covers the boxes that allow as much
+        if whole_shrunk:  # the frame shrunk by factor is searched whole below: it covers the boxes that allow as much
             evidence = [(box, allowed) for box, allowed in evidence if allowed < factor]
         found, loose = _search_evidence(grey, finder, evidence, settled, options.retry_max_pixels)
         again = _read_found(state, found, model, options)
         if len(found) > len(codes) or any(r.status == READ for r in again):
             codes, results = found, again
-        if shrunk:
+        if whole_shrunk:
             found, shrunk_loose = search(grey, finder, factor=factor)
             found = [code for code in found if holder(code.corners, results + state.known) is None]
             again = _read_found(state, found, model, options)
@@ -451,9 +451,9 @@ def unsmeared(state: FrameState, model: Models, options: ReaderOptions) -> Frame
 
 
 def _rescaled(points: Sequence[tuple[float, float]], scale: float) -> tuple[tuple[float, float], ...]:
-    """Pixel points (x, y) of a frame in the frame scaled by ``scale`` (pixel centres kept: the centre of pixel 0
-    of a frame shrunk by 2 lies between pixels 0 and 1 of the frame)."""
-    return tuple((round((x + 0.5) * scale - 0.5, 1), round((y + 0.5) * scale - 0.5, 1)) for x, y in points)
+    """Pixel points (x, y) of a frame in the frame scaled by ``scale`` (:func:`livereader.geometry.scaled_point`),
+    to 0.1 px as results give corners."""
+    return tuple((round(x, 1), round(y, 1)) for x, y in (scaled_point(x, y, scale) for x, y in points))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from livereader.geometry import scaled_point
 from livereader.timing import timed
 
 
@@ -110,12 +111,6 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
     return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
 
 
-def _to_full(x: float, y: float, scale: float, origin: tuple[int, int] = (0, 0)) -> tuple[float, float]:
-    """A point in an image shrunk by ``scale`` (a crop of the full image at ``origin``, (x, y) in its pixels) -> in
-    the full image (pixel centres at integers)."""
-    return (x + 0.5) * scale - 0.5 + origin[0], (y + 0.5) * scale - 0.5 + origin[1]
-
-
 def _quad(contour: np.ndarray, scale: float = 1.0,
           origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
     """Four corners of a roughly quadrilateral contour, in order around it: the largest-area quad on its convex
@@ -138,7 +133,7 @@ def _quad(contour: np.ndarray, scale: float = 1.0,
     if right <= 0 or left >= 0:
         return None
     corners = (first, hull[side.index(right)], third, hull[side.index(left)])
-    return tuple(_to_full(x, y, scale, origin) for x, y in corners)
+    return tuple(scaled_point(x, y, scale, origin) for x, y in corners)
 
 
 # Frames of more than TILED_ABOVE pixels are traced in tiles of TILE px a side (and TILE_OVERLAP px more to the right
@@ -240,7 +235,7 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
     if len(places) > options.max_candidates:  # the most finder-like: a frame of rings costs bounded time
         kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
         places, scores = [places[i] for i in kept], [scores[i] for i in kept]
-    return [Finder(_to_full(*centre, scale, origin), size * scale,
+    return [Finder(scaled_point(*centre, scale, origin), size * scale,
                    tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
             for centre, size, outlines in _distinct(places, scores)]
 
