@@ -9,6 +9,7 @@ import pytest
 
 import livereader.vision.finder as finder
 import livereader.vision.grouping as grouping
+import livereader.vision.kernels as kernels
 import livereader.vision.search as search
 from livereader.pipeline import PASSES, Hints, ReaderOptions, read_passes
 from livereader.symbol import encode
@@ -96,12 +97,20 @@ def test_a_frame_of_thousands_of_finder_like_shapes_reads_its_code_within_bounde
     groupings, group_codes = [], grouping.group_codes
 
     def counted(grey, finders, options=finder.FinderOptions()):
-        fits, fit = [], grouping.fit_trio
+        fits, fit, judge = [], grouping.fit_trio, kernels.judge_orders
+
+        def judged(*args):  # the orders that the compiled judge fitted
+            result = judge(*args)
+            fits.extend([1] * result[-1])
+            return result
+
         monkeypatch.setattr(grouping, "fit_trio", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+        monkeypatch.setattr(kernels, "judge_orders", judged)
         try:
             return group_codes(grey, finders, options)
         finally:
             monkeypatch.setattr(grouping, "fit_trio", fit)
+            monkeypatch.setattr(kernels, "judge_orders", judge)
             groupings.append((len(fits), len(finders), options.max_fits))
 
     monkeypatch.setattr(search, "group_codes", counted)

@@ -197,7 +197,43 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
     contours, hierarchy = contour_tree(grey, options)
     if hierarchy is None:
         return []
-    tree = hierarchy[0]  # rows: next, previous, first child, parent
+    places, scores = _candidates(contours, hierarchy[0], options)
+    if len(places) > options.max_candidates:  # the most finder-like: a frame of rings costs bounded time
+        kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
+        places, scores = [places[i] for i in kept], [scores[i] for i in kept]
+    return [Finder(scaled_point(*centre, scale, origin), size * scale,
+                   tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
+            for centre, size, outlines in _distinct(places, scores)]
+
+
+def _candidates(contours: Sequence[np.ndarray], tree: np.ndarray,
+                options: FinderOptions) -> tuple[list[_Candidate], list[float]]:
+    """The finder candidates of a contour tree (rows: next, previous, first child, parent) and how unlike a finder
+    each looks (lower is better), compiled (:func:`livereader.vision.kernels.ring_candidates`); the same as
+    :func:`reference_candidates`, which explains the tests. Only the contours that the tests look at are
+    gathered for the kernel: a ring's, its parent's and its children's."""
+    from livereader.vision import kernels
+
+    rings = np.flatnonzero((tree[:, 2] >= 0) & (tree[:, 3] >= 0))
+    if not len(rings):
+        return [], []
+    needed = kernels.ring_contours(tree, rings).tolist()
+    parts = [contours[i] for i in needed]
+    offsets = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum([len(part) for part in parts], out=offsets[1:])
+    found = kernels.ring_candidates(tree, rings, np.array(needed, np.int64), offsets,
+                                    np.concatenate(parts).reshape(-1, 2).astype(np.float64), options.min_core_px)
+    places: list[_Candidate] = []
+    for x, y, size, ring, core, outer in zip(*(column.tolist() for column in found[:-1])):
+        outlines = {1: int(ring), 2: int(core)} if outer < 0 else {0: int(outer), 1: int(ring), 2: int(core)}
+        places.append(((x, y), size, outlines))
+    return places, found[-1].tolist()
+
+
+def reference_candidates(contours: Sequence[np.ndarray], tree: np.ndarray,
+                         options: FinderOptions) -> tuple[list[_Candidate], list[float]]:
+    """The plain reference of :func:`_candidates`: each contour with a parent and a child is a candidate 5x5
+    outline, its parent the 7x7 outline and its largest child the 3x3 core."""
     # flat lists of ints, not a list per row: a noisy frame has 10^5 contours, and so many lists set off Python's
     # garbage collector (a 720p video ran 15% slower)
     following, _, first_child, parent = tree.T.tolist()
@@ -232,12 +268,7 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
         # the module count (it read 2 more of 100 codes tilted by up to 55 degrees than the edge-corrected area).
         places.append((core_centre, math.sqrt(ring_m00) * 7 / 5, outlines))
         scores.append(score)
-    if len(places) > options.max_candidates:  # the most finder-like: a frame of rings costs bounded time
-        kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
-        places, scores = [places[i] for i in kept], [scores[i] for i in kept]
-    return [Finder(scaled_point(*centre, scale, origin), size * scale,
-                   tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
-            for centre, size, outlines in _distinct(places, scores)]
+    return places, scores
 
 
 def _inner_area(area: float, outer: bool) -> float:

@@ -132,6 +132,20 @@ def fit_trio(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: 
     return LocatedCode(corners, modules, homography, triple, residual)
 
 
+def fit_all_outlines(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
+    """:func:`fit_trio` of ``triple`` (least squares, every outline corner), compiled
+    (:func:`livereader.vision.kernels.full_fit`): the same fit, to within a thousandth of a pixel."""
+    from livereader.vision import kernels
+
+    quads, depths = np.zeros((3, 3, 4, 2)), np.full((3, 3), -1, np.int64)
+    for row, finder in enumerate(triple):
+        for column, (depth, quad) in enumerate(finder.quads):
+            quads[row, column], depths[row, column] = quad, depth
+    fitted, modules, homography, corners, residual = kernels.full_fit(
+        np.array([f.centre for f in triple]), np.array([f.size for f in triple]), quads, depths)
+    return LocatedCode(corners, modules, homography, triple, residual) if fitted else None
+
+
 def _algebraic_fit(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> np.ndarray | None:
     """The homography from ``source`` to ``target`` points of least algebraic error (the direct linear transform
     with h33 = 1, pixels centred and scaled for conditioning), or None where the points do not determine one.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 
 from livereader.timing import timed
 from livereader.vision.finder import Finder, FinderOptions
-from livereader.vision.fit import LocatedCode, fit_trio, robust_bound, timing_contrast
+from livereader.vision.fit import LocatedCode, fit_all_outlines, fit_trio, robust_bound, timing_contrast
 
 
 def pair_geometry(finders: list[Finder]) -> tuple[np.ndarray, ...]:
@@ -74,8 +75,27 @@ def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions
     return [any(sides) for sides in _sides(finders, options)]
 
 
-def _triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better):
+def triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better),
+    compiled (:func:`livereader.vision.kernels.candidate_triples`); the same as :func:`reference_triple_scores`,
+    which explains the geometry. The edge directions only of finders with a plausible partner: most candidates
+    of a cluttered frame have none."""
+    from livereader.vision import kernels
+
+    centres = np.array([f.centre for f in finders])
+    sizes = np.array([f.size for f in finders])
+    paired: list[bool] = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules).tolist()
+    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])
+    triples, scores = kernels.candidate_triples(
+        centres, sizes, axes, options.side_partners, options.max_size_ratio, options.max_modules,
+        options.max_misalignment, options.max_other_misalignment, options.max_side_ratio, options.max_side_cos)
+    return [(c, p, q) for c, p, q in triples.tolist()], scores.tolist()
+
+
+def reference_triple_scores(finders: list[Finder],
+                            options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """The plain reference of :func:`triple_scores`: candidate (tl, tr, bl) index triples and how unlike a code's
+    three corners each looks (lower is better):
     a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),
     the two sides of similar length, the three finders of similar size, the angle between the sides right as
     seen in perspective."""
@@ -121,8 +141,9 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     """
     if len(finders) < 3:
         return []
-    trios = _trios(*_triple_scores(finders, options))
+    trios = _trios(*triple_scores(finders, options))
     budget = _Budget(options.max_fits + 2 * len(finders))
+    outlines = _Outlines.of(grey, finders, trios)
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
     used: set[int] = set()
     codes: list[LocatedCode] = []
@@ -135,7 +156,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             if used.intersection(trio):
                 continue
             if trio not in judged:
-                judged[trio] = _judge(grey, finders, orders, budget, options)
+                judged[trio] = _judge(finders, orders, budget, options, outlines)
             best, contrast = judged[trio]
             if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
                 continue
@@ -170,12 +191,28 @@ def _trios(triples: list[tuple[int, int, int]],
     return trios
 
 
-def _judge(grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int, int]], budget: _Budget,
-           options: FinderOptions) -> tuple[LocatedCode | None, float]:
-    """A trio's best order, fitted to the outermost outlines, and its timing contrast. Strong perspective can make
-    another corner look most like the right angle: of the trio's possible ``orders`` (best-looking first), the
-    one whose timing patterns (row and column 6) alternate best; an order is kept at once when its timing
-    patterns alternate clearly. One fit of the ``budget`` per order fitted."""
+def _judge(finders: list[Finder], orders: list[tuple[int, int, int]], budget: _Budget, options: FinderOptions,
+           outlines: _Outlines) -> tuple[LocatedCode | None, float]:
+    """A trio's best order, fitted to the outermost outlines, and its timing contrast, compiled
+    (:func:`livereader.vision.kernels.judge_orders`); the same as :func:`reference_judge`. One fit of the
+    ``budget`` per order fitted."""
+    from livereader.vision import kernels
+
+    best, contrast, modules, homography, corners, residual, spent = kernels.judge_orders(
+        outlines.grey, outlines.centres, outlines.sizes, outlines.quads, outlines.depths,
+        np.array(orders, np.int64), budget.left, options.sure_timing_contrast, options.min_timing_contrast)
+    budget.left -= spent
+    if best < 0:
+        return None, -math.inf
+    tl, tr, bl = orders[best]
+    return LocatedCode(corners, modules, homography, (finders[tl], finders[tr], finders[bl]), residual), contrast
+
+
+def reference_judge(grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int, int]], budget: _Budget,
+                    options: FinderOptions) -> tuple[LocatedCode | None, float]:
+    """The plain reference of :func:`_judge`. Strong perspective can make another corner look most like the right
+    angle: of the trio's possible ``orders`` (best-looking first), the one whose timing patterns (row and column
+    6) alternate best; an order is kept at once when its timing patterns alternate clearly."""
     best, best_contrast = None, -math.inf
     for tl, tr, bl in orders[:budget.left]:
         budget.left -= 1
@@ -190,6 +227,28 @@ def _judge(grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int,
     return best, best_contrast
 
 
+@dataclass(frozen=True)
+class _Outlines:
+    """A frame and its finders as :func:`livereader.vision.kernels.judge_orders` takes them: the grey frame
+    (contiguous uint8), centres (n, 2), sizes (n,), and of each finder in a candidate trio its outermost
+    four-cornered outline (n, 1, 4, 2) and that outline's depth (n, 1; -1: none, or in no trio)."""
+
+    grey: np.ndarray
+    centres: np.ndarray
+    sizes: np.ndarray
+    quads: np.ndarray
+    depths: np.ndarray
+
+    @classmethod
+    def of(cls, grey: np.ndarray, finders: list[Finder], trios: Iterable[tuple[int, ...]]) -> _Outlines:
+        quads, depths = np.zeros((len(finders), 1, 4, 2)), np.full((len(finders), 1), -1, np.int64)
+        for i in set(itertools.chain.from_iterable(trios)):
+            for depth, quad in finders[i].outer:
+                quads[i, 0], depths[i, 0] = quad, depth
+        return cls(np.ascontiguousarray(grey, np.uint8), np.array([f.centre for f in finders]),
+                   np.array([f.size for f in finders]), quads, depths)
+
+
 def _refit(grey: np.ndarray, code: LocatedCode, contrast: float, budget: _Budget) -> tuple[LocatedCode, float]:
     """A judged code and its timing ``contrast`` -> as its grid will be sampled. A 21x21 code's grid is sampled
     through its fit: fitted again to all its outlines' corners, and where they disagree (an outline cut by a
@@ -197,7 +256,7 @@ def _refit(grey: np.ndarray, code: LocatedCode, contrast: float, budget: _Budget
     code stays as it is when the ``budget`` has no fit left or the fit fails."""
     if not (code.supported and budget.spend()):
         return code, contrast
-    full = fit_trio(code.finders)
+    full = fit_all_outlines(code.finders)
     if full is not None and full.residual > robust_bound(full.finders) and budget.spend():
         full = fit_trio(code.finders, cv2.LMEDS) or full
     if full is None:

@@ -1,0 +1,536 @@
+"""Compiled kernels of finder location (:mod:`livereader.vision.finder`) and grouping
+(:mod:`livereader.vision.grouping`), each tested against the plain reference named in its docstring
+(conventions: :mod:`livereader.vision.finder`).
+
+Both stages are many small steps: finder location tests every nested contour of a frame (hundreds in a
+cluttered frame), grouping weighs every two finder candidates and judges every trio that could be a code, and
+fits each code found. In plain Python or numpy that is thousands of calls on a few numbers each (a third of the
+time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: one call per
+search tests the contours, one per frame weighs pairs and triples, one per trio fits and judges its orders, one
+per code fits all its outlines.
+
+numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside
+this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). A
+process's first call loads numba and the cache; the first run after install compiles. This module is imported
+only when a frame is first grouped: ``import livereader`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+
+@_jit
+def ring_contours(tree: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (``rings``, indices into the
+    contour ``tree``, rows: next, previous, first child, parent), its parent and its children."""
+    needed = np.zeros(len(tree), np.bool_)
+    for ring in rings:
+        needed[ring] = needed[tree[ring, 3]] = True
+        child = tree[ring, 2]
+        while child >= 0:
+            needed[child] = True
+            child = tree[child, 0]
+    return np.flatnonzero(needed)
+
+
+@_jit
+def _area_and_centre(points: np.ndarray, start: int, end: int) -> tuple[float, float, float]:
+    """The signed area of the polygon ``points[start:end]``, as ``cv2.contourArea(contour, True)`` gives it, and
+    its centroid, as ``cv2.moments`` gives it (m10 / m00, m01 / m00); the centroid (0, 0) where it has no area."""
+    area = sx = sy = 0.0
+    px, py = points[end - 1, 0], points[end - 1, 1]
+    for i in range(start, end):
+        x, y = points[i, 0], points[i, 1]
+        cross = px * y - py * x
+        area += cross
+        sx += (px + x) * cross
+        sy += (py + y) * cross
+        px, py = x, y
+    if area == 0:
+        return 0.0, 0.0, 0.0
+    return area / 2, sx / (3 * area), sy / (3 * area)
+
+
+@_jit
+def _inner_area(area: float, outer: bool) -> float:
+    """Reference: :func:`livereader.vision.finder._inner_area`."""
+    return (math.sqrt(area) + (1.0 if outer else -1.0)) ** 2 if area >= 1 else 0.0
+
+
+@_jit
+def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, offsets: np.ndarray, points: np.ndarray,
+                    min_core_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                 np.ndarray, np.ndarray]:
+    """The finder candidates among ``rings`` of a contour ``tree`` (rows: next, previous, first child, parent):
+    their centres x and y, sizes, ring, core and outer contour indices (outer -1: not a finder's 7x7 outline) and
+    scores, in the order of ``rings``. The contours ``needed`` (:func:`ring_contours`, sorted) lie in ``points``
+    (float (P, 2)), contour k of them at ``offsets[k]:offsets[k + 1]``. Reference:
+    :func:`livereader.vision.finder.reference_candidates` (which explains the tests)."""
+    position = np.full(len(tree), -1, np.int64)
+    position[needed] = np.arange(len(needed))
+    count = len(rings)
+    xs, ys, sizes, scores = np.empty(count), np.empty(count), np.empty(count), np.empty(count)
+    ring_ids, cores, outers = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
+    kept = 0
+    for ring in rings:
+        outer = tree[ring, 3]
+        core, core_m00, core_x, core_y = -1, -1.0, 0.0, 0.0
+        child = tree[ring, 2]
+        while child >= 0:  # the largest child
+            k = position[child]
+            area, x, y = _area_and_centre(points, offsets[k], offsets[k + 1])
+            if abs(area) > core_m00:
+                core, core_m00, core_x, core_y = child, abs(area), x, y
+            child = tree[child, 0]
+        k = position[ring]
+        oriented, ring_x, ring_y = _area_and_centre(points, offsets[k], offsets[k + 1])
+        ring_is_hole, ring_m00 = oriented > 0, abs(oriented)  # dark-on-light: the ring is a hole
+        if core_m00 <= 0 or ring_m00 <= 0:
+            continue
+        ring_area = _inner_area(ring_m00, not ring_is_hole)
+        core_area = _inner_area(core_m00, ring_is_hole)
+        if core_area < min_core_px or not 0.04 < core_area / max(ring_area, 1.0) < 0.7:
+            continue
+        if np.hypot(ring_x - core_x, ring_y - core_y) > 0.15 * math.sqrt(ring_area):
+            continue
+        k = position[outer]
+        outer_area, _, _ = _area_and_centre(points, offsets[k], offsets[k + 1])
+        outer_ratio = ring_area / max(_inner_area(abs(outer_area), ring_is_hole), 1.0)
+        score = abs(math.log(core_area / ring_area / 0.36))
+        if 0.3 < outer_ratio < 0.8:
+            score += abs(math.log(outer_ratio / 0.51))
+        else:
+            score += 0.7
+            outer = -1
+        xs[kept], ys[kept], sizes[kept], scores[kept] = core_x, core_y, math.sqrt(ring_m00) * 7 / 5, score
+        ring_ids[kept], cores[kept], outers[kept] = ring, core, outer
+        kept += 1
+    return xs[:kept], ys[:kept], sizes[:kept], ring_ids[:kept], cores[:kept], outers[:kept], scores[:kept]
+
+
+@_jit
+def _plausible(distance: float, size_a: float, size_b: float, max_size_ratio: float, max_modules: int) -> bool:
+    """Whether two finders of these sizes this far apart could be two corners of one code."""
+    span = 7 * distance / ((size_a + size_b) / 2)
+    small, large = min(size_a, size_b), max(size_a, size_b)
+    return large < max_size_ratio * small and span > 9 and span < max_modules - 7
+
+
+@_jit
+def paired(centres: np.ndarray, sizes: np.ndarray, max_size_ratio: float, max_modules: int) -> np.ndarray:
+    """(n,) bool: whether each finder has another that could share a code with it (similar size, a plausible
+    span). Reference: ``np.any(plausible, axis=1)`` in :func:`livereader.vision.grouping.reference_sides`."""
+    n = len(sizes)
+    found = np.zeros(n, np.bool_)
+    for i in range(n):
+        for j in range(i + 1, n):
+            distance = np.hypot(centres[j, 0] - centres[i, 0], centres[j, 1] - centres[i, 1])
+            if _plausible(distance, sizes[i], sizes[j], max_size_ratio, max_modules):
+                found[i] = found[j] = True
+    return found
+
+
+@_jit
+def _half_axis(dx: float, dy: float, axis_0: float, axis_1: float) -> tuple[int, float]:
+    """The half-axis (0..3: axis 0 forward and backward, then axis 1) of a finder with edge directions ``axis_0``
+    and ``axis_1`` (radians) nearest the direction (dx, dy), and the angle between them (radians, <= pi/2)."""
+    angle = np.arctan2(dy, dx)
+    turn_0 = (angle - axis_0 + np.pi) % (2 * np.pi) - np.pi
+    turn_1 = (angle - axis_1 + np.pi) % (2 * np.pi) - np.pi
+    off_0 = min(abs(turn_0), np.pi - abs(turn_0))
+    off_1 = min(abs(turn_1), np.pi - abs(turn_1))
+    if off_0 <= off_1:
+        return 2 * 0 + int(abs(turn_0) > np.pi / 2), off_0
+    return 2 * 1 + int(abs(turn_1) > np.pi / 2), off_1
+
+
+@_jit
+def candidate_triples(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, partners: int,
+                      max_size_ratio: float, max_modules: int, max_misalignment: float,
+                      max_other_misalignment: float, max_side_ratio: float,
+                      max_side_cos: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate (tl, tr, bl) triples, (m, 3) indices, and how unlike a code's corners each looks, (m,) (lower is
+    better), in the order of the plain reference :func:`livereader.vision.grouping.reference_triple_scores`
+    (which explains the geometry). ``axes`` (n, 2) are the finders' edge directions (:attr:`Finder.axes`; any
+    value for a finder that :func:`paired` rejects); ``partners`` nearest side partners are kept per finder
+    and half-axis."""
+    n = len(sizes)
+    nearest = np.full((n, 4, partners), -1, np.int64)
+    for i in range(n):
+        best = np.full((4, partners), np.inf)
+        for j in range(n):
+            dx, dy = centres[j, 0] - centres[i, 0], centres[j, 1] - centres[i, 1]
+            distance = np.hypot(dx, dy)
+            if not _plausible(distance, sizes[i], sizes[j], max_size_ratio, max_modules):
+                continue
+            direction, misaligned = _half_axis(dx, dy, axes[i, 0], axes[i, 1])
+            _, other = _half_axis(-dx, -dy, axes[j, 0], axes[j, 1])
+            if not (min(misaligned, other) < max_misalignment and max(misaligned, other) < max_other_misalignment):
+                continue
+            # insert j among the nearest of this half-axis: a tie keeps the earlier finder first
+            slot = partners
+            while slot > 0 and distance < best[direction, slot - 1]:
+                slot -= 1
+            if slot < partners:
+                for moved in range(partners - 1, slot, -1):
+                    best[direction, moved] = best[direction, moved - 1]
+                    nearest[i, direction, moved] = nearest[i, direction, moved - 1]
+                best[direction, slot] = distance
+                nearest[i, direction, slot] = j
+    triples = np.empty((4 * partners * partners * n, 3), np.int64)
+    scores = np.empty(4 * partners * partners * n)
+    count = 0
+    for c in range(n):
+        for axis_a, axis_b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
+            for p0 in nearest[c, axis_a]:
+                for q0 in nearest[c, axis_b]:
+                    if p0 < 0 or q0 < 0:
+                        continue
+                    p, q = p0, q0
+                    ax, ay = centres[p, 0] - centres[c, 0], centres[p, 1] - centres[c, 1]
+                    bx, by = centres[q, 0] - centres[c, 0], centres[q, 1] - centres[c, 1]
+                    if ax * by - ay * bx < 0:  # y down: tr -> tl -> bl turns so that cross(tr - tl, bl - tl) > 0
+                        p, q = q0, p0
+                        ax, ay, bx, by = bx, by, ax, ay
+                    la, lb = np.hypot(ax, ay), np.hypot(bx, by)
+                    size_ratio = max(sizes[c], sizes[p], sizes[q]) / min(sizes[c], sizes[p], sizes[q])
+                    cos = abs(ax * bx + ay * by) / max(la * lb, 1e-9)
+                    span_a, span_b = 7 * la / ((sizes[c] + sizes[p]) / 2), 7 * lb / ((sizes[c] + sizes[q]) / 2)
+                    if not (max(la, lb) < max_side_ratio * min(la, lb) and size_ratio < max_size_ratio
+                            and cos < max_side_cos):
+                        continue
+                    triples[count, 0], triples[count, 1], triples[count, 2] = c, p, q
+                    scores[count] = cos + abs(np.log(la / lb)) + abs(np.log(span_a / span_b)) + np.log(size_ratio)
+                    count += 1
+    return triples[:count], scores[:count]
+
+
+@_jit
+def _transform(homography: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    """A point through a homography as ``cv2.perspectiveTransform`` maps it (to (0, 0) at infinity)."""
+    w = homography[2, 0] * x + homography[2, 1] * y + homography[2, 2]
+    if abs(w) <= 1.1920929e-07:  # FLT_EPSILON
+        return 0.0, 0.0
+    return ((homography[0, 0] * x + homography[0, 1] * y + homography[0, 2]) / w,
+            (homography[1, 0] * x + homography[1, 1] * y + homography[1, 2]) / w)
+
+
+@_jit
+def _bilinear(grey: np.ndarray, x: float, y: float) -> float:
+    """The grey level at (x, y) as ``cv2.remap`` interpolates an 8-bit image (INTER_LINEAR, BORDER_REPLICATE) in
+    OpenCV 4.11 and later: single precision, rounded to an integer (earlier versions round the place to 1/32
+    pixel first)."""
+    x32, y32 = np.float32(x), np.float32(y)
+    x0, y0 = int(np.floor(x32)), int(np.floor(y32))
+    fx, fy = x32 - np.float32(x0), y32 - np.float32(y0)
+    one = np.float32(1)
+    height, width = grey.shape
+    left, right = min(max(x0, 0), width - 1), min(max(x0 + 1, 0), width - 1)
+    top, bottom = min(max(y0, 0), height - 1), min(max(y0 + 1, 0), height - 1)
+    value = ((one - fx) * (one - fy) * np.float32(grey[top, left]) + fx * (one - fy) * np.float32(grey[top, right])
+             + (one - fx) * fy * np.float32(grey[bottom, left]) + fx * fy * np.float32(grey[bottom, right]))
+    return float(min(max(np.rint(value), np.float32(0)), np.float32(255)))
+
+
+@_jit
+def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> float:
+    """How clearly a code's timing modules alternate in step with its finder cores' polarity. Reference:
+    :func:`livereader.vision.fit.timing_contrast` (which defines it)."""
+    count = modules - 16
+    values = np.empty(2 * count)
+    for k in range(count):
+        along = 8 + k + 0.5
+        x, y = _transform(homography, along, 6.5)
+        values[k] = _bilinear(grey, x, y)
+        x, y = _transform(homography, 6.5, along)
+        values[count + k] = _bilinear(grey, x, y)
+    x, y = _transform(homography, 3.5, 3.5)
+    core = _bilinear(grey, x, y)
+    x, y = _transform(homography, 1.5, 3.5)
+    ring = _bilinear(grey, x, y)
+    mean = values.mean()
+    spread = math.sqrt(((values - mean) ** 2).mean())
+    dark, light, darks, lights = 0.0, 0.0, 0, 0
+    for index in range(2 * count):
+        if (index % count) % 2 == 0:
+            dark += values[index]
+            darks += 1
+        else:
+            light += values[index]
+            lights += 1
+    polarity = 1.0 if ring >= core else -1.0
+    return polarity * (light / lights - dark / darks) / (spread + 1.0)
+
+
+@_jit
+def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The homography from ``source`` to ``target`` (k, 2) points of least algebraic error, and whether the points
+    determine one. Reference: :func:`livereader.vision.fit._algebraic_fit` (the same direct linear transform;
+    here solved by Householder QR: numba's matrix products need SciPy)."""
+    k = len(source)
+    cx, cy = target[:, 0].mean(), target[:, 1].mean()
+    scale = (np.abs(target[:, 0] - cx) + np.abs(target[:, 1] - cy)).mean()
+    if scale == 0:
+        scale = 1.0
+    a = np.zeros((2 * k, 8))
+    b = np.empty(2 * k)
+    for i in range(k):
+        x, y = source[i, 0], source[i, 1]
+        u, v = (target[i, 0] - cx) / scale, (target[i, 1] - cy) / scale
+        a[2 * i, 0], a[2 * i, 1], a[2 * i, 2], a[2 * i, 6], a[2 * i, 7] = x, y, 1.0, -u * x, -u * y
+        a[2 * i + 1, 3], a[2 * i + 1, 4], a[2 * i + 1, 5], a[2 * i + 1, 6], a[2 * i + 1, 7] = x, y, 1.0, -v * x, -v * y
+        b[2 * i], b[2 * i + 1] = u, v
+    reflector = np.empty(2 * k)
+    for col in range(8):  # Householder reflections: a becomes R above its diagonal, b becomes Q^T b
+        norm = 0.0
+        for row in range(col, 2 * k):
+            norm += a[row, col] ** 2
+        norm = math.sqrt(norm)
+        if norm < 1e-12:
+            return False, np.eye(3)
+        alpha = -norm if a[col, col] > 0 else norm
+        length = 0.0
+        for row in range(col, 2 * k):
+            reflector[row] = a[row, col] - (alpha if row == col else 0.0)
+            length += reflector[row] ** 2
+        for other in range(col, 8):
+            dot = 0.0
+            for row in range(col, 2 * k):
+                dot += reflector[row] * a[row, other]
+            for row in range(col, 2 * k):
+                a[row, other] -= reflector[row] * 2 * dot / length
+        dot = 0.0
+        for row in range(col, 2 * k):
+            dot += reflector[row] * b[row]
+        for row in range(col, 2 * k):
+            b[row] -= reflector[row] * 2 * dot / length
+    h = np.empty(9)
+    h[8] = 1.0
+    for row in range(7, -1, -1):
+        total = b[row]
+        for col in range(row + 1, 8):
+            total -= a[row, col] * h[col]
+        h[row] = total / a[row, row]
+    homography = h.reshape(3, 3).copy()  # the pixels uncentred, unscaled: [[s, 0, cx], [0, s, cy], [0, 0, 1]] @ h
+    for col in range(3):
+        homography[0, col] = scale * homography[0, col] + cx * homography[2, col]
+        homography[1, col] = scale * homography[1, col] + cy * homography[2, col]
+    return True, homography
+
+
+@_jit
+def _convex(corners: np.ndarray) -> bool:
+    """Whether a quad is strictly convex, as ``cv2.isContourConvex`` judges its float32 corners."""
+    points = corners.astype(np.float32)
+    n = len(points)
+    dx0, dy0 = points[n - 1, 0] - points[n - 2, 0], points[n - 1, 1] - points[n - 2, 1]
+    orientation = 0
+    previous_x, previous_y = points[n - 1, 0], points[n - 1, 1]
+    for i in range(n):
+        dx, dy = points[i, 0] - previous_x, points[i, 1] - previous_y
+        dxdy0, dydx0 = dx * dy0, dy * dx0
+        orientation |= 1 if dydx0 > dxdy0 else (2 if dydx0 < dxdy0 else 3)
+        if orientation == 3:
+            return False
+        dx0, dy0, previous_x, previous_y = dx, dy, points[i, 0], points[i, 1]
+    return True
+
+
+@_jit
+def _solve(matrix: np.ndarray, vector: np.ndarray) -> tuple[bool, np.ndarray]:
+    """x with matrix @ x = vector for a small square matrix (Gaussian elimination, partial pivoting), and whether
+    the matrix is regular."""
+    n = len(vector)
+    a, b = matrix.copy(), vector.copy()
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(a[row, col]) > abs(a[pivot, col]):
+                pivot = row
+        if abs(a[pivot, col]) < 1e-300:
+            return False, b
+        if pivot != col:
+            for other in range(n):
+                a[col, other], a[pivot, other] = a[pivot, other], a[col, other]
+            b[col], b[pivot] = b[pivot], b[col]
+        for row in range(col + 1, n):
+            factor = a[row, col] / a[col, col]
+            for other in range(col, n):
+                a[row, other] -= factor * a[col, other]
+            b[row] -= factor * b[col]
+    x = np.empty(n)
+    for row in range(n - 1, -1, -1):
+        total = b[row]
+        for col in range(row + 1, n):
+            total -= a[row, col] * x[col]
+        x[row] = total / a[row, row]
+    return True, x
+
+
+@_jit
+def _squares(h: np.ndarray, source: np.ndarray, target: np.ndarray) -> float:
+    """The sum of squared distances (pixels^2) of ``target`` from ``source`` mapped by the homography whose
+    first eight entries are ``h`` (the ninth is 1)."""
+    total = 0.0
+    for i in range(len(source)):
+        x, y = source[i, 0], source[i, 1]
+        w = h[6] * x + h[7] * y + 1.0
+        total += ((h[0] * x + h[1] * y + h[2]) / w - target[i, 0]) ** 2 + ((h[3] * x + h[4] * y + h[5]) / w
+                                                                            - target[i, 1]) ** 2
+    return total
+
+
+@_jit
+def _refined(homography: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The homography refined to the least squared distances of ``target`` from ``source`` mapped by it
+    (Levenberg-Marquardt on its eight entries, the ninth kept 1), as ``cv2.findHomography`` refines its
+    least-squares estimate. Reference: ``cv2.findHomography(source, target, 0)``."""
+    h = (homography / homography[2, 2]).ravel()[:8].copy()
+    error = _squares(h, source, target)
+    damping = 1e-3
+    normal, gradient = np.empty((8, 8)), np.empty(8)
+    jx, jy = np.zeros(8), np.zeros(8)  # d(mapped x)/dh and d(mapped y)/dh of one point
+    for _ in range(30):
+        normal[:], gradient[:] = 0.0, 0.0
+        for i in range(len(source)):
+            x, y = source[i, 0], source[i, 1]
+            w = h[6] * x + h[7] * y + 1.0
+            px, py = (h[0] * x + h[1] * y + h[2]) / w, (h[3] * x + h[4] * y + h[5]) / w
+            jx[0], jx[1], jx[2], jx[6], jx[7] = x / w, y / w, 1 / w, -x * px / w, -y * px / w
+            jy[3], jy[4], jy[5], jy[6], jy[7] = x / w, y / w, 1 / w, -x * py / w, -y * py / w
+            rx, ry = px - target[i, 0], py - target[i, 1]
+            for row in range(8):
+                gradient[row] += jx[row] * rx + jy[row] * ry
+                for col in range(8):
+                    normal[row, col] += jx[row] * jx[col] + jy[row] * jy[col]
+        improved = converged = False
+        while damping < 1e6 and not converged:
+            damped = normal.copy()
+            for k in range(8):
+                damped[k, k] += damping * normal[k, k]
+            solved, step = _solve(damped, -gradient)
+            if not solved:
+                break
+            # a step that moves no entry by more than 1e-12 of itself: rounding, not descent
+            converged = bool(np.all(np.abs(step) <= 1e-12 * np.maximum(np.abs(h), 1e-12)))
+            trial = h + step
+            trial_error = _squares(trial, source, target)
+            if trial_error < error:
+                h, improved = trial, True
+                damping = max(damping / 10, 1e-12)
+                converged = converged or error - trial_error <= 1e-12 * error
+                error = trial_error
+                break
+            damping *= 10
+        if not improved or converged:
+            break
+    refined = np.ones(9)
+    refined[:8] = h
+    return refined.reshape(3, 3)
+
+
+@_jit
+def _fit(centres: np.ndarray, sizes: np.ndarray, quads: np.ndarray, depths: np.ndarray, tl: int, tr: int, bl: int,
+         refine: bool) -> tuple[bool, int, np.ndarray, np.ndarray, float]:
+    """One order of a trio fitted to its finders' outlines, ``quads`` (n, q, 4, 2) at ``depths`` (n, q; -1: none):
+    whether it fits, the module count, the module-to-pixel homography, the symbol's corners and the residual
+    (modules). The least algebraic error, as ``fit_trio(..., outermost=True)`` fits the outermost outlines; with
+    ``refine``, the least squared distances, as ``fit_trio(...)`` fits all of them. Reference:
+    :func:`livereader.vision.fit.fit_trio`."""
+    spans = 0.0
+    for f in (tr, bl):
+        distance = np.hypot(centres[f, 0] - centres[tl, 0], centres[f, 1] - centres[tl, 1])
+        spans += 7 * distance / ((sizes[tl] + sizes[f]) / 2)
+    modules = 17 + 4 * max(1, int(round((spans / 2 + 7 - 17) / 4)))
+    ax, ay = centres[tr, 0] - centres[tl, 0], centres[tr, 1] - centres[tl, 1]
+    bx, by = centres[bl, 0] - centres[tl, 0], centres[bl, 1] - centres[tl, 1]
+    det = ax * by - bx * ay
+    none = (False, modules, np.eye(3), np.zeros((4, 2)), 0.0)
+    if abs(det) < 1e-9:
+        return none
+    ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
+    outlines = depths.shape[1]
+    source, target = np.empty((12 * outlines, 2)), np.empty((12 * outlines, 2))
+    count = 0
+    for finder, ox, oy in ((tl, 0, 0), (tr, modules - 7, 0), (bl, 0, modules - 7)):
+        cx, cy = centres[finder, 0], centres[finder, 1]
+        for outline in range(outlines):
+            depth = depths[finder, outline]
+            if depth < 0:
+                continue
+            seen = 0
+            for corner in range(4):  # each corner by its quadrant around the finder's centre
+                x, y = quads[finder, outline, corner, 0], quads[finder, outline, corner, 1]
+                seen |= 1 << (2 * int((x - cx) * ra + (y - cy) * rb > 0) + int((x - cx) * da + (y - cy) * db > 0))
+            if seen != 15:  # not one corner in each quadrant
+                continue
+            for corner in range(4):
+                x, y = quads[finder, outline, corner, 0], quads[finder, outline, corner, 1]
+                right, below = (x - cx) * ra + (y - cy) * rb > 0, (x - cx) * da + (y - cy) * db > 0
+                source[count, 0] = ox + (7 - depth if right else depth)
+                source[count, 1] = oy + (7 - depth if below else depth)
+                target[count, 0], target[count, 1] = x, y
+                count += 1
+    if count < 8:  # fewer than two whole outlines
+        return none
+    solved, homography = _algebraic_fit(source[:count], target[:count])
+    if not solved:
+        return none
+    if refine:
+        homography = _refined(homography, source[:count], target[:count])
+    squares = 0.0
+    for i in range(count):
+        px, py = _transform(homography, source[i, 0], source[i, 1])
+        squares += (px - target[i, 0]) ** 2 + (py - target[i, 1]) ** 2
+    residual = math.sqrt(squares / count) / ((sizes[tl] + sizes[tr] + sizes[bl]) / 21)
+    corners = np.empty((4, 2))  # the symbol's tl, tr, br, bl corners
+    corners[0, 0], corners[0, 1] = _transform(homography, 0.0, 0.0)
+    corners[1, 0], corners[1, 1] = _transform(homography, float(modules), 0.0)
+    corners[2, 0], corners[2, 1] = _transform(homography, float(modules), float(modules))
+    corners[3, 0], corners[3, 1] = _transform(homography, 0.0, float(modules))
+    if not _convex(corners):
+        return none
+    return True, modules, homography, corners, residual
+
+
+@_jit
+def full_fit(centres: np.ndarray, sizes: np.ndarray, quads: np.ndarray,
+             depths: np.ndarray) -> tuple[bool, int, np.ndarray, np.ndarray, float]:
+    """A code's tl, tr and bl finders (rows 0, 1, 2) fitted to all their outlines' corners, ``quads`` (3, q, 4, 2)
+    at ``depths`` (3, q; -1: none), to the least squared distances: whether it fits, the module count, the
+    homography, the symbol's corners and the residual (modules). Reference:
+    ``livereader.vision.fit.fit_trio(triple)``."""
+    return _fit(centres, sizes, quads, depths, 0, 1, 2, True)
+
+
+@_jit
+def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads: np.ndarray, depths: np.ndarray,
+                 orders: np.ndarray, fits: int, sure_contrast: float,
+                 min_contrast: float) -> tuple[int, float, int, np.ndarray, np.ndarray, float, int]:
+    """A trio's best order of ``orders`` (m, 3) (tl, tr, bl indices, best-looking first) fitted to its finders'
+    outermost outlines and judged by its timing patterns, at most ``fits`` orders fitted. ``quads`` (n, 1, 4, 2)
+    and ``depths`` (n, 1) are each finder's outermost four-cornered outline and its depth (-1: none). Returns the
+    best order's index (-1: none fits), its timing contrast, module count, homography, corners and residual,
+    and the fits spent. Reference: ``livereader.vision.grouping.reference_judge``."""
+    best, best_contrast = -1, -np.inf
+    best_modules, best_homography, best_corners, best_residual = 0, np.eye(3), np.zeros((4, 2)), 0.0
+    spent = 0
+    for index in range(min(len(orders), fits)):
+        spent += 1
+        fitted, modules, homography, corners, residual = _fit(centres, sizes, quads, depths, orders[index, 0],
+                                                              orders[index, 1], orders[index, 2], False)
+        if not fitted:
+            continue
+        contrast = timing_contrast(grey, homography, modules)
+        if contrast > best_contrast:
+            best, best_contrast = index, contrast
+            best_modules, best_homography, best_corners, best_residual = modules, homography, corners, residual
+        # a code that is not 21x21 is only outlined: any order whose timing alternates will do
+        if contrast >= (sure_contrast if modules == 21 else min_contrast):
+            break
+    return best, best_contrast, best_modules, best_homography, best_corners, best_residual, spent
