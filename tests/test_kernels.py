@@ -129,21 +129,36 @@ def test_the_full_fit_matches_opencvs_refined_least_squares(frames_and_finders):
     assert fitted >= 30
 
 
-def test_ring_candidates_match_the_reference():
+@pytest.mark.parametrize("most", [2000, 3])
+def test_located_finder_candidates_match_the_reference(most):
     from livereader.vision import finder
 
-    options = finder.FinderOptions()
+    options = finder.FinderOptions(max_candidates=most)
     compared = 0
     noisy = np.clip(np.random.default_rng(2).normal(128, 60, (240, 320)), 0, 255).astype(np.uint8)
     for grey in [*_frames(), noisy]:
         for sensitive in (options, replace(options, offset=3.0, noise_offset=1.5)):
             contours, hierarchy = finder.contour_tree(grey, sensitive)
-            places, scores = finder._candidates(contours, hierarchy[0], sensitive)
-            reference_places, reference_scores = finder.reference_candidates(contours, hierarchy[0], sensitive)
-            assert [(size, outlines) for _, size, outlines in places] == \
-                   [(size, outlines) for _, size, outlines in reference_places]
-            np.testing.assert_allclose([centre for centre, _, _ in places],
-                                       [centre for centre, _, _ in reference_places], rtol=0, atol=1e-9)
-            np.testing.assert_allclose(scores, reference_scores, rtol=0, atol=1e-12)
-            compared += len(places)
-    assert compared >= 200
+            located = finder._located(contours, hierarchy[0], sensitive)
+            reference = finder.reference_located(contours, hierarchy[0], sensitive)
+            assert [(size, outlines) for _, size, outlines in located] == \
+                   [(size, outlines) for _, size, outlines in reference]
+            np.testing.assert_allclose([centre for centre, _, _ in located] or np.zeros((0, 2)),
+                                       [centre for centre, _, _ in reference] or np.zeros((0, 2)), rtol=0, atol=1e-9)
+            compared += len(located)
+    assert compared >= (200 if most > 3 else 40)
+
+
+def test_outline_quads_match_the_reference():
+    from livereader.vision import finder
+
+    compared = found = 0
+    for grey in _frames():
+        contours, _ = finder.contour_tree(grey)
+        for contour in contours[:400]:
+            for scale, origin in ((1.0, (0, 0)), (2.0, (16, 8))):
+                quad, reference = finder._quad(contour, scale, origin), finder.reference_quad(contour, scale, origin)
+                assert quad == reference
+                compared += 1
+                found += quad is not None
+    assert found >= 500 and compared - found >= 50  # quads found, and contours that have none

@@ -113,13 +113,22 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 
 def _quad(contour: np.ndarray, scale: float = 1.0,
           origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
-    """Four corners of a roughly quadrilateral contour, in order around it: the largest-area quad on its convex
-    hull (in the pixels of the full image, see :func:`find_finders`).
+    """Four corners of a roughly quadrilateral contour, in order around it (in the pixels of the full image, see
+    :func:`find_finders`), compiled (:func:`livereader.vision.kernels.hull_quad`); the same as
+    :func:`reference_quad`."""
+    from livereader.vision import kernels
+
+    found, corners = kernels.hull_quad(cv2.convexHull(contour))
+    return tuple(scaled_point(x, y, scale, origin) for x, y in corners.tolist()) if found else None
+
+
+def reference_quad(contour: np.ndarray, scale: float = 1.0,
+                   origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
+    """The plain reference of :func:`_quad`: the largest-area quad on the contour's convex hull.
 
     Written by hand because ``cv2.approxPolyN`` puts corners where the hull's edges meet, off blurred rounded
     outlines (it read fewer blurred codes), ``cv2.approxPolyDP`` returns 3, 5 or more vertices on blurred or
-    noisy outlines and ``cv2.minAreaRect`` forces a rectangle on a perspective quad. Plain Python: hulls have
-    about ten points, where each numpy call costs more than the arithmetic.
+    noisy outlines and ``cv2.minAreaRect`` forces a rectangle on a perspective quad.
     """
     hull = cv2.convexHull(contour).reshape(-1, 2).tolist()
     if len(hull) < 4:
@@ -197,43 +206,50 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
     contours, hierarchy = contour_tree(grey, options)
     if hierarchy is None:
         return []
-    places, scores = _candidates(contours, hierarchy[0], options)
-    if len(places) > options.max_candidates:  # the most finder-like: a frame of rings costs bounded time
-        kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
-        places, scores = [places[i] for i in kept], [scores[i] for i in kept]
     return [Finder(scaled_point(*centre, scale, origin), size * scale,
                    tuple((depth, contours[i]) for depth, i in sorted(outlines.items())), scale, origin)
-            for centre, size, outlines in _distinct(places, scores)]
+            for centre, size, outlines in _located(contours, hierarchy[0], options)]
 
 
-def _candidates(contours: Sequence[np.ndarray], tree: np.ndarray,
-                options: FinderOptions) -> tuple[list[_Candidate], list[float]]:
-    """The finder candidates of a contour tree (rows: next, previous, first child, parent) and how unlike a finder
-    each looks (lower is better), compiled (:func:`livereader.vision.kernels.ring_candidates`); the same as
-    :func:`reference_candidates`, which explains the tests. Only the contours that the tests look at are
-    gathered for the kernel: a ring's, its parent's and its children's."""
+def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
+    """The finder candidates of a contour tree (rows: next, previous, first child, parent), one per place, most
+    finder-like first, compiled (:func:`livereader.vision.kernels.ring_candidates` and
+    :func:`livereader.vision.kernels.distinct`); the same as :func:`reference_located`, which explains the tests.
+    Only the contours that the tests look at are gathered for the kernels: a ring's, its parent's and its
+    children's."""
     from livereader.vision import kernels
 
     rings = np.flatnonzero((tree[:, 2] >= 0) & (tree[:, 3] >= 0))
     if not len(rings):
-        return [], []
+        return []
     needed = kernels.ring_contours(tree, rings).tolist()
     parts = [contours[i] for i in needed]
     offsets = np.zeros(len(parts) + 1, np.int64)
     np.cumsum([len(part) for part in parts], out=offsets[1:])
-    found = kernels.ring_candidates(tree, rings, np.array(needed, np.int64), offsets,
-                                    np.concatenate(parts).reshape(-1, 2).astype(np.float64), options.min_core_px)
-    places: list[_Candidate] = []
-    for x, y, size, ring, core, outer in zip(*(column.tolist() for column in found[:-1])):
-        outlines = {1: int(ring), 2: int(core)} if outer < 0 else {0: int(outer), 1: int(ring), 2: int(core)}
-        places.append(((x, y), size, outlines))
-    return places, found[-1].tolist()
+    xs, ys, sizes, ring, core, outer, scores = kernels.ring_candidates(
+        tree, rings, np.array(needed, np.int64), offsets, np.concatenate(parts).reshape(-1, 2).astype(np.float64),
+        options.min_core_px)
+    kept = kernels.distinct(xs, ys, sizes, scores, options.max_candidates).tolist()
+    return [((x, y), size, {1: r, 2: c} if o < 0 else {0: o, 1: r, 2: c})
+            for x, y, size, r, c, o in zip(xs[kept].tolist(), ys[kept].tolist(), sizes[kept].tolist(),
+                                           ring[kept].tolist(), core[kept].tolist(), outer[kept].tolist())]
+
+
+def reference_located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
+    """The plain reference of :func:`_located`: the candidates (:func:`reference_candidates`), at most
+    ``options.max_candidates`` of them, the most finder-like (a frame of rings costs bounded time), and of those
+    one per place (:func:`_distinct`)."""
+    places, scores = reference_candidates(contours, tree, options)
+    if len(places) > options.max_candidates:
+        kept = sorted(range(len(scores)), key=scores.__getitem__)[:options.max_candidates]
+        places, scores = [places[i] for i in kept], [scores[i] for i in kept]
+    return _distinct(places, scores)
 
 
 def reference_candidates(contours: Sequence[np.ndarray], tree: np.ndarray,
                          options: FinderOptions) -> tuple[list[_Candidate], list[float]]:
-    """The plain reference of :func:`_candidates`: each contour with a parent and a child is a candidate 5x5
-    outline, its parent the 7x7 outline and its largest child the 3x3 core."""
+    """Each contour with a parent and a child is a candidate 5x5 outline, its parent the 7x7 outline and its largest
+    child the 3x3 core; the candidates and how unlike a finder each looks (lower is better)."""
     # flat lists of ints, not a list per row: a noisy frame has 10^5 contours, and so many lists set off Python's
     # garbage collector (a 720p video ran 15% slower)
     following, _, first_child, parent = tree.T.tolist()

@@ -25,6 +25,47 @@ import numpy as np
 _jit = numba.njit(cache=True, nogil=True)
 
 @_jit
+def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The four corners of a roughly quadrilateral contour from its convex ``hull`` ((k, 1, 2) points, as
+    ``cv2.convexHull`` gives them), in order around it, and whether it has four. Reference:
+    :func:`livereader.vision.finder.reference_quad` (which explains the choice)."""
+    points = hull.reshape(-1, 2)
+    count = len(points)
+    corners = np.zeros((4, 2))
+    if count < 4:
+        return False, corners
+    cx, cy = 0.0, 0.0
+    for i in range(count):
+        cx += points[i, 0]
+        cy += points[i, 1]
+    cx, cy = cx / count, cy / count
+    first, third = 0, 0  # the point farthest from the centroid, and the point farthest from it (first of ties)
+    best = -1.0
+    for i in range(count):
+        distance = (points[i, 0] - cx) ** 2 + (points[i, 1] - cy) ** 2
+        if distance > best:
+            first, best = i, distance
+    best = -1.0
+    for i in range(count):
+        distance = float((points[i, 0] - points[first, 0]) ** 2 + (points[i, 1] - points[first, 1]) ** 2)
+        if distance > best:
+            third, best = i, distance
+    ax, ay = points[third, 0] - points[first, 0], points[third, 1] - points[first, 1]
+    right, left, right_at, left_at = 0, 0, -1, -1  # the farthest points either side of that diagonal
+    for i in range(count):
+        side = (points[i, 0] - points[first, 0]) * ay - (points[i, 1] - points[first, 1]) * ax
+        if right_at < 0 or side > right:
+            right, right_at = side, i
+        if left_at < 0 or side < left:
+            left, left_at = side, i
+    if right <= 0 or left >= 0:
+        return False, corners
+    for k, i in enumerate((first, right_at, third, left_at)):
+        corners[k, 0], corners[k, 1] = points[i, 0], points[i, 1]
+    return True, corners
+
+
+@_jit
 def ring_contours(tree: np.ndarray, rings: np.ndarray) -> np.ndarray:
     """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (``rings``, indices into the
     contour ``tree``, rows: next, previous, first child, parent), its parent and its children."""
@@ -111,6 +152,29 @@ def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, off
         ring_ids[kept], cores[kept], outers[kept] = ring, core, outer
         kept += 1
     return xs[:kept], ys[:kept], sizes[:kept], ring_ids[:kept], cores[:kept], outers[:kept], scores[:kept]
+
+
+@_jit
+def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, scores: np.ndarray, most: int) -> np.ndarray:
+    """The candidates kept of :func:`ring_candidates`' (centres ``xs``, ``ys``, ``sizes``, ``scores``), as indices in
+    the order kept: the ``most`` most finder-like (lowest scores), then one per place, the most finder-like of
+    concentric ones. Reference: ``livereader.vision.finder.reference_located``."""
+    order = np.argsort(scores, kind="mergesort")[:most]  # stable: equal scores keep the contours' order
+    if len(order) < 2:
+        return order if len(scores) > most else np.arange(len(scores))
+    kept = np.empty(len(order), np.int64)
+    blocked = np.zeros(len(scores), np.bool_)
+    count = 0
+    for i in order:
+        if blocked[i]:
+            continue
+        kept[count] = i
+        count += 1
+        for j in order:
+            small, large = min(sizes[i], sizes[j]), max(sizes[i], sizes[j])
+            if j != i and np.hypot(xs[i] - xs[j], ys[i] - ys[j]) <= 0.3 * small and large <= 2.5 * small:
+                blocked[j] = True
+    return kept[:count]
 
 
 @_jit
