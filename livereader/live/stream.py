@@ -17,8 +17,9 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   through the track's outline in this frame may disagree with the symbol seen when the number was read on
   at most ``FuseOptions.max_disagreement`` of the data modules (two different codes disagree on about half).
   Otherwise the track is drawn as not read: a code replaced in place never shows the old number.
-- **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included) is searched whole at full
-  resolution, every ``scout_every``-th of the others whole at half size, and every frame in the focus regions
+- **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included; every 4th) is searched whole
+  at full resolution, every ``scout_every``-th of the others whole at half size (none by default: both are 4),
+  and every frame in the focus regions
   and around codes worth another try (finder patterns that the half-size search leaves unexplained wait for
   the next whole-frame search: in a stream they are mostly the same ones frame after frame). A new code is
   therefore found within ``scout_every`` frames when its modules are about 3 px or larger, and within
@@ -60,8 +61,9 @@ _ESSENTIAL = {step.name for step in PASSES if step.essential}
 
 @dataclass(frozen=True)
 class StreamOptions:
-    full_every: int = 8  # search the whole frame at full resolution every this many frames (the longest wait)
-    scout_every: int = 4  # ... and at half size every this many (the longest wait of a code with 3 px modules)
+    full_every: int = 4  # search the whole frame at full resolution every this many frames (the longest wait)
+    # ... and at half size every this many, where it is less (the longest wait of a code with 3 px modules)
+    scout_every: int = 4
     # The source's frame interval, seconds (a camera's, or a video file's as a camera delivers it; None: not paced):
     # while the essential searches of a frame searched whole cost at most half of it, every frame is searched whole
     # (the two schedules above are the floor), and each frame's optional passes, fused reads included, start within
