@@ -44,6 +44,19 @@ def test_candidate_triples_match_the_reference(frames_and_finders, partners):
     assert compared >= 40
 
 
+@pytest.mark.parametrize("partners", [1, 2])
+def test_side_partners_match_the_reference(frames_and_finders, partners):
+    options = replace(FinderOptions(), side_partners=partners)
+    found = 0
+    for _, finders in frames_and_finders:
+        _, _, nearest = grouping._side_partners(finders, options)
+        reference = grouping.reference_sides(finders, options)
+        assert [[[j for j in row if j >= 0] for row in sides] for sides in nearest.tolist()] == reference
+        assert grouping.side_partnered(finders, options) == [any(sides) for sides in reference]
+        found += sum(len(row) for sides in reference for row in sides)
+    assert found >= 100
+
+
 def test_paired_matches_the_reference(frames_and_finders):
     options = FinderOptions()
     for _, finders in frames_and_finders:
@@ -124,8 +137,10 @@ def test_the_full_fit_matches_opencvs_refined_least_squares(frames_and_finders):
                 continue
             fitted += 1
             assert compiled.modules == reference.modules
-            np.testing.assert_allclose(compiled.corners, reference.corners, rtol=0, atol=1e-3)
-            assert compiled.residual == pytest.approx(reference.residual, rel=1e-6, abs=1e-9)
+            # cv2.findHomography stops its refinement after 10 iterations; the kernel goes on to convergence
+            np.testing.assert_allclose(compiled.corners, reference.corners, rtol=0, atol=5e-3)
+            assert compiled.residual == pytest.approx(reference.residual, rel=1e-6)
+            assert compiled.residual <= reference.residual * (1 + 1e-9)
     assert fitted >= 30
 
 

@@ -32,10 +32,11 @@ def pair_geometry(finders: list[Finder]) -> tuple[np.ndarray, ...]:
     return dx, dy, distance, span, small, large
 
 
-def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
-    """For each finder and each of its four half-axes (directions along its edges, see :attr:`Finder.axes`), the
-    indices of the nearest ``options.side_partners`` finders that could share a side of one code with it:
-    similar sizes, a plausible span, and the line between both centres along an edge of each.
+def reference_sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
+    """The plain reference of :func:`_side_partners`: for each finder and each of its four half-axes (directions
+    along its edges, see :attr:`Finder.axes`), the indices of the nearest ``options.side_partners`` finders that
+    could share a side of one code with it: similar sizes, a plausible span, and the line between both centres
+    along an edge of each.
 
     A code's tl finder and its tr (or bl) finder lie on a line parallel to both finders' edges, even in
     perspective (to within ``options.max_misalignment``), and nothing finder-like lies between them but by
@@ -69,26 +70,39 @@ def _sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]
 
 
 def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[bool]:
-    """For each finder, whether another of ``finders`` could share a side of one code with it (:func:`_sides`)."""
+    """For each finder, whether another of ``finders`` could share a side of one code with it
+    (:func:`_side_partners`)."""
     if len(finders) < 2:
         return [False] * len(finders)
-    return [any(sides) for sides in _sides(finders, options)]
+    _, _, nearest = _side_partners(finders, options)
+    partnered: list[bool] = np.any(nearest >= 0, axis=(1, 2)).tolist()
+    return partnered
 
 
-def triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better),
-    compiled (:func:`livereader.vision.kernels.candidate_triples`); the same as :func:`reference_triple_scores`,
-    which explains the geometry. The edge directions only of finders with a plausible partner: most candidates
-    of a cluttered frame have none."""
+def _side_partners(finders: list[Finder], options: FinderOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The finders' centres (n, 2), sizes (n,) and side partners (n, 4, ``options.side_partners``; -1: none),
+    compiled (:func:`livereader.vision.kernels.side_partners`); the same as :func:`reference_sides`. The edge directions
+    only of finders with a plausible partner: most candidates of a cluttered frame have none."""
     from livereader.vision import kernels
 
     centres = np.array([f.centre for f in finders])
     sizes = np.array([f.size for f in finders])
     paired: list[bool] = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules).tolist()
     axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])
-    triples, scores = kernels.candidate_triples(
-        centres, sizes, axes, options.side_partners, options.max_size_ratio, options.max_modules,
-        options.max_misalignment, options.max_other_misalignment, options.max_side_ratio, options.max_side_cos)
+    return centres, sizes, kernels.side_partners(centres, sizes, axes, options.side_partners, options.max_size_ratio,
+                                                 options.max_modules, options.max_misalignment,
+                                                 options.max_other_misalignment)
+
+
+def triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better),
+    compiled (:func:`livereader.vision.kernels.candidate_triples`); the same as :func:`reference_triple_scores`,
+    which explains the geometry."""
+    from livereader.vision import kernels
+
+    centres, sizes, nearest = _side_partners(finders, options)
+    triples, scores = kernels.candidate_triples(centres, sizes, nearest, options.max_size_ratio,
+                                                options.max_side_ratio, options.max_side_cos)
     return [(c, p, q) for c, p, q in triples.tolist()], scores.tolist()
 
 
@@ -96,13 +110,13 @@ def reference_triple_scores(finders: list[Finder],
                             options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
     """The plain reference of :func:`triple_scores`: candidate (tl, tr, bl) index triples and how unlike a code's
     three corners each looks (lower is better):
-    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`_sides`),
+    a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`reference_sides`),
     the two sides of similar length, the three finders of similar size, the angle between the sides right as
     seen in perspective."""
     corner: list[int] = []
     first: list[int] = []
     second: list[int] = []
-    for i, sides in enumerate(_sides(finders, options)):
+    for i, sides in enumerate(reference_sides(finders, options)):
         for axis_a, axis_b in ((0, 2), (0, 3), (1, 2), (1, 3)):  # half-axes along different axes
             for j, k in itertools.product(sides[axis_a], sides[axis_b]):
                 corner.append(i)

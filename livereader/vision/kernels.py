@@ -12,7 +12,7 @@ per code fits all its outlines.
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside
 this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). A
 process's first call loads numba and the cache; the first run after install compiles. This module is imported
-only when a frame is first grouped: ``import livereader`` stays light.
+only when a frame is first searched: ``import livereader`` stays light.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True)
+
 
 @_jit
 def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
@@ -209,20 +210,17 @@ def _half_axis(dx: float, dy: float, axis_0: float, axis_1: float) -> tuple[int,
     off_0 = min(abs(turn_0), np.pi - abs(turn_0))
     off_1 = min(abs(turn_1), np.pi - abs(turn_1))
     if off_0 <= off_1:
-        return 2 * 0 + int(abs(turn_0) > np.pi / 2), off_0
-    return 2 * 1 + int(abs(turn_1) > np.pi / 2), off_1
+        return int(abs(turn_0) > np.pi / 2), off_0
+    return 2 + int(abs(turn_1) > np.pi / 2), off_1
 
 
 @_jit
-def candidate_triples(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, partners: int,
-                      max_size_ratio: float, max_modules: int, max_misalignment: float,
-                      max_other_misalignment: float, max_side_ratio: float,
-                      max_side_cos: float) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate (tl, tr, bl) triples, (m, 3) indices, and how unlike a code's corners each looks, (m,) (lower is
-    better), in the order of the plain reference :func:`livereader.vision.grouping.reference_triple_scores`
-    (which explains the geometry). ``axes`` (n, 2) are the finders' edge directions (:attr:`Finder.axes`; any
-    value for a finder that :func:`paired` rejects); ``partners`` nearest side partners are kept per finder
-    and half-axis."""
+def side_partners(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, partners: int, max_size_ratio: float,
+                  max_modules: int, max_misalignment: float, max_other_misalignment: float) -> np.ndarray:
+    """(n, 4, partners): for each finder and each of its four half-axes, the nearest ``partners`` finders that could
+    share a side of one code with it, nearest first (-1: none). ``axes`` (n, 2) are the finders' edge directions
+    (:attr:`Finder.axes`; any value for a finder that :func:`paired` rejects). Reference:
+    :func:`livereader.vision.grouping.reference_sides` (which explains the geometry)."""
     n = len(sizes)
     nearest = np.full((n, 4, partners), -1, np.int64)
     for i in range(n):
@@ -246,6 +244,16 @@ def candidate_triples(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, 
                     nearest[i, direction, moved] = nearest[i, direction, moved - 1]
                 best[direction, slot] = distance
                 nearest[i, direction, slot] = j
+    return nearest
+
+
+@_jit
+def candidate_triples(centres: np.ndarray, sizes: np.ndarray, nearest: np.ndarray, max_size_ratio: float,
+                      max_side_ratio: float, max_side_cos: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate (tl, tr, bl) triples, (m, 3) indices, and how unlike a code's corners each looks, (m,) (lower is
+    better), of finders with side partners ``nearest`` (:func:`side_partners`), in the order of the plain
+    reference :func:`livereader.vision.grouping.reference_triple_scores` (which explains the geometry)."""
+    n, partners = len(sizes), nearest.shape[2]
     triples = np.empty((4 * partners * partners * n, 3), np.int64)
     scores = np.empty(4 * partners * partners * n)
     count = 0
