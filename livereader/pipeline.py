@@ -22,6 +22,7 @@ from livereader.decode.verify import VerifyOptions, foreign
 from livereader.geometry import Points, centre_of, holding, scaled_point
 from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints
 from livereader.symbol import SIZE
+from livereader.vision import compiled
 from livereader.vision.deblur import DeblurOptions, deblur
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode
@@ -102,8 +103,9 @@ class ReaderOptions:
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
+    """A BGR(A) or grey frame as a grey one, C-contiguous and writable (the compiled kernels take one layout)."""
     if frame.ndim == 2:
-        return frame
+        return np.require(frame, requirements=("C", "W"))
     return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
 
 
@@ -541,6 +543,7 @@ def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = Reade
     when it would start, until a pass leaves nothing to search (``FrameState.done``: the first search of a camera
     frame without evidence). Each pass costs time only where it runs, and is bounded on its own (pixels
     searched, fits, codes tried): a pathological frame loses passes, not seconds."""
+    compiled.load_if_ready()  # before the frame's clock starts
     grey = to_grey(frame)
     deadline = time.perf_counter() + options.budget
     if hints.deadline is not None:

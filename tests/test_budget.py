@@ -97,7 +97,7 @@ def test_a_frame_of_thousands_of_finder_like_shapes_reads_its_code_within_bounde
     groupings, group_codes = [], grouping.group_codes
 
     def counted(grey, finders, options=finder.FinderOptions()):
-        fits, fit, judge = [], grouping.fit_trio, kernels.judge_orders
+        fits, fit, full, judge = [], grouping.fit_trio, grouping.fit_all_outlines, kernels.judge_orders
 
         def judged(*args):  # the orders that the compiled judge fitted
             result = judge(*args)
@@ -105,11 +105,13 @@ def test_a_frame_of_thousands_of_finder_like_shapes_reads_its_code_within_bounde
             return result
 
         monkeypatch.setattr(grouping, "fit_trio", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+        monkeypatch.setattr(grouping, "fit_all_outlines", lambda *args: fits.append(1) or full(*args))
         monkeypatch.setattr(kernels, "judge_orders", judged)
         try:
             return group_codes(grey, finders, options)
         finally:
             monkeypatch.setattr(grouping, "fit_trio", fit)
+            monkeypatch.setattr(grouping, "fit_all_outlines", full)
             monkeypatch.setattr(kernels, "judge_orders", judge)
             groupings.append((len(fits), len(finders), options.max_fits))
 

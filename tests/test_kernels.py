@@ -1,5 +1,6 @@
-"""The compiled grouping kernels (livereader.vision.kernels) against their plain references, on the finders of
-synthetic scenes and of a frame of many finder patterns, and on random inputs."""
+"""The compiled kernels of finder location and grouping (livereader.vision.kernels) against their plain
+references, on the finders of synthetic scenes and of frames of many finder patterns, and on random inputs; and
+how a process comes to use them (livereader.vision.compiled)."""
 
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ import pytest
 
 from livereader.symbol import encode
 from livereader.synth.scene import scenes
-from livereader.vision import fit, grouping, kernels
+from livereader.vision import compiled, fit, grouping, kernels
 from livereader.vision.finder import FinderOptions, find_finders
 
 
@@ -26,6 +27,11 @@ def _frames() -> list[np.ndarray]:
     return [*frames, grid, rotated]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def with_kernels():
+    compiled.use_kernels()
+
+
 @pytest.fixture(scope="module")
 def frames_and_finders():
     return [(grey, finders) for grey in _frames() if len(finders := find_finders(grey)) >= 3]
@@ -36,7 +42,7 @@ def test_candidate_triples_match_the_reference(frames_and_finders, partners):
     options = replace(FinderOptions(), side_partners=partners)
     compared = 0
     for _, finders in frames_and_finders:
-        triples, scores = grouping.triple_scores(finders, options)
+        triples, scores = grouping._triple_scores(kernels, finders, options)
         reference_triples, reference_scores = grouping.reference_triple_scores(finders, options)
         assert triples == reference_triples
         np.testing.assert_allclose(scores, reference_scores, rtol=0, atol=1e-9)
@@ -49,7 +55,7 @@ def test_side_partners_match_the_reference(frames_and_finders, partners):
     options = replace(FinderOptions(), side_partners=partners)
     found = 0
     for _, finders in frames_and_finders:
-        _, _, nearest = grouping._side_partners(finders, options)
+        _, _, nearest = grouping._side_partners(kernels, finders, options)
         reference = grouping.reference_sides(finders, options)
         assert [[[j for j in row if j >= 0] for row in sides] for sides in nearest.tolist()] == reference
         assert grouping.side_partnered(finders, options) == [any(sides) for sides in reference]
@@ -59,12 +65,14 @@ def test_side_partners_match_the_reference(frames_and_finders, partners):
 
 def test_paired_matches_the_reference(frames_and_finders):
     options = FinderOptions()
+    found = []
     for _, finders in frames_and_finders:
         centres, sizes = np.array([f.centre for f in finders]), np.array([f.size for f in finders])
         _, _, _, span, small, large = grouping.pair_geometry(finders)
-        plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
-        found = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules)
-        assert (found == plausible.any(axis=1)).all()
+        paired = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules)
+        assert (paired == grouping.plausible_pairs(span, small, large, options).any(axis=1)).all()
+        found += paired.tolist()
+    assert any(found) and not all(found)
 
 
 def test_judged_orders_match_the_reference(frames_and_finders):
@@ -76,7 +84,8 @@ def test_judged_orders_match_the_reference(frames_and_finders):
         for orders in trios.values():
             for fits in (1, 100):  # a budget that stops after one order, and one that does not
                 compiled_budget, reference_budget = grouping._Budget(fits), grouping._Budget(fits)
-                code, contrast = grouping._judge(finders, orders, compiled_budget, options, outlines)
+                code, contrast = grouping._judge(kernels, grey, finders, orders, compiled_budget, options,
+                                                 outlines)
                 reference, reference_contrast = grouping.reference_judge(grey, finders, orders, reference_budget,
                                                                          options)
                 assert compiled_budget.left == reference_budget.left
@@ -177,3 +186,88 @@ def test_outline_quads_match_the_reference():
                 compared += 1
                 found += quad is not None
     assert found >= 500 and compared - found >= 50  # quads found, and contours that have none
+
+
+def test_located_finder_candidates_match_the_reference_in_a_frame_traced_in_tiles():
+    from livereader.vision import finder
+
+    frame = np.full((1500, 1500), 235, np.uint8)  # over TILED_ABOVE: its contour tree is joined from tiles
+    grid = np.kron(np.pad(encode("314159", "H"), 4), np.ones((6, 6), np.uint8))
+    for y, x in ((40, 40), (900, 600), (300, 950)):  # the last two across the tiles' edges (1024 px)
+        frame[y : y + grid.shape[0], x : x + grid.shape[1]] = 235 - 200 * grid
+    assert frame.size > finder.TILED_ABOVE
+    contours, hierarchy = finder.contour_tree(frame)
+    located = finder._located(contours, hierarchy[0], FinderOptions())
+    assert located == finder.reference_located(contours, hierarchy[0], FinderOptions())
+    assert len(located) >= 9
+
+
+def test_compiling_all_covers_the_argument_types_of_a_reads_calls():
+    from livereader.pipeline import ReaderOptions, read_frame
+
+    kernels.compile_all()
+    dispatchers = {name: value for name, value in vars(kernels).items() if hasattr(value, "signatures")}
+    before = {name: len(dispatcher.signatures) for name, dispatcher in dispatchers.items()}
+    model = pytest.importorskip("livereader").load_model()
+    read = np.asarray(_frames()[0])
+    read.setflags(write=False)  # a read-only frame (a PIL image through numpy) is made writable once
+    for frame in [read, *_frames()[1:], np.ascontiguousarray(_frames()[2][::2, ::2])]:
+        read_frame(frame, model, ReaderOptions(scout=1))
+    assert {name: len(dispatcher.signatures) for name, dispatcher in dispatchers.items()} == before
+    assert before["judge_orders"] == before["full_fit"] == before["ring_candidates"] == 1
+
+
+def test_a_process_that_cannot_start_the_background_compiler_compiles_here(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(compiled, "_kernels", None)
+    monkeypatch.setattr(compiled, "_compiler", None)
+    monkeypatch.setattr(compiled, "_here", False)
+    monkeypatch.setattr(compiled.subprocess, "Popen", refuse)
+    assert compiled.kernels() is None  # the references read this frame
+    compiled.load_if_ready()  # the next frame's start
+    assert compiled.kernels() is kernels
+
+
+def test_kernels_compile_without_a_disk_cache_where_numba_refuses_one(monkeypatch):
+    import numba
+
+    njit = numba.njit
+
+    def no_cache(*args, cache=False, **kwargs):  # as numba does where no cache location is writable
+        if cache:
+            raise RuntimeError("cannot cache function 'twice': no locator available for file '<test>'")
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(kernels.numba, "njit", no_cache)
+    twice = kernels._jit(lambda x: 2 * x)
+    assert twice(21) == 42 and not twice._cache_hits  # compiled, not cached
+
+
+@pytest.mark.slow
+def test_a_process_reads_with_the_references_until_the_background_process_has_compiled_the_kernels():
+    # in a process of its own: the test session reads with the kernels from its start (conftest)
+    import subprocess
+    import sys
+
+    script = """
+import numpy as np
+from livereader.symbol import encode
+from livereader.vision import compiled, kernels
+from livereader.vision.finder import find_finders
+from livereader.vision.grouping import group_codes
+frame = np.full((240, 320), 230, np.uint8)
+frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("271828", "H"), 4), np.ones((6, 6), np.uint8))
+before = [code.corners.round(2).tolist() for code in group_codes(frame, find_finders(frame))]
+assert compiled.kernels() is None and compiled._compiler is not None
+assert compiled._compiler.wait(timeout=120) == 0
+assert compiled.kernels() is None  # loaded only at a frame's start
+compiled.load_if_ready()
+assert compiled.kernels() is kernels
+after = [code.corners.round(2).tolist() for code in group_codes(frame, find_finders(frame))]
+assert before == after and len(after) == 1, (before, after)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -17,7 +17,8 @@ from livereader.train.data import foreign_codes, text_codes
 
 @pytest.mark.slow
 def test_import_loads_no_model_and_no_torch():
-    code = "import sys, livereader; assert 'torch' not in sys.modules, 'torch imported'"
+    code = ("import sys, livereader; assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -58,11 +58,12 @@ def test_a_new_code_that_shows_at_half_size_is_found_within_the_half_size_schedu
     after the first search and within ``scout_every`` frames of its first; then it is followed in every frame."""
     from livereader.live.stream import StreamOptions, StreamReader
 
-    every = StreamOptions().scout_every
+    schedule = StreamOptions(full_every=8, scout_every=4)  # half-size searches between the full-resolution ones
+    every = schedule.scout_every
     empty = np.full((720, 1280), 235, np.uint8)
     shown = empty.copy()
     shown[40 : 40 + 29 * 8, 60 : 60 + 29 * 8] = 255 - 220 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((8, 8)))
-    stream = StreamReader(model)
+    stream = StreamReader(model, stream=schedule)
     found = [any(c.result is not None and c.result.text == "123456" for c in stream.read(frame))
              for frame in [empty] + [shown] * (2 * every)]
     assert found.index(True) == every  # shown from frame 1 on: found by the next half-size search

@@ -271,7 +271,7 @@ def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypa
     for row in range(16):
         for column in range(20):  # 320 aligned finder patterns, every one a plausible partner of many
             frame[44 * row : 44 * row + 44, 44 * column : 44 * column + 44] = finder_pattern
-    fits, fit, judge = [], grouping.fit_trio, kernels.judge_orders
+    fits, fit, full, judge = [], grouping.fit_trio, grouping.fit_all_outlines, kernels.judge_orders
 
     def judged(*args):  # the orders that the compiled judge fitted
         result = judge(*args)
@@ -279,6 +279,7 @@ def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypa
         return result
 
     monkeypatch.setattr(grouping, "fit_trio", lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs))
+    monkeypatch.setattr(grouping, "fit_all_outlines", lambda *args: fits.append(1) or full(*args))
     monkeypatch.setattr(kernels, "judge_orders", judged)
     found = finder.find_finders(frame)
     assert len(found) == 320

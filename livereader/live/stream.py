@@ -51,6 +51,7 @@ from livereader.live.track import TrackedCode, Tracker, TrackOptions
 from livereader.pipeline import PASSES, READ, REJECTED, Hints, ReaderOptions, read_frame, read_passes, to_grey
 from livereader.symbol import SIZE
 from livereader.timing import timed
+from livereader.vision import compiled
 from livereader.vision.grid import corner_homography, data_modules
 from livereader.vision.search import Region, around
 
@@ -104,6 +105,7 @@ class StreamReader:
     def read(self, image: np.ndarray) -> list[TrackedCode]:
         """Read the next BGR (or grey) uint8 frame of the stream; its codes with their track ids, then the held
         tracks (:meth:`livereader.live.track.Tracker.update`)."""
+        compiled.load_if_ready()  # before the frame's clock starts
         started = time.perf_counter()
         grey = to_grey(image)
         index = self.first + self.frames  # the frame's index in its source: the schedule's phase

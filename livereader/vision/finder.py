@@ -25,6 +25,7 @@ import numpy as np
 
 from livereader.geometry import scaled_point
 from livereader.timing import timed
+from livereader.vision import compiled
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,11 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 def _quad(contour: np.ndarray, scale: float = 1.0,
           origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
     """Four corners of a roughly quadrilateral contour, in order around it (in the pixels of the full image, see
-    :func:`find_finders`), compiled (:func:`livereader.vision.kernels.hull_quad`); the same as
-    :func:`reference_quad`."""
-    from livereader.vision import kernels
-
+    :func:`find_finders`), compiled (:func:`livereader.vision.kernels.hull_quad`) once the kernels are ready
+    (:mod:`livereader.vision.compiled`), and until then by :func:`reference_quad`, which gives the same."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        return reference_quad(contour, scale, origin)
     found, corners = kernels.hull_quad(cv2.convexHull(contour))
     return tuple(scaled_point(x, y, scale, origin) for x, y in corners.tolist()) if found else None
 
@@ -214,22 +216,23 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
 def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
     """The finder candidates of a contour tree (rows: next, previous, first child, parent), one per place, most
     finder-like first, compiled (:func:`livereader.vision.kernels.ring_candidates` and
-    :func:`livereader.vision.kernels.distinct`); the same as :func:`reference_located`, which explains the tests.
-    Only the contours that the tests look at are gathered for the kernels: a ring's, its parent's and its
-    children's."""
-    from livereader.vision import kernels
-
+    :func:`livereader.vision.kernels.distinct`) once the kernels are ready (:mod:`livereader.vision.compiled`),
+    and until then by :func:`reference_located`, which gives the same and explains the tests. Only the contours
+    that the tests look at are gathered for the kernels: a ring's, its parent's and its children's."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        return reference_located(contours, tree, options)
     rings = np.flatnonzero((tree[:, 2] >= 0) & (tree[:, 3] >= 0))
     if not len(rings):
         return []
-    needed = kernels.ring_contours(tree, rings).tolist()
-    parts = [contours[i] for i in needed]
+    needed = kernels.ring_contours(tree, rings)
+    parts = [contours[i] for i in needed.tolist()]
     offsets = np.zeros(len(parts) + 1, np.int64)
     np.cumsum([len(part) for part in parts], out=offsets[1:])
     xs, ys, sizes, ring, core, outer, scores = kernels.ring_candidates(
-        tree, rings, np.array(needed, np.int64), offsets, np.concatenate(parts).reshape(-1, 2).astype(np.float64),
-        options.min_core_px)
-    kept = kernels.distinct(xs, ys, sizes, scores, options.max_candidates).tolist()
+        tree, rings, needed, offsets, np.concatenate(parts).reshape(-1, 2).astype(np.float64),
+        float(options.min_core_px))
+    kept = kernels.distinct(xs, ys, sizes, scores, int(options.max_candidates)).tolist()
     return [((x, y), size, {1: r, 2: c} if o < 0 else {0: o, 1: r, 2: c})
             for x, y, size, r, c, o in zip(xs[kept].tolist(), ys[kept].tolist(), sizes[kept].tolist(),
                                            ring[kept].tolist(), core[kept].tolist(), outer[kept].tolist())]

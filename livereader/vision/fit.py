@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from livereader.symbol import SIZE
+from livereader.vision import compiled
 from livereader.vision.finder import Finder
 
 # Fit residual above which the fit is redone robustly (least median of squares): this many modules, and at least
@@ -134,9 +135,11 @@ def fit_trio(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: 
 
 def fit_all_outlines(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     """:func:`fit_trio` of ``triple`` (least squares, every outline corner), compiled
-    (:func:`livereader.vision.kernels.full_fit`): the same fit, to within a thousandth of a pixel."""
-    from livereader.vision import kernels
-
+    (:func:`livereader.vision.kernels.full_fit`) once the kernels are ready (:mod:`livereader.vision.compiled`),
+    and until then by :func:`fit_trio` itself: the same fit, to within 0.005 px."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        return fit_trio(triple)
     quads, depths = np.zeros((3, 3, 4, 2)), np.full((3, 3), -1, np.int64)
     for row, finder in enumerate(triple):
         for column, (depth, quad) in enumerate(finder.quads):

@@ -10,11 +10,13 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 
 import cv2
 import numpy as np
 
 from livereader.timing import timed
+from livereader.vision import compiled
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode, fit_all_outlines, fit_trio, robust_bound, timing_contrast
 
@@ -32,6 +34,13 @@ def pair_geometry(finders: list[Finder]) -> tuple[np.ndarray, ...]:
     return dx, dy, distance, span, small, large
 
 
+def plausible_pairs(span: np.ndarray, small: np.ndarray, large: np.ndarray, options: FinderOptions) -> np.ndarray:
+    """(n, n) bool: which two finders (:func:`pair_geometry`'s ``span``, ``small`` and ``large``) could be two
+    corners of one code: similar sizes and a plausible span (a near finder that looks large under strong tilt
+    makes a span look 30% shorter: over 9, not 14)."""
+    return (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
+
+
 def reference_sides(finders: list[Finder], options: FinderOptions) -> list[list[list[int]]]:
     """The plain reference of :func:`_side_partners`: for each finder and each of its four half-axes (directions
     along its edges, see :attr:`Finder.axes`), the indices of the nearest ``options.side_partners`` finders that
@@ -44,8 +53,7 @@ def reference_sides(finders: list[Finder], options: FinderOptions) -> list[list[
     linear time in the finders of a cluttered frame, where all pairs would cost their cube.
     """
     dx, dy, distance, span, small, large = pair_geometry(finders)
-    # a near finder that looks large under strong tilt makes a span look 30% shorter: 9, not 14
-    plausible = (large < options.max_size_ratio * small) & (span > 9) & (span < options.max_modules - 7)
+    plausible = plausible_pairs(span, small, large, options)
     # the edge directions only of finders with a plausible partner: most candidates of a cluttered frame have none
     paired: list[bool] = np.any(plausible, axis=1).tolist()
     axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])  # (n, 2)
@@ -71,38 +79,42 @@ def reference_sides(finders: list[Finder], options: FinderOptions) -> list[list[
 
 def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[bool]:
     """For each finder, whether another of ``finders`` could share a side of one code with it
-    (:func:`_side_partners`)."""
+    (:func:`reference_sides`, compiled once the kernels are ready: :mod:`livereader.vision.compiled`)."""
     if len(finders) < 2:
         return [False] * len(finders)
-    _, _, nearest = _side_partners(finders, options)
+    kernels = compiled.kernels()
+    if kernels is None:
+        return [any(sides) for sides in reference_sides(finders, options)]
+    _, _, nearest = _side_partners(kernels, finders, options)
     partnered: list[bool] = np.any(nearest >= 0, axis=(1, 2)).tolist()
     return partnered
 
 
-def _side_partners(finders: list[Finder], options: FinderOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The finders' centres (n, 2), sizes (n,) and side partners (n, 4, ``options.side_partners``; -1: none),
-    compiled (:func:`livereader.vision.kernels.side_partners`); the same as :func:`reference_sides`. The edge directions
-    only of finders with a plausible partner: most candidates of a cluttered frame have none."""
-    from livereader.vision import kernels
+def _side_partners(kernels: ModuleType, finders: list[Finder],
+                   options: FinderOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The finders' centres (n, 2), sizes (n,) and side partners (n, 4, ``options.side_partners``; -1: none) by
+    the ``kernels`` (:func:`livereader.vision.kernels.side_partners`): the same as :func:`reference_sides`. The edge
+    directions only of finders with a plausible partner: most candidates of a cluttered frame have none."""
+    centres = np.array([f.centre for f in finders], np.float64)
+    sizes = np.array([f.size for f in finders], np.float64)
+    paired: list[bool] = kernels.paired(centres, sizes, float(options.max_size_ratio),
+                                        int(options.max_modules)).tolist()
+    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)], np.float64)
+    return centres, sizes, kernels.side_partners(
+        centres, sizes, axes, int(options.side_partners), float(options.max_size_ratio), int(options.max_modules),
+        float(options.max_misalignment), float(options.max_other_misalignment))
 
-    centres = np.array([f.centre for f in finders])
-    sizes = np.array([f.size for f in finders])
-    paired: list[bool] = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules).tolist()
-    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)])
-    return centres, sizes, kernels.side_partners(centres, sizes, axes, options.side_partners, options.max_size_ratio,
-                                                 options.max_modules, options.max_misalignment,
-                                                 options.max_other_misalignment)
 
-
-def triple_scores(finders: list[Finder], options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better),
-    compiled (:func:`livereader.vision.kernels.candidate_triples`); the same as :func:`reference_triple_scores`,
-    which explains the geometry."""
-    from livereader.vision import kernels
-
-    centres, sizes, nearest = _side_partners(finders, options)
-    triples, scores = kernels.candidate_triples(centres, sizes, nearest, options.max_size_ratio,
-                                                options.max_side_ratio, options.max_side_cos)
+def _triple_scores(kernels: ModuleType | None, finders: list[Finder],
+                   options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+    """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better), by
+    the ``kernels`` (:func:`livereader.vision.kernels.candidate_triples`) or, where None, by
+    :func:`reference_triple_scores`, which gives the same and explains the geometry."""
+    if kernels is None:
+        return reference_triple_scores(finders, options)
+    centres, sizes, nearest = _side_partners(kernels, finders, options)
+    triples, scores = kernels.candidate_triples(centres, sizes, nearest, float(options.max_size_ratio),
+                                                float(options.max_side_ratio), float(options.max_side_cos))
     return [(c, p, q) for c, p, q in triples.tolist()], scores.tolist()
 
 
@@ -148,16 +160,17 @@ def reference_triple_scores(finders: list[Finder],
 def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[LocatedCode]:
     """Group finders into codes, best-looking triples first, each finder used once.
 
-    Each order of a trio is fitted algebraically to its finders' outermost outlines (:func:`fit_trio`) and judged
-    by its timing patterns (:func:`_judge`); only the order kept, if 21x21, is fitted to every outline, and again
-    robustly where their corners disagree (:func:`_refit`). At most ``options.max_fits`` fits and two per finder:
-    a pathological frame loses codes, not seconds.
+    Each order of a trio is fitted algebraically to its finders' outermost outlines and judged by its timing
+    patterns (:func:`_judge`); only the order kept, if 21x21, is fitted to every outline, and again robustly where
+    their corners disagree (:func:`_refit`). At most ``options.max_fits`` fits and two per finder: a pathological
+    frame loses codes, not seconds. Compiled once the kernels are ready (:mod:`livereader.vision.compiled`).
     """
     if len(finders) < 3:
         return []
-    trios = _trios(*triple_scores(finders, options))
+    kernels = compiled.kernels()
+    trios = _trios(*_triple_scores(kernels, finders, options))
     budget = _Budget(options.max_fits + 2 * len(finders))
-    outlines = _Outlines.of(grey, finders, trios)
+    outlines = None if kernels is None else _Outlines.of(grey, finders, trios)
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
     used: set[int] = set()
     codes: list[LocatedCode] = []
@@ -170,7 +183,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
             if used.intersection(trio):
                 continue
             if trio not in judged:
-                judged[trio] = _judge(finders, orders, budget, options, outlines)
+                judged[trio] = _judge(kernels, grey, finders, orders, budget, options, outlines)
             best, contrast = judged[trio]
             if best is None or contrast < (options.sure_timing_contrast if clearly else -math.inf):
                 continue
@@ -205,16 +218,17 @@ def _trios(triples: list[tuple[int, int, int]],
     return trios
 
 
-def _judge(finders: list[Finder], orders: list[tuple[int, int, int]], budget: _Budget, options: FinderOptions,
-           outlines: _Outlines) -> tuple[LocatedCode | None, float]:
-    """A trio's best order, fitted to the outermost outlines, and its timing contrast, compiled
-    (:func:`livereader.vision.kernels.judge_orders`); the same as :func:`reference_judge`. One fit of the
-    ``budget`` per order fitted."""
-    from livereader.vision import kernels
-
+def _judge(kernels: ModuleType | None, grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int, int]],
+           budget: _Budget, options: FinderOptions, outlines: _Outlines | None) -> tuple[LocatedCode | None, float]:
+    """A trio's best order, fitted to the outermost outlines, and its timing contrast, by the ``kernels``
+    (:func:`livereader.vision.kernels.judge_orders`, on the frame's ``outlines``) or, where None, by
+    :func:`reference_judge`, which gives the same. One fit of the ``budget`` per order fitted."""
+    if kernels is None or outlines is None:
+        return reference_judge(grey, finders, orders, budget, options)
     best, contrast, modules, homography, corners, residual, spent = kernels.judge_orders(
         outlines.grey, outlines.centres, outlines.sizes, outlines.quads, outlines.depths,
-        np.array(orders, np.int64), budget.left, options.sure_timing_contrast, options.min_timing_contrast)
+        np.array(orders, np.int64), int(budget.left), float(options.sure_timing_contrast),
+        float(options.min_timing_contrast))
     budget.left -= spent
     if best < 0:
         return None, -math.inf

@@ -18,11 +18,25 @@ only when a frame is first searched: ``import livereader`` stays light.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, nogil=True)
+from livereader.symbol import SIZE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _jit(function: F) -> F:
+    """``function`` compiled by numba at its first call, without the GIL; a float division by zero gives inf or nan
+    (numpy's rule), not an exception. Cached on disk where a cache location is writable; where none is (numba
+    refuses to cache there), compiled in every process."""
+    try:
+        return cast(F, numba.njit(cache=True, nogil=True, error_model="numpy")(function))
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return cast(F, numba.njit(nogil=True, error_model="numpy")(function))
 
 
 @_jit
@@ -113,8 +127,9 @@ def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, off
     scores, in the order of ``rings``. The contours ``needed`` (:func:`ring_contours`, sorted) lie in ``points``
     (float (P, 2)), contour k of them at ``offsets[k]:offsets[k + 1]``. Reference:
     :func:`livereader.vision.finder.reference_candidates` (which explains the tests)."""
-    position = np.full(len(tree), -1, np.int64)
-    position[needed] = np.arange(len(needed))
+    position = np.empty(len(tree), np.int64)  # of each contour needed, its place in ``needed``
+    for k in range(len(needed)):
+        position[needed[k]] = k
     count = len(rings)
     xs, ys, sizes, scores = np.empty(count), np.empty(count), np.empty(count), np.empty(count)
     ring_ids, cores, outers = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
@@ -162,7 +177,7 @@ def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, scores: np.ndarr
     concentric ones. Reference: ``livereader.vision.finder.reference_located``."""
     order = np.argsort(scores, kind="mergesort")[:most]  # stable: equal scores keep the contours' order
     if len(order) < 2:
-        return order if len(scores) > most else np.arange(len(scores))
+        return order
     kept = np.empty(len(order), np.int64)
     blocked = np.zeros(len(scores), np.bool_)
     count = 0
@@ -325,8 +340,14 @@ def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> f
     core = _bilinear(grey, x, y)
     x, y = _transform(homography, 1.5, 3.5)
     ring = _bilinear(grey, x, y)
-    mean = values.mean()
-    spread = math.sqrt(((values - mean) ** 2).mean())
+    mean = 0.0
+    for index in range(2 * count):
+        mean += values[index]
+    mean /= 2 * count
+    spread = 0.0
+    for index in range(2 * count):
+        spread += (values[index] - mean) ** 2
+    spread = math.sqrt(spread / (2 * count))
     dark, light, darks, lights = 0.0, 0.0, 0, 0
     for index in range(2 * count):
         if (index % count) % 2 == 0:
@@ -340,46 +361,33 @@ def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> f
 
 
 @_jit
-def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.ndarray]:
-    """The homography from ``source`` to ``target`` (k, 2) points of least algebraic error, and whether the points
-    determine one. Reference: :func:`livereader.vision.fit._algebraic_fit` (the same direct linear transform;
-    here solved by Householder QR: numba's matrix products need SciPy)."""
-    k = len(source)
-    cx, cy = target[:, 0].mean(), target[:, 1].mean()
-    scale = (np.abs(target[:, 0] - cx) + np.abs(target[:, 1] - cy)).mean()
-    if scale == 0:
-        scale = 1.0
-    a = np.zeros((2 * k, 8))
-    b = np.empty(2 * k)
-    for i in range(k):
-        x, y = source[i, 0], source[i, 1]
-        u, v = (target[i, 0] - cx) / scale, (target[i, 1] - cy) / scale
-        a[2 * i, 0], a[2 * i, 1], a[2 * i, 2], a[2 * i, 6], a[2 * i, 7] = x, y, 1.0, -u * x, -u * y
-        a[2 * i + 1, 3], a[2 * i + 1, 4], a[2 * i + 1, 5], a[2 * i + 1, 6], a[2 * i + 1, 7] = x, y, 1.0, -v * x, -v * y
-        b[2 * i], b[2 * i + 1] = u, v
-    reflector = np.empty(2 * k)
+def _least_squares(a: np.ndarray, b: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The 9 entries of a homography, the last 1, whose first 8 solve the over-determined ``a`` (m, 8) h = ``b``
+    (m,) by least squares (Householder QR; ``a`` and ``b`` are overwritten), and whether ``a`` has full rank."""
+    rows = len(b)
+    reflector = np.empty(rows)
     for col in range(8):  # Householder reflections: a becomes R above its diagonal, b becomes Q^T b
         norm = 0.0
-        for row in range(col, 2 * k):
+        for row in range(col, rows):
             norm += a[row, col] ** 2
         norm = math.sqrt(norm)
         if norm < 1e-12:
-            return False, np.eye(3)
+            return False, b[:0]
         alpha = -norm if a[col, col] > 0 else norm
         length = 0.0
-        for row in range(col, 2 * k):
+        for row in range(col, rows):
             reflector[row] = a[row, col] - (alpha if row == col else 0.0)
             length += reflector[row] ** 2
         for other in range(col, 8):
             dot = 0.0
-            for row in range(col, 2 * k):
+            for row in range(col, rows):
                 dot += reflector[row] * a[row, other]
-            for row in range(col, 2 * k):
+            for row in range(col, rows):
                 a[row, other] -= reflector[row] * 2 * dot / length
         dot = 0.0
-        for row in range(col, 2 * k):
+        for row in range(col, rows):
             dot += reflector[row] * b[row]
-        for row in range(col, 2 * k):
+        for row in range(col, rows):
             b[row] -= reflector[row] * 2 * dot / length
     h = np.empty(9)
     h[8] = 1.0
@@ -388,6 +396,34 @@ def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.nda
         for col in range(row + 1, 8):
             total -= a[row, col] * h[col]
         h[row] = total / a[row, row]
+    return True, h
+
+
+@_jit
+def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.ndarray]:
+    """The homography from ``source`` to ``target`` (k, 2) points of least algebraic error, and whether the points
+    determine one. Reference: :func:`livereader.vision.fit._algebraic_fit` (the same direct linear transform;
+    here solved by Householder QR: numba's matrix products need SciPy)."""
+    k = len(source)
+    cx = cy = scale = 0.0
+    for i in range(k):
+        cx += target[i, 0]
+        cy += target[i, 1]
+    cx, cy = cx / k, cy / k
+    for i in range(k):
+        scale += abs(target[i, 0] - cx) + abs(target[i, 1] - cy)
+    scale = scale / k if scale > 0 else 1.0
+    a = np.zeros((2 * k, 8))
+    b = np.empty(2 * k)
+    for i in range(k):
+        x, y = source[i, 0], source[i, 1]
+        u, v = (target[i, 0] - cx) / scale, (target[i, 1] - cy) / scale
+        a[2 * i, 0], a[2 * i, 1], a[2 * i, 2], a[2 * i, 6], a[2 * i, 7] = x, y, 1.0, -u * x, -u * y
+        a[2 * i + 1, 3], a[2 * i + 1, 4], a[2 * i + 1, 5], a[2 * i + 1, 6], a[2 * i + 1, 7] = x, y, 1.0, -v * x, -v * y
+        b[2 * i], b[2 * i + 1] = u, v
+    solved, h = _least_squares(a, b)
+    if not solved:
+        return False, np.eye(3)
     homography = h.reshape(3, 3).copy()  # the pixels uncentred, unscaled: [[s, 0, cx], [0, s, cy], [0, 0, 1]] @ h
     for col in range(3):
         homography[0, col] = scale * homography[0, col] + cx * homography[2, col]
@@ -398,18 +434,18 @@ def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.nda
 @_jit
 def _convex(corners: np.ndarray) -> bool:
     """Whether a quad is strictly convex, as ``cv2.isContourConvex`` judges its float32 corners."""
-    points = corners.astype(np.float32)
-    n = len(points)
-    dx0, dy0 = points[n - 1, 0] - points[n - 2, 0], points[n - 1, 1] - points[n - 2, 1]
+    n = len(corners)
+    previous_x, previous_y = np.float32(corners[n - 1, 0]), np.float32(corners[n - 1, 1])
+    dx0, dy0 = previous_x - np.float32(corners[n - 2, 0]), previous_y - np.float32(corners[n - 2, 1])
     orientation = 0
-    previous_x, previous_y = points[n - 1, 0], points[n - 1, 1]
     for i in range(n):
-        dx, dy = points[i, 0] - previous_x, points[i, 1] - previous_y
+        x, y = np.float32(corners[i, 0]), np.float32(corners[i, 1])
+        dx, dy = x - previous_x, y - previous_y
         dxdy0, dydx0 = dx * dy0, dy * dx0
         orientation |= 1 if dydx0 > dxdy0 else (2 if dydx0 < dxdy0 else 3)
         if orientation == 3:
             return False
-        dx0, dy0, previous_x, previous_y = dx, dy, points[i, 0], points[i, 1]
+        dx0, dy0, previous_x, previous_y = dx, dy, x, y
     return True
 
 
@@ -458,42 +494,60 @@ def _squares(h: np.ndarray, source: np.ndarray, target: np.ndarray) -> float:
 
 
 @_jit
+def _normal_equations(h: np.ndarray, source: np.ndarray, target: np.ndarray, normal: np.ndarray,
+                      gradient: np.ndarray, jx: np.ndarray, jy: np.ndarray) -> None:
+    """J^T J into ``normal`` (8, 8) and J^T r into ``gradient`` (8,) for the distances r of ``target`` from
+    ``source`` mapped by the homography whose first eight entries are ``h``; ``jx`` and ``jy`` (8,) are room for
+    one point's derivatives."""
+    for row in range(8):
+        gradient[row] = 0.0
+        for col in range(8):
+            normal[row, col] = 0.0
+    for i in range(len(source)):
+        x, y = source[i, 0], source[i, 1]
+        w = h[6] * x + h[7] * y + 1.0
+        px, py = (h[0] * x + h[1] * y + h[2]) / w, (h[3] * x + h[4] * y + h[5]) / w
+        jx[0], jx[1], jx[2], jx[6], jx[7] = x / w, y / w, 1 / w, -x * px / w, -y * px / w
+        jy[3], jy[4], jy[5], jy[6], jy[7] = x / w, y / w, 1 / w, -x * py / w, -y * py / w
+        rx, ry = px - target[i, 0], py - target[i, 1]
+        for row in range(8):
+            gradient[row] += jx[row] * rx + jy[row] * ry
+            for col in range(8):
+                normal[row, col] += jx[row] * jx[col] + jy[row] * jy[col]
+
+
+@_jit
 def _refined(homography: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The homography refined to the least squared distances of ``target`` from ``source`` mapped by it
     (Levenberg-Marquardt on its eight entries, the ninth kept 1), as ``cv2.findHomography`` refines its
     least-squares estimate. Reference: ``cv2.findHomography(source, target, 0)``."""
-    h = (homography / homography[2, 2]).ravel()[:8].copy()
+    h = np.empty(8)
+    for k in range(8):
+        h[k] = homography[k // 3, k % 3] / homography[2, 2]
     error = _squares(h, source, target)
     damping = 1e-3
-    normal, gradient = np.empty((8, 8)), np.empty(8)
+    normal, gradient = np.zeros((8, 8)), np.zeros(8)
     jx, jy = np.zeros(8), np.zeros(8)  # d(mapped x)/dh and d(mapped y)/dh of one point
+    damped, trial = np.empty((8, 8)), np.empty(8)
     for _ in range(30):
-        normal[:], gradient[:] = 0.0, 0.0
-        for i in range(len(source)):
-            x, y = source[i, 0], source[i, 1]
-            w = h[6] * x + h[7] * y + 1.0
-            px, py = (h[0] * x + h[1] * y + h[2]) / w, (h[3] * x + h[4] * y + h[5]) / w
-            jx[0], jx[1], jx[2], jx[6], jx[7] = x / w, y / w, 1 / w, -x * px / w, -y * px / w
-            jy[3], jy[4], jy[5], jy[6], jy[7] = x / w, y / w, 1 / w, -x * py / w, -y * py / w
-            rx, ry = px - target[i, 0], py - target[i, 1]
-            for row in range(8):
-                gradient[row] += jx[row] * rx + jy[row] * ry
-                for col in range(8):
-                    normal[row, col] += jx[row] * jx[col] + jy[row] * jy[col]
+        _normal_equations(h, source, target, normal, gradient, jx, jy)
         improved = converged = False
         while damping < 1e6 and not converged:
-            damped = normal.copy()
-            for k in range(8):
-                damped[k, k] += damping * normal[k, k]
-            solved, step = _solve(damped, -gradient)
+            for row in range(8):
+                for col in range(8):
+                    damped[row, col] = normal[row, col] * (1.0 + damping if row == col else 1.0)
+                trial[row] = -gradient[row]
+            solved, step = _solve(damped, trial)
             if not solved:
                 break
             # a step that moves no entry by more than 1e-12 of itself: rounding, not descent
-            converged = bool(np.all(np.abs(step) <= 1e-12 * np.maximum(np.abs(h), 1e-12)))
-            trial = h + step
+            converged = True
+            for k in range(8):
+                converged = converged and abs(step[k]) <= 1e-12 * max(abs(h[k]), 1e-12)
+                trial[k] = h[k] + step[k]
             trial_error = _squares(trial, source, target)
             if trial_error < error:
-                h, improved = trial, True
+                h, trial, improved = trial, h, True
                 damping = max(damping / 10, 1e-12)
                 converged = converged or error - trial_error <= 1e-12 * error
                 error = trial_error
@@ -501,9 +555,10 @@ def _refined(homography: np.ndarray, source: np.ndarray, target: np.ndarray) -> 
             damping *= 10
         if not improved or converged:
             break
-    refined = np.ones(9)
-    refined[:8] = h
-    return refined.reshape(3, 3)
+    refined = np.ones((3, 3))
+    for k in range(8):
+        refined[k // 3, k % 3] = h[k]
+    return refined
 
 
 @_jit
@@ -602,7 +657,27 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
         if contrast > best_contrast:
             best, best_contrast = index, contrast
             best_modules, best_homography, best_corners, best_residual = modules, homography, corners, residual
-        # a code that is not 21x21 is only outlined: any order whose timing alternates will do
-        if contrast >= (sure_contrast if modules == 21 else min_contrast):
+        # a code that is not 21x21 (SIZE) is only outlined: any order whose timing alternates will do
+        if contrast >= (sure_contrast if modules == SIZE else min_contrast):
             break
     return best, best_contrast, best_modules, best_homography, best_corners, best_residual, spent
+
+
+def compile_all() -> None:
+    """Compile every kernel (or load it from the cache) for the argument types the reader passes, by searching a
+    drawn code with the kernels in use (what the background process of :mod:`livereader.vision.compiled` runs)."""
+    from livereader.symbol import encode
+    from livereader.vision import compiled
+    from livereader.vision.finder import find_finders
+    from livereader.vision.grouping import group_codes, side_partnered
+
+    compiled.use_kernels()
+    frame = np.full((240, 320), 230, np.uint8)
+    frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
+    finders = find_finders(frame)
+    side_partnered(finders)
+    group_codes(frame, finders)
+
+
+if __name__ == "__main__":
+    compile_all()
