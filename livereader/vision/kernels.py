@@ -18,6 +18,7 @@ only when a frame is first searched: ``import livereader`` stays light.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -44,7 +45,7 @@ def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
     """The four corners of a roughly quadrilateral contour from its convex ``hull`` ((k, 1, 2) points, as
     ``cv2.convexHull`` gives them), in order around it, and whether it has four. Reference:
     :func:`livereader.vision.finder.reference_quad` (which explains the choice)."""
-    points = hull.reshape(-1, 2)
+    points = hull[:, 0, :]
     count = len(points)
     corners = np.zeros((4, 2))
     if count < 4:
@@ -75,8 +76,10 @@ def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
             left, left_at = side, i
     if right <= 0 or left >= 0:
         return False, corners
-    for k, i in enumerate((first, right_at, third, left_at)):
-        corners[k, 0], corners[k, 1] = points[i, 0], points[i, 1]
+    corners[0, 0], corners[0, 1] = points[first, 0], points[first, 1]
+    corners[1, 0], corners[1, 1] = points[right_at, 0], points[right_at, 1]
+    corners[2, 0], corners[2, 1] = points[third, 0], points[third, 1]
+    corners[3, 0], corners[3, 1] = points[left_at, 0], points[left_at, 1]
     return True, corners
 
 
@@ -175,7 +178,14 @@ def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, scores: np.ndarr
     """The candidates kept of :func:`ring_candidates`' (centres ``xs``, ``ys``, ``sizes``, ``scores``), as indices in
     the order kept: the ``most`` most finder-like (lowest scores), then one per place, the most finder-like of
     concentric ones. Reference: ``livereader.vision.finder.reference_located``."""
-    order = np.argsort(scores, kind="mergesort")[:most]  # stable: equal scores keep the contours' order
+    order = np.empty(len(scores), np.int64)  # by score, stable (equal scores keep the contours' order)
+    for candidate in range(len(scores)):  # insertion: hundreds of candidates at most, most frames a few
+        place = candidate
+        while place > 0 and scores[order[place - 1]] > scores[candidate]:
+            order[place] = order[place - 1]
+            place -= 1
+        order[place] = candidate
+    order = order[:most]
     if len(order) < 2:
         return order
     kept = np.empty(len(order), np.int64)
@@ -423,7 +433,7 @@ def _algebraic_fit(source: np.ndarray, target: np.ndarray) -> tuple[bool, np.nda
         b[2 * i], b[2 * i + 1] = u, v
     solved, h = _least_squares(a, b)
     if not solved:
-        return False, np.eye(3)
+        return False, np.zeros((3, 3))
     homography = h.reshape(3, 3).copy()  # the pixels uncentred, unscaled: [[s, 0, cx], [0, s, cy], [0, 0, 1]] @ h
     for col in range(3):
         homography[0, col] = scale * homography[0, col] + cx * homography[2, col]
@@ -577,7 +587,7 @@ def _fit(centres: np.ndarray, sizes: np.ndarray, quads: np.ndarray, depths: np.n
     ax, ay = centres[tr, 0] - centres[tl, 0], centres[tr, 1] - centres[tl, 1]
     bx, by = centres[bl, 0] - centres[tl, 0], centres[bl, 1] - centres[tl, 1]
     det = ax * by - bx * ay
-    none = (False, modules, np.eye(3), np.zeros((4, 2)), 0.0)
+    none = (False, modules, np.zeros((3, 3)), np.zeros((4, 2)), 0.0)
     if abs(det) < 1e-9:
         return none
     ra, rb, da, db = by / det, -bx / det, -ay / det, ax / det
@@ -645,7 +655,7 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
     best order's index (-1: none fits), its timing contrast, module count, homography, corners and residual,
     and the fits spent. Reference: ``livereader.vision.grouping.reference_judge``."""
     best, best_contrast = -1, -np.inf
-    best_modules, best_homography, best_corners, best_residual = 0, np.eye(3), np.zeros((4, 2)), 0.0
+    best_modules, best_homography, best_corners, best_residual = 0, np.zeros((3, 3)), np.zeros((4, 2)), 0.0
     spent = 0
     for index in range(min(len(orders), fits)):
         spent += 1
@@ -680,4 +690,6 @@ def compile_all() -> None:
 
 
 if __name__ == "__main__":
+    if hasattr(os, "nice"):  # a background job: the reading process keeps its core
+        os.nice(10)
     compile_all()
