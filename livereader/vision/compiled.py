@@ -1,7 +1,7 @@
 """Whether this process reads with the compiled kernels (:mod:`livereader.vision.kernels`) or with their plain
 references, which give the same results (``tests/test_kernels.py``).
 
-numba compiles the kernels at their first call and caches them on disk. Compiling takes 15-20 s of one core,
+numba compiles the kernels at their first call and caches them on disk. Compiling takes 13-19 s of one core,
 once after install (or after numba or the kernels change); loading them from the cache about 0.5 s. So that no
 frame waits for a compiler, the first search of a process starts one background process that compiles or loads
 them (``python -m livereader.vision.kernels``, which runs :func:`livereader.vision.kernels.compile_all`), and the

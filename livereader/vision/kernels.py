@@ -1,18 +1,18 @@
-"""Compiled kernels of finder location (:mod:`livereader.vision.finder`) and grouping
-(:mod:`livereader.vision.grouping`), each tested against the plain reference named in its docstring
-(conventions: :mod:`livereader.vision.finder`).
+"""Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping
+(:mod:`livereader.vision.grouping`) and fitting (:mod:`livereader.vision.fit`), each tested against the plain
+reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
 
-Both stages are many small steps: finder location tests every nested contour of a frame (hundreds in a
-cluttered frame), grouping weighs every two finder candidates and judges every trio that could be a code, and
-fits each code found. In plain Python or numpy that is thousands of calls on a few numbers each (a third of the
-time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: one call per
-search tests the contours, one per frame weighs pairs and triples, one per trio fits and judges its orders, one
-per code fits all its outlines.
+These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
+frame), grouping weighs every two finder candidates and judges every trio that could be a code, and each code found
+is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third
+of the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: one call per
+search tests the contours, one per grouping weighs pairs and triples, one per trio fits and judges its orders, one
+per code fits all its outlines. One module for the three stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside
-this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). A
-process's first call loads numba and the cache; the first run after install compiles. This module is imported
-only when a frame is first searched: ``import livereader`` stays light.
+this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a
+process uses the kernels, and how it avoids waiting for the compiler: :mod:`livereader.vision.compiled`. Run as
+``python -m livereader.vision.kernels``, this module compiles (or loads) every kernel (:func:`compile_all`).
 """
 
 from __future__ import annotations
