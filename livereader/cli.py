@@ -626,6 +626,10 @@ def main(argv: list[str] | None = None) -> int:
             return _read_many(args)
         args.video = args.video[0] if args.video else None
         cameras, args.camera = args.camera, args.camera[0] if args.camera else None
+        if not args.grid:  # frames to search: the compiled kernels load in the background meanwhile
+            from livereader.vision import compiled
+
+            compiled.start()
         with deferred():
             from livereader.decode.reader import ModelError, load_models
 

@@ -543,7 +543,8 @@ def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = Reade
     when it would start, until a pass leaves nothing to search (``FrameState.done``: the first search of a camera
     frame without evidence). Each pass costs time only where it runs, and is bounded on its own (pixels
     searched, fits, codes tried): a pathological frame loses passes, not seconds."""
-    compiled.load_if_ready()  # before the frame's clock starts
+    if hints.deadline is None:  # before the frame's clock starts (a paced stream loads before its own clock)
+        compiled.load_if_ready()
     grey = to_grey(frame)
     deadline = time.perf_counter() + options.budget
     if hints.deadline is not None:

@@ -105,9 +105,11 @@ class _Readers:
     def __init__(self, model_paths: list[str] | None):
         from livereader.decode.reader import load_models
         from livereader.pipeline import ReaderOptions, read_frame
+        from livereader.vision import compiled
         from livereader.vision.grid import GridOptions
 
         self.models = models = load_models(model_paths)
+        compiled.wait()  # every frame timed with the compiled kernels (compiled, after install, in the background)
         soft, still = ReaderOptions(grid=GridOptions(soft=True)), ReaderOptions(scout=1)
 
         def ours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) -> list[tuple[str, np.ndarray]]:

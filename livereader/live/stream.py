@@ -17,9 +17,9 @@ the stages) and turns it into :class:`livereader.pipeline.Hints` for each frame:
   through the track's outline in this frame may disagree with the symbol seen when the number was read on
   at most ``FuseOptions.max_disagreement`` of the data modules (two different codes disagree on about half).
   Otherwise the track is drawn as not read: a code replaced in place never shows the old number.
-- **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included; every 4th) is searched whole
-  at full resolution, every ``scout_every``-th of the others whole at half size (none by default: both are 4),
-  and every frame in the focus regions
+- **The schedule.** Every ``StreamOptions.full_every``-th frame (the first included) is searched whole at full
+  resolution, every ``scout_every``-th of the others whole at half size (by default both are 4: every 4th frame at
+  full resolution, none at half size), and every frame in the focus regions
   and around codes worth another try (finder patterns that the half-size search leaves unexplained wait for
   the next whole-frame search: in a stream they are mostly the same ones frame after frame). A new code is
   therefore found within ``scout_every`` frames when its modules are about 3 px or larger, and within
@@ -176,8 +176,12 @@ class StreamReader:
 
 def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions()) -> None:
     """Read a rendered code with ``model``, outside any stream, so that the first real frame does not pay for the
-    first calls of the network and libraries (a live source's first frame would otherwise come out late)."""
+    first calls of the network and libraries (a live source's first frame would otherwise come out late), after
+    waiting up to half a second for the compiled kernels, loaded before the first frame where they are ready
+    (:func:`livereader.vision.compiled.wait`: a cached load, not a compile)."""
     from livereader.symbol import encode
+
+    compiled.wait(timeout=0.5)
 
     frame = np.full((240, 320), 230, np.uint8)
     frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))

@@ -232,7 +232,9 @@ def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOp
     xs, ys, sizes, ring, core, outer, scores = kernels.ring_candidates(
         tree, rings, needed, offsets, np.concatenate(parts).reshape(-1, 2).astype(np.float64),
         float(options.min_core_px))
-    kept = kernels.distinct(xs, ys, sizes, scores, int(options.max_candidates)).tolist()
+    # the most finder-like first (a stable sort: equal scores keep the contours' order), at most max_candidates
+    order = np.argsort(scores, kind="stable")[:options.max_candidates]
+    kept = kernels.distinct(xs, ys, sizes, order).tolist()
     return [((x, y), size, {1: r, 2: c} if o < 0 else {0: o, 1: r, 2: c})
             for x, y, size, r, c, o in zip(xs[kept].tolist(), ys[kept].tolist(), sizes[kept].tolist(),
                                            ring[kept].tolist(), core[kept].tolist(), outer[kept].tolist())]

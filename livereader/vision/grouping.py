@@ -120,7 +120,7 @@ def _triple_scores(kernels: ModuleType | None, finders: list[Finder],
 
 def reference_triple_scores(finders: list[Finder],
                             options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """The plain reference of :func:`triple_scores`: candidate (tl, tr, bl) index triples and how unlike a code's
+    """The plain reference of :func:`_triple_scores`: candidate (tl, tr, bl) index triples and how unlike a code's
     three corners each looks (lower is better):
     a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`reference_sides`),
     the two sides of similar length, the three finders of similar size, the angle between the sides right as

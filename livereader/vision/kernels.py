@@ -5,9 +5,9 @@ reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
 frame), grouping weighs every two finder candidates and judges every trio that could be a code, and each code found
 is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third
-of the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: one call per
-search tests the contours, one per grouping weighs pairs and triples, one per trio fits and judges its orders, one
-per code fits all its outlines. One module for the three stages, so that numba's set-up lives in one place.
+of the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: three calls
+per search test the contours, three per grouping weigh pairs and triples, one per trio fits and judges its orders,
+one per code fits all its outlines. One module for the three stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside
 this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -27,17 +28,22 @@ import numpy as np
 
 from livereader.symbol import SIZE
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _jit(function: F) -> F:
+CACHED = True  # whether numba caches the kernels on disk here (False where no cache location is writable)
+
+
+def _jit(function: _F) -> _F:
     """``function`` compiled by numba at its first call, without the GIL; a float division by zero gives inf or nan
     (numpy's rule), not an exception. Cached on disk where a cache location is writable; where none is (numba
-    refuses to cache there), compiled in every process."""
+    refuses to cache there), not cached, and ``CACHED`` says so."""
+    global CACHED
     try:
-        return cast(F, numba.njit(cache=True, nogil=True, error_model="numpy")(function))
+        return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(function))
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return cast(F, numba.njit(nogil=True, error_model="numpy")(function))
+        CACHED = False
+        return cast(_F, numba.njit(nogil=True, error_model="numpy")(function))
 
 
 @_jit
@@ -174,22 +180,14 @@ def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, off
 
 
 @_jit
-def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, scores: np.ndarray, most: int) -> np.ndarray:
-    """The candidates kept of :func:`ring_candidates`' (centres ``xs``, ``ys``, ``sizes``, ``scores``), as indices in
-    the order kept: the ``most`` most finder-like (lowest scores), then one per place, the most finder-like of
-    concentric ones. Reference: ``livereader.vision.finder.reference_located``."""
-    order = np.empty(len(scores), np.int64)  # by score, stable (equal scores keep the contours' order)
-    for candidate in range(len(scores)):  # insertion: hundreds of candidates at most, most frames a few
-        place = candidate
-        while place > 0 and scores[order[place - 1]] > scores[candidate]:
-            order[place] = order[place - 1]
-            place -= 1
-        order[place] = candidate
-    order = order[:most]
+def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The candidates kept of :func:`ring_candidates`' (centres ``xs``, ``ys``, ``sizes``), as indices in the order
+    kept: of those in ``order`` (the most finder-like first), one per place, the most finder-like of concentric
+    ones. Reference: ``livereader.vision.finder.reference_located``."""
     if len(order) < 2:
         return order
     kept = np.empty(len(order), np.int64)
-    blocked = np.zeros(len(scores), np.bool_)
+    blocked = np.zeros(len(xs), np.bool_)
     count = 0
     for i in order:
         if blocked[i]:
@@ -335,7 +333,7 @@ def _bilinear(grey: np.ndarray, x: float, y: float) -> float:
 
 
 @_jit
-def timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> float:
+def _timing_contrast(grey: np.ndarray, homography: np.ndarray, modules: int) -> float:
     """How clearly a code's timing modules alternate in step with its finder cores' polarity. Reference:
     :func:`livereader.vision.fit.timing_contrast` (which defines it)."""
     count = modules - 16
@@ -663,7 +661,7 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
                                                               orders[index, 1], orders[index, 2], False)
         if not fitted:
             continue
-        contrast = timing_contrast(grey, homography, modules)
+        contrast = _timing_contrast(grey, homography, modules)
         if contrast > best_contrast:
             best, best_contrast = index, contrast
             best_modules, best_homography, best_corners, best_residual = modules, homography, corners, residual
@@ -675,21 +673,27 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
 
 def compile_all() -> None:
     """Compile every kernel (or load it from the cache) for the argument types the reader passes, by searching a
-    drawn code with the kernels in use (what the background process of :mod:`livereader.vision.compiled` runs)."""
+    drawn code with the kernels in use on this thread (:mod:`livereader.vision.compiled`); raises RuntimeError
+    where that search does not find the code (some kernel would then compile later, inside a frame)."""
     from livereader.symbol import encode
-    from livereader.vision import compiled
     from livereader.vision.finder import find_finders
     from livereader.vision.grouping import group_codes, side_partnered
 
-    compiled.use_kernels()
     frame = np.full((240, 320), 230, np.uint8)
     frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
     finders = find_finders(frame)
     side_partnered(finders)
-    group_codes(frame, finders)
+    codes = group_codes(frame, finders)
+    if len(codes) != 1 or not codes[0].supported:
+        raise RuntimeError("the kernels' drawn code was not found: not every kernel is compiled")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the background process of livereader.vision.compiled
+    from livereader.vision import compiled
+
+    if not CACHED:  # compiling would be lost with this process
+        sys.exit(compiled.NOT_CACHED)
     if hasattr(os, "nice"):  # a background job: the reading process keeps its core
         os.nice(10)
+    compiled.use_kernels()
     compile_all()
