@@ -237,6 +237,9 @@ def test_without_a_background_process_that_compiled_the_kernels_the_references_r
         def poll(self):
             return self.returncode
 
+        def wait(self, timeout=None):
+            return self.returncode
+
     def popen(*args, **kwargs):
         if problem == "no process":
             raise OSError("no processes here")
@@ -299,3 +302,39 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_thread_never_waits_while_another_loads_the_kernels(monkeypatch):
+    import os
+    import threading
+    import time
+
+    class Compiler:  # a background process: still running until ``ended``, then ended well
+        ended = False
+
+        def poll(self):
+            return 0 if self.ended else None
+
+        def wait(self, timeout=None):
+            if not self.ended:
+                raise compiled.subprocess.TimeoutExpired("kernels", timeout)
+            return 0
+
+        returncode = 0
+
+    compiler = Compiler()
+    for name, value in (("_kernels", None), ("_compiler", compiler), ("_failed", False), ("_owner", os.getpid())):
+        monkeypatch.setattr(compiled, name, value)
+    monkeypatch.setattr(kernels, "compile_all", lambda: time.sleep(0.5))  # a load of half a second
+    compiled.wait(timeout=0.01)  # still compiling: no wait beyond the timeout, nothing loaded
+    assert compiled.kernels() is None
+    compiler.ended = True
+    loader = threading.Thread(target=compiled.load_if_ready)
+    loader.start()
+    time.sleep(0.1)
+    started = time.perf_counter()
+    assert compiled.kernels() is None  # another thread's frame: the references, at once
+    compiled.load_if_ready()
+    assert time.perf_counter() - started < 0.1
+    loader.join()
+    assert compiled.kernels() is kernels

@@ -109,7 +109,10 @@ class _Readers:
         from livereader.vision.grid import GridOptions
 
         self.models = models = load_models(model_paths)
-        compiled.wait()  # every frame timed with the compiled kernels (compiled, after install, in the background)
+        compiled.wait(timeout=300)  # every frame timed with the compiled kernels (after install: compiled first)
+        if compiled.kernels() is None:
+            print("livereader-bench: the compiled kernels did not load: the plain references are timed",
+                  file=sys.stderr)
         soft, still = ReaderOptions(grid=GridOptions(soft=True)), ReaderOptions(scout=1)
 
         def ours(frame: np.ndarray, options: ReaderOptions = ReaderOptions()) -> list[tuple[str, np.ndarray]]:

@@ -9,8 +9,9 @@ livereader.vision.kernels``, at low priority), and the plain references read unt
 process loads the kernels from the cache (about 0.5 s, once): a stream before its first frame where the
 background process is done by then (:func:`wait`), and otherwise between two frames, before a frame's clock starts
 (:func:`load_if_ready`), so that neither a frame's budget nor a stream's pacing counts the load, and what is read
-does not depend on when it happens. Where no process can be started, no cache location is writable (the
-background process exits with ``NOT_CACHED``), or loading fails, the references read on.
+does not depend on when it happens; a thread that finds another loading them reads its frame with the references.
+Where no process can be started, no cache location is writable (the background process exits with ``NOT_CACHED``),
+or loading fails, the references read on.
 """
 
 from __future__ import annotations
@@ -46,20 +47,29 @@ def start() -> None:
     """Start the background process that compiles or loads the kernels, unless one has been started (by this
     process) or cannot be."""
     global _compiler, _owner, _failed
+    if _kernels is not None or _failed or (_compiler is not None and _owner == os.getpid()):
+        return  # without the lock: another thread may hold it while it loads the kernels
     with _lock:
         if _kernels is not None or _failed or (_compiler is not None and _owner == os.getpid()):
             return
         if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run it with
             _failed = True
             return
-        try:  # at low priority: on POSIX the process lowers its own (os.nice), on Windows its class says so
-            _compiler = subprocess.Popen([sys.executable, "-m", "livereader.vision.kernels"],
-                                         cwd=Path(__file__).parents[2], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0))
+        env = dict(os.environ)  # this livereader first on its path; the cache where this process will look for it
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), *filter(None, [env.get("PYTHONPATH")])])
+        if env.get("NUMBA_CACHE_DIR"):
+            env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+        try:  # at low priority (on POSIX it lowers its own: os.nice), out of reach of the terminal's Ctrl-C
+            _compiler = subprocess.Popen(
+                [sys.executable, "-m", "livereader.vision.kernels"], env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=os.name != "nt",
+                creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
+                | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
             _owner = os.getpid()
         except (OSError, ValueError):
             _failed = True
+            return
+        threading.Thread(target=_compiler.wait, daemon=True).start()  # reaped when it ends, searched or not
 
 
 def load_if_ready() -> None:
@@ -84,7 +94,9 @@ def wait(timeout: float | None = None) -> None:
 
 def _load() -> None:
     global _kernels, _failed
-    with _lock:
+    if not _lock.acquire(blocking=False):  # another thread is loading them: this frame reads with the references
+        return
+    try:
         if _kernels is not None or _failed or _compiler is None:
             return
         if _compiler.returncode != 0:  # failed, or nothing cached: compiling here would stall frames
@@ -100,6 +112,19 @@ def _load() -> None:
             _failed = True
         finally:
             _forced.module = None
+    finally:
+        _lock.release()
+
+
+def _reset_in_child() -> None:
+    """A forked child starts afresh: its copy of the lock may be held, and its parent's background process is not
+    its own."""
+    global _lock, _compiler, _owner
+    _lock, _compiler, _owner = threading.Lock(), None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def use_kernels() -> ModuleType:

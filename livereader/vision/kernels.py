@@ -1,18 +1,19 @@
-"""Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping
-(:mod:`livereader.vision.grouping`) and fitting (:mod:`livereader.vision.fit`), each tested against the plain
-reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
+"""Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`)
+and fitting (:mod:`livereader.vision.fit`), each tested against the plain reference named in its docstring
+(conventions: :mod:`livereader.vision.finder`).
 
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
 frame), grouping weighs every two finder candidates and judges every trio that could be a code, and each code found
-is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third
-of the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: three calls
-per search test the contours, three per grouping weigh pairs and triples, one per trio fits and judges its orders,
-one per code fits all its outlines. One module for the three stages, so that numba's set-up lives in one place.
+is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third of
+the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: three calls per
+search test the contours, three per grouping weigh pairs and triples, one per outline finds its quad, one per trio
+fits and judges its orders, one per code fits all its outlines. One module for the three stages, so that numba's
+set-up lives in one place.
 
-numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside
-this module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a
-process uses the kernels, and how it avoids waiting for the compiler: :mod:`livereader.vision.compiled`. Run as
-``python -m livereader.vision.kernels``, this module compiles (or loads) every kernel (:func:`compile_all`).
+numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
+module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a process
+uses the kernels, and how it avoids waiting for the compiler: :mod:`livereader.vision.compiled`. Run as ``python -m
+livereader.vision.kernels``, this module compiles (or loads) every kernel (:func:`compile_all`).
 """
 
 from __future__ import annotations
@@ -676,9 +677,12 @@ def compile_all() -> None:
     drawn code with the kernels in use on this thread (:mod:`livereader.vision.compiled`); raises RuntimeError
     where that search does not find the code (some kernel would then compile later, inside a frame)."""
     from livereader.symbol import encode
+    from livereader.vision import compiled
     from livereader.vision.finder import find_finders
     from livereader.vision.grouping import group_codes, side_partnered
 
+    if compiled.kernels() is None:
+        raise RuntimeError("the kernels are not in use on this thread: nothing would compile")
     frame = np.full((240, 320), 230, np.uint8)
     frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
     finders = find_finders(frame)
