@@ -245,7 +245,7 @@ def test_without_a_background_process_that_compiled_the_kernels_the_references_r
             raise OSError("no processes here")
         return Ended()
 
-    for name, value in (("_kernels", None), ("_compiler", None), ("_failed", False), ("_owner", 0)):
+    for name, value in (("_kernels", None), ("_compiler", None), ("_failed", False)):
         monkeypatch.setattr(compiled, name, value)
     monkeypatch.setattr(compiled.subprocess, "Popen", popen)
     assert compiled.kernels() is None  # starts it
@@ -305,7 +305,6 @@ print("ok")
 
 
 def test_a_thread_never_waits_while_another_loads_the_kernels(monkeypatch):
-    import os
     import threading
     import time
 
@@ -323,7 +322,7 @@ def test_a_thread_never_waits_while_another_loads_the_kernels(monkeypatch):
         returncode = 0
 
     compiler = Compiler()
-    for name, value in (("_kernels", None), ("_compiler", compiler), ("_failed", False), ("_owner", os.getpid())):
+    for name, value in (("_kernels", None), ("_compiler", compiler), ("_failed", False)):
         monkeypatch.setattr(compiled, name, value)
     monkeypatch.setattr(kernels, "compile_all", lambda: time.sleep(0.5))  # a load of half a second
     compiled.wait(timeout=0.01)  # still compiling: no wait beyond the timeout, nothing loaded

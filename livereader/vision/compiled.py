@@ -27,8 +27,7 @@ NOT_CACHED = 3  # the background process's exit status where numba can cache not
 
 _lock = threading.Lock()  # one thread starts the background process and loads the kernels
 _forced = threading.local()  # the kernels module while compile_all runs them on this thread
-_compiler: subprocess.Popen[bytes] | None = None  # the background process, once started
-_owner = 0  # the process that started it (a forked child starts its own)
+_compiler: subprocess.Popen[bytes] | None = None  # the background process, once started (a forked child: None)
 _kernels: ModuleType | None = None  # the kernels module, once this process has loaded it
 _failed = False  # no background process, or it or the load failed: the references read on
 
@@ -46,11 +45,11 @@ def kernels() -> ModuleType | None:
 def start() -> None:
     """Start the background process that compiles or loads the kernels, unless one has been started (by this
     process) or cannot be."""
-    global _compiler, _owner, _failed
-    if _kernels is not None or _failed or (_compiler is not None and _owner == os.getpid()):
-        return  # without the lock: another thread may hold it while it loads the kernels
+    global _compiler, _failed
+    if _started():  # without the lock: another thread may hold it while it loads the kernels
+        return
     with _lock:
-        if _kernels is not None or _failed or (_compiler is not None and _owner == os.getpid()):
+        if _started():
             return
         if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run it with
             _failed = True
@@ -65,7 +64,6 @@ def start() -> None:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=os.name != "nt",
                 creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
                 | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
-            _owner = os.getpid()
         except (OSError, ValueError):
             _failed = True
             return
@@ -75,9 +73,14 @@ def start() -> None:
 def load_if_ready() -> None:
     """Load the kernels where the background process has compiled them (about 0.5 s, once); called before a
     frame's clock starts."""
-    ready = _kernels is None and not _failed and _compiler is not None and _owner == os.getpid()
-    if ready and _compiler is not None and _compiler.poll() is not None:
+    compiler = _compiler
+    if _kernels is None and not _failed and compiler is not None and compiler.poll() is not None:
         _load()
+
+
+def _started() -> bool:
+    """Whether the kernels are loaded, will never be, or have a background process of this process's own."""
+    return _kernels is not None or _failed or _compiler is not None
 
 
 def wait(timeout: float | None = None) -> None:
@@ -119,8 +122,8 @@ def _load() -> None:
 def _reset_in_child() -> None:
     """A forked child starts afresh: its copy of the lock may be held, and its parent's background process is not
     its own."""
-    global _lock, _compiler, _owner
-    _lock, _compiler, _owner = threading.Lock(), None, 0
+    global _lock, _compiler
+    _lock, _compiler = threading.Lock(), None
 
 
 if hasattr(os, "register_at_fork"):
