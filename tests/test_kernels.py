@@ -1,6 +1,6 @@
-"""The compiled kernels of finder location and grouping (livereader.vision.kernels) against their plain
-references, on the finders of synthetic scenes and of frames of many finder patterns, and on random inputs; and
-how a process comes to use them (livereader.vision.compiled)."""
+"""The compiled kernels of finder location, grouping, fitting and Reed-Solomon decoding (livereader.vision.kernels)
+against their plain references, on the finders of synthetic scenes and of frames of many finder patterns, and on
+random inputs; and how a process comes to use them (livereader.vision.compiled)."""
 
 from dataclasses import replace
 
@@ -68,6 +68,25 @@ def test_paired_matches_the_reference(frames_and_finders):
         assert (paired == grouping.plausible_pairs(span, small, large, options).any(axis=1)).all()
         found += paired.tolist()
     assert any(found) and not all(found)
+
+
+def test_paired_matches_the_reference_on_many_random_finders():
+    # thousands of pairs at every distance and size ratio, clustered so that many are plausible
+    options = FinderOptions()
+    rng = np.random.default_rng(8)
+    found = []
+    for count in (0, 1, 2, 50, 900):
+        centres = rng.uniform(0, 1500, (count, 2)) * rng.choice([1.0, 0.1], (count, 1))
+        sizes = rng.uniform(4, 90, count)
+        distance = np.hypot(*(centres[None] - centres[:, None]).transpose(2, 0, 1))
+        span = 7 * distance / ((sizes[:, None] + sizes[None, :]) / 2)
+        small, large = np.minimum.outer(sizes, sizes), np.maximum.outer(sizes, sizes)
+        plausible = grouping.plausible_pairs(span, small, large, options)
+        np.fill_diagonal(plausible, False)
+        paired = kernels.paired(centres, sizes, options.max_size_ratio, options.max_modules)
+        assert paired.tolist() == plausible.any(axis=1).tolist()
+        found += paired.tolist()
+    assert sum(found) >= 100 and not all(found)
 
 
 def test_judged_orders_match_the_reference(frames_and_finders):
@@ -197,6 +216,73 @@ def test_located_finder_candidates_match_the_reference_in_a_frame_traced_in_tile
     assert len(located) >= 9
 
 
+def _noisy_words(rng: np.random.Generator, count: int):
+    """Codewords of every level with errors and erasures (some erased codewords also wrong), within the capacity
+    and beyond it; and random words."""
+    import reedsolo
+
+    from livereader.decode.codeword import CODEWORDS, DATA_CODEWORDS
+
+    for index in range(count):
+        level = "LMQH"[index % 4]
+        ec = CODEWORDS - DATA_CODEWORDS[level]
+        word = bytearray(reedsolo.RSCodec(ec, nsize=CODEWORDS).encode(
+            bytearray(rng.integers(0, 256, DATA_CODEWORDS[level], dtype=np.uint8).tobytes())))
+        places = rng.permutation(CODEWORDS).tolist()
+        errors, erased = int(rng.integers(0, ec // 2 + 3)), int(rng.integers(0, ec + 2)) * int(rng.random() < 0.6)
+        erasures = sorted(places[errors : errors + erased])
+        for place in places[:errors] + erasures[::2]:
+            word[place] ^= int(rng.integers(1, 256))
+        if index % 10 == 9:
+            word = bytearray(rng.integers(0, 256, CODEWORDS, dtype=np.uint8).tobytes())
+        within = 2 * errors + erased <= ec
+        yield bytes(word), level, erasures, within
+
+
+def test_reed_solomon_decoding_matches_reedsolo(monkeypatch):
+    from livereader.decode import codeword
+
+    rng = np.random.default_rng(5)
+    decoded = failed = 0
+    for word, level, erasures, within in _noisy_words(rng, 4000):
+        fast = codeword.error_corrected(word, level, erasures)
+        with monkeypatch.context() as patched:
+            patched.setattr(codeword.compiled, "kernels", lambda: None)  # reedsolo
+            reference = codeword.error_corrected(word, level, erasures)
+        if within or not erasures:  # within the capacity, and wherever nothing is erased: the same
+            assert fast == reference, (word, level, erasures)
+        if fast is not None:  # beyond it, a codeword either way, or none
+            assert codeword.error_corrected(fast, level) == fast
+        decoded += fast is not None
+        failed += fast is None
+    assert decoded >= 1500 and failed >= 500
+
+
+def test_codeword_evidence_is_the_same_with_the_kernel_and_reedsolo(monkeypatch):
+    from livereader.decode import codeword
+    from livereader.symbol import FormatInfo
+
+    rng = np.random.default_rng(6)
+    options = codeword.CodewordOptions()
+    reads = 0
+    for index in range(600):
+        level, mask = "LMQH"[index % 4], int(rng.integers(0, 8))
+        digits = "".join(rng.choice(list("0123456789"), int(rng.integers(1, 12))))
+        grid = encode(digits, level, mask).astype(np.float32)
+        bits = codeword.codeword_bits(grid[None].astype(np.uint8), np.array([mask]))[0]
+        logits = (2.0 * bits - 1) * rng.uniform(0.2, 6.0, bits.shape)
+        logits[rng.random(bits.shape) < rng.uniform(0, 0.12)] *= -1  # misread bits, some of them confident
+        fmt = FormatInfo(level, mask, 0)
+        for content in ("numeric", "any"):
+            fast = codeword.decode(grid, fmt, logits, options, content)
+            with monkeypatch.context() as patched:
+                patched.setattr(codeword.compiled, "kernels", lambda: None)
+                reference = codeword.decode(grid, fmt, logits, options, content)
+            assert fast == reference
+            reads += fast.text == digits
+    assert reads >= 300
+
+
 @pytest.mark.slow
 def test_compiling_all_covers_the_argument_types_of_a_reads_calls():
     # in a process of its own: nothing compiled before compile_all
@@ -205,7 +291,8 @@ def test_compiling_all_covers_the_argument_types_of_a_reads_calls():
 
     script = """
 import numpy as np, cv2
-from livereader import load_model
+from livereader.decode.reader import load_models
+from livereader.decode.verify import VerifyOptions
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.synth.scene import scenes
 from livereader.vision import compiled, kernels
@@ -214,13 +301,13 @@ kernels.compile_all()
 dispatchers = {name: value for name, value in vars(kernels).items() if hasattr(value, "signatures")}
 assert all(len(d.signatures) == 1 for name, d in dispatchers.items() if not name.startswith("_")), dispatchers
 before = {name: len(d.signatures) for name, d in dispatchers.items()}
-model = load_model()
-frames = [s.image for s in scenes(["clean", "perspective", "several", "distractors"], 3, seed=2)]
+model = load_models(None)  # both shipped models: the codeword model's reads decode Reed-Solomon
+frames = [s.image for s in scenes(["clean", "perspective", "several", "distractors", "numeric"], 3, seed=2)]
 grey = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
 grey.setflags(write=False)  # read-only, as a PIL image through numpy
 frames += [grey, cv2.cvtColor(frames[1], cv2.COLOR_BGR2BGRA), frames[2][::2, ::2]]
 for frame in frames:
-    for options in (ReaderOptions(), ReaderOptions(scout=1)):
+    for options in (ReaderOptions(), ReaderOptions(scout=1), ReaderOptions(verify=VerifyOptions(content="any"))):
         read_frame(frame, model, options)
 assert {name: len(d.signatures) for name, d in dispatchers.items()} == before
 print("ok")

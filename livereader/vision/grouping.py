@@ -97,12 +97,14 @@ def _side_partners(kernels: ModuleType, finders: list[Finder],
     directions only of finders with a plausible partner: most candidates of a cluttered frame have none."""
     centres = np.array([f.centre for f in finders], np.float64)
     sizes = np.array([f.size for f in finders], np.float64)
-    paired: list[bool] = kernels.paired(centres, sizes, float(options.max_size_ratio),
-                                        int(options.max_modules)).tolist()
-    axes = np.array([f.axes if any_partner else (0.0, 0.0) for f, any_partner in zip(finders, paired)], np.float64)
+    candidates = np.flatnonzero(kernels.paired(centres, sizes, float(options.max_size_ratio),
+                                               int(options.max_modules)))
+    axes = np.zeros((len(finders), 2))
+    for i in candidates.tolist():
+        axes[i] = finders[i].axes
     return centres, sizes, kernels.side_partners(
-        centres, sizes, axes, int(options.side_partners), float(options.max_size_ratio), int(options.max_modules),
-        float(options.max_misalignment), float(options.max_other_misalignment))
+        centres, sizes, axes, candidates, int(options.side_partners), float(options.max_size_ratio),
+        int(options.max_modules), float(options.max_misalignment), float(options.max_other_misalignment))
 
 
 def _triple_scores(kernels: ModuleType | None, finders: list[Finder],

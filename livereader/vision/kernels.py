@@ -1,14 +1,15 @@
-"""Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`)
-and fitting (:mod:`livereader.vision.fit`), each tested against the plain reference named in its docstring
-(conventions: :mod:`livereader.vision.finder`).
+"""Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`),
+fitting (:mod:`livereader.vision.fit`) and Reed-Solomon decoding (:mod:`livereader.decode.codeword`), each tested
+against the plain reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
 
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
 frame), grouping weighs every two finder candidates and judges every trio that could be a code, and each code found
 is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third of
 the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: three calls per
 search test the contours, three per grouping weigh pairs and triples, one per outline finds its quad, one per trio
-fits and judges its orders, one per code fits all its outlines. One module for the three stages, so that numba's
-set-up lives in one place.
+fits and judges its orders, one per code fits all its outlines. Reed-Solomon decoding in ``reedsolo`` (pure Python)
+costs 0.1-0.3 ms a try, and a rejected code's grid is tried with up to four sets of erasures (a fifth of a photo of
+60 codes); compiled, 4 us. One module for the compiled stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
 module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a process
@@ -216,8 +217,16 @@ def paired(centres: np.ndarray, sizes: np.ndarray, max_size_ratio: float, max_mo
     span). Reference: ``np.any(plausible, axis=1)`` in :func:`livereader.vision.grouping.reference_sides`."""
     n = len(sizes)
     found = np.zeros(n, np.bool_)
-    for i in range(n):
-        for j in range(i + 1, n):
+    # along x, left to right: a finder's partner lies within its reach, (max_modules - 7) / 7 times the two finders'
+    # mean size, the other's size being below max_size_ratio times its own
+    order = np.argsort(centres[:, 0], kind="mergesort")
+    for a in range(n):
+        i = order[a]
+        reach = (max_modules - 7) / 14 * (sizes[i] + max_size_ratio * sizes[i]) * (1 + 1e-9)
+        for b in range(a + 1, n):
+            j = order[b]
+            if centres[j, 0] - centres[i, 0] >= reach:
+                break
             distance = np.hypot(centres[j, 0] - centres[i, 0], centres[j, 1] - centres[i, 1])
             if _plausible(distance, sizes[i], sizes[j], max_size_ratio, max_modules):
                 found[i] = found[j] = True
@@ -239,17 +248,20 @@ def _half_axis(dx: float, dy: float, axis_0: float, axis_1: float) -> tuple[int,
 
 
 @_jit
-def side_partners(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, partners: int, max_size_ratio: float,
-                  max_modules: int, max_misalignment: float, max_other_misalignment: float) -> np.ndarray:
+def side_partners(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, candidates: np.ndarray, partners: int,
+                  max_size_ratio: float, max_modules: int, max_misalignment: float,
+                  max_other_misalignment: float) -> np.ndarray:
     """(n, 4, partners): for each finder and each of its four half-axes, the nearest ``partners`` finders that could
-    share a side of one code with it, nearest first (-1: none). ``axes`` (n, 2) are the finders' edge directions
-    (:attr:`Finder.axes`; any value for a finder that :func:`paired` rejects). Reference:
+    share a side of one code with it, nearest first (-1: none). ``candidates``: the indices, ascending, of the
+    finders that :func:`paired` accepts (no other finder has a partner); ``axes`` (n, 2) are the finders' edge
+    directions (:attr:`Finder.axes`; any value for the others). Reference:
     :func:`livereader.vision.grouping.reference_sides` (which explains the geometry)."""
     n = len(sizes)
     nearest = np.full((n, 4, partners), -1, np.int64)
-    for i in range(n):
-        best = np.full((4, partners), np.inf)
-        for j in range(n):
+    best = np.empty((4, partners))
+    for i in candidates:
+        best[:] = np.inf
+        for j in candidates:
             dx, dy = centres[j, 0] - centres[i, 0], centres[j, 1] - centres[i, 1]
             distance = np.hypot(dx, dy)
             if not _plausible(distance, sizes[i], sizes[j], max_size_ratio, max_modules):
@@ -672,10 +684,160 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
     return best, best_contrast, best_modules, best_homography, best_corners, best_residual, spent
 
 
+# Reed-Solomon decoding of a version-1 QR code's codewords: GF(256) of the polynomial 0x11d, generator 2, first
+# consecutive root 1 (alpha^0), as ``reedsolo.RSCodec(nsym, nsize=26)`` (the reference of :func:`rs_correct`).
+_GF_EXP = np.zeros(512, np.int64)
+_GF_LOG = np.zeros(256, np.int64)
+_value = 1
+for _power in range(255):
+    _GF_EXP[_power], _GF_LOG[_value] = _value, _power
+    _value <<= 1
+    if _value & 0x100:
+        _value ^= 0x11D
+_GF_EXP[255:510] = _GF_EXP[:255]
+
+
+@_jit
+def _gf_mul(a: int, b: int) -> int:
+    return 0 if a == 0 or b == 0 else _GF_EXP[_GF_LOG[a] + _GF_LOG[b]]
+
+
+@_jit
+def _gf_inverse(a: int) -> int:
+    return _GF_EXP[255 - _GF_LOG[a]]
+
+
+@_jit
+def _gf_eval(poly: np.ndarray, length: int, x: int) -> int:
+    """A polynomial of ``length`` coefficients, lowest degree first, at ``x``."""
+    value = 0
+    for index in range(length - 1, -1, -1):
+        value = _gf_mul(value, x) ^ poly[index]
+    return value
+
+
+@_jit
+def _syndromes(word: np.ndarray, nsym: int) -> np.ndarray:
+    """S_j = word(alpha^j), j < nsym; word[0] is the coefficient of the highest degree."""
+    syndromes = np.zeros(nsym, np.int64)
+    for j in range(nsym):
+        value = 0
+        x = _GF_EXP[j]
+        for index in range(len(word)):
+            value = _gf_mul(value, x) ^ word[index]
+        syndromes[j] = value
+    return syndromes
+
+
+@_jit
+def _erasure_locator(erasures: np.ndarray, n: int, nsym: int) -> np.ndarray:
+    """Gamma(x) = prod (1 - X x) over the erased positions, X = alpha^(n - 1 - position); lowest degree first."""
+    locator = np.zeros(nsym + 2, np.int64)
+    locator[0] = 1
+    for index in range(len(erasures)):
+        x = _GF_EXP[n - 1 - erasures[index]]
+        for degree in range(index + 1, 0, -1):
+            locator[degree] ^= _gf_mul(locator[degree - 1], x)
+    return locator
+
+
+@_jit
+def _berlekamp_massey(syndromes: np.ndarray, count: int, size: int) -> tuple[np.ndarray, int]:
+    """The shortest LFSR C(x) (``size`` coefficients, lowest degree first) that generates the first ``count``
+    ``syndromes``, and its length."""
+    locator = np.zeros(size, np.int64)
+    previous = np.zeros(size, np.int64)
+    locator[0], previous[0] = 1, 1
+    length, shift, last = 0, 1, 1
+    for step in range(count):
+        discrepancy = syndromes[step]
+        for i in range(1, length + 1):
+            discrepancy ^= _gf_mul(locator[i], syndromes[step - i])
+        if discrepancy == 0:
+            shift += 1
+            continue
+        factor = _gf_mul(discrepancy, _gf_inverse(last))
+        saved = locator.copy()
+        for i in range(size - shift):
+            locator[i + shift] ^= _gf_mul(factor, previous[i])
+        if 2 * length <= step:
+            length, previous, last, shift = step + 1 - length, saved, discrepancy, 1
+        else:
+            shift += 1
+    return locator, length
+
+
+@_jit
+def _roots(psi: np.ndarray, n: int) -> tuple[bool, np.ndarray]:
+    """The positions whose X is the inverse of a root of ``psi`` (degree len(psi) - 1); False unless there are as
+    many as its degree."""
+    degree = len(psi) - 1
+    positions = np.empty(degree, np.int64)
+    found = 0
+    for position in range(n):
+        if _gf_eval(psi, degree + 1, _GF_EXP[255 - (n - 1 - position)]) == 0:
+            if found == degree:
+                return False, positions
+            positions[found] = position
+            found += 1
+    return found == degree, positions
+
+
+@_jit
+def rs_correct(received: np.ndarray, nsym: int, erasures: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Reed-Solomon decoding of ``received`` (uint8 codewords, data first) with ``nsym`` EC codewords and the given
+    erased positions (indices into ``received``): whether it decoded, and the corrected codewords. Errors and
+    erasures by the Forney syndromes, Berlekamp-Massey, a search of every position for the locator's roots, and
+    Forney's error values; a word is returned only when its syndromes are all zero. Within the capacity
+    (2 * errors + erasures <= nsym) it gives what ``reedsolo`` gives; beyond it either may fail or find another
+    codeword (the caller bounds the capacity spent). Reference: ``reedsolo.RSCodec.decode`` (tests)."""
+    n, erased = len(received), len(erasures)
+    corrected = received.copy()
+    syndromes = _syndromes(received.astype(np.int64), nsym)
+    if not syndromes.any():
+        return True, corrected
+    if erased > nsym:
+        return False, corrected
+    gamma = _erasure_locator(erasures, n, nsym)
+    # the Forney syndromes: coefficients erased..nsym-1 of Gamma(x) S(x), the syndromes of the errors alone
+    forney = np.zeros(nsym, np.int64)
+    for j in range(erased, nsym):
+        for i in range(erased + 1):
+            forney[j - erased] ^= _gf_mul(gamma[i], syndromes[j - i])
+    errors, length = _berlekamp_massey(forney, nsym - erased, nsym + 2)
+    if 2 * length + erased > nsym:
+        return False, corrected
+    # Psi(x) = C(x) Gamma(x): its roots are the inverses of the wrong and erased positions' X
+    degree = length + erased
+    psi = np.zeros(degree + 1, np.int64)
+    for i in range(length + 1):
+        for k in range(erased + 1):
+            psi[i + k] ^= _gf_mul(errors[i], gamma[k])
+    found, positions = _roots(psi, n)
+    if not found:
+        return False, corrected
+    # Omega(x) = S(x) Psi(x) mod x^nsym; a value e = X Omega(1/X) / Psi'(1/X)
+    omega = np.zeros(nsym, np.int64)
+    for i in range(nsym):
+        for k in range(min(degree, i) + 1):
+            omega[i] ^= _gf_mul(syndromes[i - k], psi[k])
+    for position in positions:
+        power = n - 1 - position
+        derivative = 0
+        for i in range(1, degree + 1, 2):  # the formal derivative keeps the odd powers
+            derivative ^= _gf_mul(psi[i], _GF_EXP[((255 - power) * (i - 1)) % 255])
+        if derivative == 0:
+            return False, corrected
+        value = _gf_mul(_gf_mul(_GF_EXP[power], _gf_eval(omega, nsym, _GF_EXP[255 - power])), _gf_inverse(derivative))
+        corrected[position] ^= value
+    return not _syndromes(corrected.astype(np.int64), nsym).any(), corrected
+
+
 def compile_all() -> None:
     """Compile every kernel (or load it from the cache) for the argument types the reader passes, by searching a
     drawn code with the kernels in use on this thread (:mod:`livereader.vision.compiled`); raises RuntimeError
     where that search does not find the code (some kernel would then compile later, inside a frame)."""
+    from livereader.decode.codeword import error_corrected
     from livereader.symbol import encode
     from livereader.vision import compiled
     from livereader.vision.finder import find_finders
@@ -690,6 +852,8 @@ def compile_all() -> None:
     codes = group_codes(frame, finders)
     if len(codes) != 1 or not codes[0].supported:
         raise RuntimeError("the kernels' drawn code was not found: not every kernel is compiled")
+    if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
+        raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
 
 
 if __name__ == "__main__":  # the background process of livereader.vision.compiled
