@@ -161,11 +161,11 @@ def despeckled(binary: np.ndarray, min_pixels: int) -> np.ndarray:
     """A binary image (255 = dark) without its dark specks of fewer than ``min_pixels`` pixels (8-connected). A low
     threshold marks thousands of specks in paper texture and noise (12,000 in a 640x480 frame at the sensitive
     search's), and contour tracing costs about a microsecond each; OpenCV's connected components cost the same
-    for any number of them (2 ms a 640x480 frame). No finder's ring or core smaller than ``min_core_px`` counts."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8, ltype=cv2.CV_32S)
-    kept = np.where(stats[:, cv2.CC_STAT_AREA] >= min_pixels, 255, 0).astype(np.uint8)
+    for any number of them (1-2 ms a 640x480 frame). No finder's ring or core smaller than ``min_core_px`` counts."""
+    count, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)  # without stats: 2x faster
+    kept = np.where(np.bincount(labels.ravel(), minlength=count) >= min_pixels, 255, 0).astype(np.uint8)
     kept[0] = 0  # the light pixels
-    return np.take(kept, np.asarray(labels))
+    return np.take(kept, labels)
 
 
 def contour_tree(grey: np.ndarray,
