@@ -316,6 +316,24 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+@pytest.mark.slow
+def test_background_processes_take_turns_so_that_only_the_first_compiles():
+    # a second background process waits for the lock of the one that compiles, then loads what it cached
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    background = [sys.executable, "-m", "livereader.vision.kernels"]
+    assert subprocess.run(background, timeout=240).returncode == 0  # compiled once: the next one only loads them
+    with open(compiled.lock_path(), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a background process that compiles holds it
+        waiting = subprocess.Popen(background)
+        time.sleep(4)  # loading them from the cache takes about 1 s
+        assert waiting.poll() is None
+    assert waiting.wait(timeout=60) == 0
+
+
 @pytest.mark.parametrize("problem", ["no process", "not cached", "failed"])
 def test_without_a_background_process_that_compiled_the_kernels_the_references_read_on(monkeypatch, problem):
     class Ended:  # a background process that has ended with this status

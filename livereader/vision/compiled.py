@@ -16,10 +16,14 @@ or loading fails, the references read on.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -128,6 +132,32 @@ def _reset_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_in_child)
+
+
+def lock_path() -> Path:
+    """The file whose lock :func:`one_compiler` holds: one per copy of livereader and cache location, in the
+    temporary directory."""
+    place = f"{Path(__file__).resolve()}\0{os.path.abspath(os.environ.get('NUMBA_CACHE_DIR', ''))}"
+    return Path(tempfile.gettempdir()) / f"livereader-kernels-{hashlib.sha256(place.encode()).hexdigest()[:16]}.lock"
+
+
+@contextmanager
+def one_compiler() -> Iterator[None]:
+    """Held by a background process while it compiles or loads the kernels: background processes started together
+    (each worker process of a pool starts its own) take turns, so that after install the first compiles and the
+    others load what it cached (about 1 s each) instead of compiling again beside it. An exclusive ``fcntl`` lock
+    on :func:`lock_path`, released when the process ends; where there is no ``fcntl`` (Windows) or the file cannot
+    be opened, none."""
+    with ExitStack() as stack:
+        try:
+            import fcntl
+
+            handle = stack.enter_context(open(lock_path(), "a"))
+        except (ImportError, OSError):
+            pass
+        else:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def use_kernels() -> ModuleType:

@@ -162,7 +162,8 @@ def despeckled(binary: np.ndarray, min_pixels: int) -> np.ndarray:
     threshold marks thousands of specks in paper texture and noise (12,000 in a 640x480 frame at the sensitive
     search's), and contour tracing costs about a microsecond each; OpenCV's connected components cost the same
     for any number of them (1-2 ms a 640x480 frame). No finder's ring or core smaller than ``min_core_px`` counts."""
-    count, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)  # without stats: 2x faster
+    count, found = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)  # without stats: 2x faster
+    labels = np.asarray(found, np.int32)
     kept = np.where(np.bincount(labels.ravel(), minlength=count) >= min_pixels, 255, 0).astype(np.uint8)
     kept[0] = 0  # the light pixels
     return np.take(kept, labels)

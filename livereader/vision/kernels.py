@@ -863,5 +863,6 @@ if __name__ == "__main__":  # the background process of livereader.vision.compil
         sys.exit(compiled.NOT_CACHED)
     if hasattr(os, "nice"):  # a background job: the reading process keeps its core
         os.nice(10)
-    compiled.use_kernels()
-    compile_all()
+    with compiled.one_compiler():
+        compiled.use_kernels()
+        compile_all()
