@@ -400,6 +400,8 @@ def deblurred(state: FrameState, model: Models, options: ReaderOptions) -> Frame
     """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, 13-23 ms each) one
     by one within the frame's deblurs and its deadline."""
     todo = state.worth_retry(state.deblurs)
+    if not todo:
+        return state
     results, tried = list(state.results), 0
     for i in todo:
         if time.perf_counter() >= state.deadline:
@@ -558,13 +560,14 @@ def read_passes(frame: np.ndarray, model: Models, options: ReaderOptions = Reade
 def _run(state: FrameState, passes: Sequence[Pass], model: Models, options: ReaderOptions) -> FrameState:
     """``passes`` run in order on ``state``: the essential ones always, each other one only before the state's
     deadline, until one leaves nothing to search (``FrameState.done``); each one's time is added to ``spent``."""
+    spent: list[tuple[str, float]] = []
     for step in passes:
         if state.done or not (step.essential or time.perf_counter() < state.deadline):
             break
         started = time.perf_counter()
         state = step.run(state, model, options)
-        state = replace(state, spent=state.spent + ((step.name, time.perf_counter() - started),))
-    return state
+        spent.append((step.name, time.perf_counter() - started))
+    return replace(state, spent=state.spent + tuple(spent))
 
 
 def read_frame(frame: np.ndarray, model: Models, options: ReaderOptions = ReaderOptions(),

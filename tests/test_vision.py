@@ -91,6 +91,17 @@ def test_empty_and_grey_frames(model):
     assert [r.text for r in read_frame(grey, model)] == [scene.codes[0].text]
 
 
+@pytest.mark.parametrize("shape", [(40, 1), (40, 2), (1, 40), (1, 1)])
+def test_a_crop_of_one_or_two_pixels_is_searched_without_error(shape):
+    # a region at a frame's right or bottom edge, shrunk for a search, can be that narrow
+    from livereader.vision.finder import FinderOptions, find_finders, noise_level
+
+    crop = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    assert noise_level(crop) == 0.0 if shape[1] <= 2 else noise_level(crop) > 0  # noise along the one row
+    for options in (FinderOptions(), FinderOptions(offset=3.0, min_speck_px=4)):
+        assert find_finders(crop, options) == []
+
+
 @pytest.mark.parametrize("category", ["clean", "mirrored", "inverted", "perspective"])
 def test_scene_truth_corners_frame_the_symbol(category):
     """Warping a scene's truth corners (tl, tr, br, bl) to a square gives the code's own grid, mirrored too."""

@@ -94,9 +94,9 @@ class Finder:
 def noise_level(grey: np.ndarray) -> float:
     """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
     sample = grey[::8, ::2]
-    diff = cv2.absdiff(sample[:, 1:], sample[:, :-1]).ravel()
-    if not len(diff):  # a frame one or two pixels wide
+    if sample.shape[0] == 0 or sample.shape[1] < 2:  # a crop of one or two columns: OpenCV gives no difference
         return 0.0
+    diff = cv2.absdiff(sample[:, 1:], sample[:, :-1]).ravel()
     low, high = (len(diff) - 1) // 2, len(diff) // 2  # np.median by one partial sort: its wrapper costs 0.1 ms
     middle = np.partition(diff, (low, high))
     return (int(middle[low]) + int(middle[high])) / 2 * 1.4826 / math.sqrt(2)
