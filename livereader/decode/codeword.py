@@ -5,8 +5,8 @@ CNN's soft bits into a verified payload (numbers of any length and level; any co
 The codeword model (:class:`livereader.decode.model.CodewordReader`) reads the 208 codeword bits of a symbol,
 unmasked, in the order of the codeword stream (``PLACEMENT``). This module turns those soft bits into evidence:
 
-1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (``reedsolo``), first as
-   read, then with the least reliable codewords erased (the CNN's soft bits say which), up to the code's
+1. Reed-Solomon decoding of the 26 codewords at the level named by the format bits (:func:`error_corrected`),
+   first as read, then with the least reliable codewords erased (the CNN's soft bits say which), up to the code's
    capacity ``2 * errors + erasures <= EC codewords``, as the classical readers allow (less the codewords
    the standard reserves against misdecoding, ``MISDECODE_PROTECTION``, with the content option ``any``).
 2. The data codewords must hold exactly one numeric-mode segment and the padding the standard prescribes
@@ -90,9 +90,10 @@ def _codec(level: str) -> Any:  # a reedsolo.RSCodec (reedsolo ships no types)
 def error_corrected(received: bytes, level: str, erasures: Sequence[int] = ()) -> bytes | None:
     """The 26 codewords ``received`` corrected by Reed-Solomon decoding at ``level`` with the ``erasures`` (positions
     in ``received``), or None where they do not decode. Compiled (:func:`livereader.vision.kernels.rs_correct`, 4 us
-    a decode) once the kernels are ready (:mod:`livereader.vision.compiled`), until then ``reedsolo`` (0.1-0.3 ms):
-    the same codewords wherever ``2 * errors + erasures`` is within the EC codewords, and without erasures (tests)."""
-    kernels = compiled.kernels()
+    a decode) once this process has loaded the kernels (:func:`livereader.vision.compiled.loaded`: a search starts
+    their background process), until then ``reedsolo`` (0.1-0.3 ms): the same codewords wherever ``2 * errors +
+    erasures`` is within the EC codewords, and without erasures (tests)."""
+    kernels = compiled.loaded()
     if kernels is None:
         import reedsolo
 

@@ -22,12 +22,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 NOT_CACHED = 3  # the background process's exit status where numba can cache nothing here
+LOCK_WAIT = 300.0  # seconds a background process waits for another one's compile (one_compiler), at most
 
 _lock = threading.Lock()  # one thread starts the background process and loads the kernels
 _forced = threading.local()  # the kernels module while compile_all runs them on this thread
@@ -39,11 +42,18 @@ _failed = False  # no background process, or it or the load failed: the referenc
 def kernels() -> ModuleType | None:
     """The kernels module once this process has loaded it, else None (the references read; see the module). Starts
     the background process where none is running; never loads or compiles."""
+    module = loaded()
+    if module is None:
+        start()
+    return module
+
+
+def loaded() -> ModuleType | None:
+    """The kernels module where this process has loaded it (as :func:`kernels`), else None, without starting the
+    background process: for a stage that also runs outside every search (Reed-Solomon decoding in evaluations),
+    where no frame's start would ever load what the process compiled."""
     forced: ModuleType | None = getattr(_forced, "module", None)
-    if forced is not None or _kernels is not None:
-        return forced or _kernels
-    start()
-    return None
+    return forced or _kernels
 
 
 def start() -> None:
@@ -135,29 +145,53 @@ if hasattr(os, "register_at_fork"):
 
 
 def lock_path() -> Path:
-    """The file whose lock :func:`one_compiler` holds: one per copy of livereader and cache location, in the
+    """The file whose lock :func:`one_compiler` takes: one per user, copy of livereader and cache location, in the
     temporary directory."""
-    place = f"{Path(__file__).resolve()}\0{os.path.abspath(os.environ.get('NUMBA_CACHE_DIR', ''))}"
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    user = os.getuid() if hasattr(os, "getuid") else ""
+    place = f"{user}\0{Path(__file__).resolve()}\0{os.path.abspath(cache) if cache else ''}"
     return Path(tempfile.gettempdir()) / f"livereader-kernels-{hashlib.sha256(place.encode()).hexdigest()[:16]}.lock"
 
 
 @contextmanager
-def one_compiler() -> Iterator[None]:
-    """Held by a background process while it compiles or loads the kernels: background processes started together
-    (each worker process of a pool starts its own) take turns, so that after install the first compiles and the
-    others load what it cached (about 1 s each) instead of compiling again beside it. An exclusive ``fcntl`` lock
-    on :func:`lock_path`, released when the process ends; where there is no ``fcntl`` (Windows) or the file cannot
-    be opened, none."""
+def one_compiler(wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Around a background process's compile (or load) of the kernels, so that background processes started
+    together (each worker process of a pool starts its own) compile once: the first takes an exclusive ``fcntl``
+    lock on :func:`lock_path` and holds it while it compiles or loads; each other one waits until that lock is
+    free (at most ``wait`` seconds, so that a holder that hangs holds no one for long), lets it go at once and
+    loads what the first cached, beside the others. Where there is no ``fcntl`` (Windows) or the file cannot be
+    locked, no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
     with ExitStack() as stack:
         try:
-            import fcntl
-
             handle = stack.enter_context(open(lock_path(), "a"))
-        except (ImportError, OSError):
-            pass
-        else:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another one compiles: wait until it is done, then load beside the others
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and not _locked(handle):
+                time.sleep(0.1)
+            stack.close()
+        except OSError:  # no lock here
+            stack.close()
         yield
+
+
+def _locked(handle: IO[str]) -> bool:
+    """Whether the lock on ``handle`` was taken now (False: another process holds it; True also where locking
+    fails, as there is nothing to wait for)."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def use_kernels() -> ModuleType:

@@ -686,15 +686,20 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
 
 # Reed-Solomon decoding of a version-1 QR code's codewords: GF(256) of the polynomial 0x11d, generator 2, first
 # consecutive root 1 (alpha^0), as ``reedsolo.RSCodec(nsym, nsize=26)`` (the reference of :func:`rs_correct`).
-_GF_EXP = np.zeros(512, np.int64)
-_GF_LOG = np.zeros(256, np.int64)
-_value = 1
-for _power in range(255):
-    _GF_EXP[_power], _GF_LOG[_value] = _value, _power
-    _value <<= 1
-    if _value & 0x100:
-        _value ^= 0x11D
-_GF_EXP[255:510] = _GF_EXP[:255]
+def _gf_tables() -> tuple[np.ndarray, np.ndarray]:
+    """alpha^i for i < 510 (twice round, so that a sum of two logarithms needs no modulo) and log_alpha."""
+    exp, log = np.zeros(512, np.int64), np.zeros(256, np.int64)
+    value = 1
+    for power in range(255):
+        exp[power], log[value] = value, power
+        value <<= 1
+        if value & 0x100:
+            value ^= 0x11D
+    exp[255:510] = exp[:255]
+    return exp, log
+
+
+_GF_EXP, _GF_LOG = _gf_tables()
 
 
 @_jit
