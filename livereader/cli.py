@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         args.video = args.video[0] if args.video else None
         cameras, args.camera = args.camera, args.camera[0] if args.camera else None
         if not args.grid:  # frames to search: the compiled kernels load in the background meanwhile
-            from livereader.vision import compiled
+            from livereader import compiled
 
             compiled.start()
         with deferred():

@@ -17,12 +17,12 @@ from functools import partial
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.decode.reader import FOREIGN, Model, read_grids
 from livereader.decode.verify import VerifyOptions, foreign
 from livereader.geometry import Points, centre_of, holding, scaled_point
 from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints
 from livereader.symbol import SIZE
-from livereader.vision import compiled
 from livereader.vision.deblur import DeblurOptions, deblur
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode

@@ -14,8 +14,8 @@ from livereader.train.data import held_out_numbers
 @pytest.fixture(scope="session", autouse=True)
 def compiled_kernels():
     """Every test in this process reads with the compiled kernels, as a process does once they are ready
-    (livereader.vision.compiled); tests/test_kernels.py compares them with their plain references."""
-    from livereader.vision import compiled
+    (livereader.compiled); tests/test_kernels.py compares them with their plain references."""
+    from livereader import compiled
 
     compiled.use_kernels()
 

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
+import livereader.kernels as kernels
 import livereader.vision.finder as finder
 import livereader.vision.grouping as grouping
-import livereader.vision.kernels as kernels
 import livereader.vision.search as search
 from livereader.pipeline import PASSES, Hints, ReaderOptions, read_passes
 from livereader.symbol import encode

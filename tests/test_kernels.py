@@ -1,6 +1,6 @@
-"""The compiled kernels of finder location, grouping, fitting and Reed-Solomon decoding (livereader.vision.kernels)
+"""The compiled kernels of finder location, grouping, fitting and Reed-Solomon decoding (livereader.kernels)
 against their plain references, on the finders of synthetic scenes and of frames of many finder patterns, and on
-random inputs; and how a process comes to use them (livereader.vision.compiled)."""
+random inputs; and how a process comes to use them (livereader.compiled)."""
 
 from dataclasses import replace
 
@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from livereader import compiled, kernels
 from livereader.symbol import encode
 from livereader.synth.scene import scenes
-from livereader.vision import compiled, fit, grouping, kernels
+from livereader.vision import fit, grouping
 from livereader.vision.finder import FinderOptions, find_finders
 
 
@@ -301,7 +302,7 @@ from livereader.decode.reader import load_models
 from livereader.decode.verify import VerifyOptions
 from livereader.pipeline import ReaderOptions, read_frame
 from livereader.synth.scene import scenes
-from livereader.vision import compiled, kernels
+from livereader import compiled, kernels
 compiled.use_kernels()
 kernels.compile_all()
 dispatchers = {name: value for name, value in vars(kernels).items() if hasattr(value, "signatures")}
@@ -327,7 +328,7 @@ def _compiling_in_a_child(wait: float):
     import subprocess
     import sys
 
-    script = (f"from livereader.vision import compiled\nwith compiled.one_compiler({wait}):\n"
+    script = (f"from livereader import compiled\nwith compiled.one_compiler({wait}):\n"
               "    print('in', flush=True)\n")
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
 
@@ -412,7 +413,7 @@ def test_a_process_reads_with_the_references_until_the_background_process_has_co
 import time
 import numpy as np
 from livereader.symbol import encode
-from livereader.vision import compiled, kernels
+from livereader import compiled, kernels
 from livereader.vision.finder import find_finders
 from livereader.vision.grouping import group_codes
 frame = np.full((240, 320), 230, np.uint8)

@@ -273,9 +273,9 @@ def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
 
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):
+    import livereader.kernels as kernels
     import livereader.vision.finder as finder
     import livereader.vision.grouping as grouping
-    import livereader.vision.kernels as kernels
 
     finder_pattern = 255 - 220 * np.kron(np.pad(encode("0")[:7, :7], 2), np.ones((4, 4)))  # 44x44 px
     frame = np.full((44 * 16, 44 * 20), 235, np.uint8)

@@ -103,9 +103,9 @@ class _Readers:
     """The readers compared, each as frame -> [(text, centre)]; zxing-cpp and OpenCV when available."""
 
     def __init__(self, model_paths: list[str] | None):
+        from livereader import compiled
         from livereader.decode.reader import load_models
         from livereader.pipeline import ReaderOptions, read_frame
-        from livereader.vision import compiled
         from livereader.vision.grid import GridOptions
 
         self.models = models = load_models(model_paths)

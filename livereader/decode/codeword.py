@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from livereader import compiled
 from livereader.decode.evidence import Evidence
 from livereader.decode.payload import Bits, Payload, digits, read_payload
 from livereader.symbol import FUNCTION_REGION, SIZE, FormatInfo, mask_patterns, unmask
-from livereader.vision import compiled
 
 CODEWORDS = 26
 FORMATS = 32  # (level, mask) pairs, row = 8 * level index + mask, levels in the order of ``symbol.LEVELS``
@@ -89,8 +89,8 @@ def _codec(level: str) -> Any:  # a reedsolo.RSCodec (reedsolo ships no types)
 
 def error_corrected(received: bytes, level: str, erasures: Sequence[int] = ()) -> bytes | None:
     """The 26 codewords ``received`` corrected by Reed-Solomon decoding at ``level`` with the ``erasures`` (positions
-    in ``received``), or None where they do not decode. Compiled (:func:`livereader.vision.kernels.rs_correct`, 4 us
-    a decode) once this process has loaded the kernels (:func:`livereader.vision.compiled.loaded`: a search starts
+    in ``received``), or None where they do not decode. Compiled (:func:`livereader.kernels.rs_correct`, 4 us
+    a decode) once this process has loaded the kernels (:func:`livereader.compiled.loaded`: a search starts
     their background process), until then ``reedsolo`` (0.1-0.3 ms): the same codewords wherever ``2 * errors +
     erasures`` is within the EC codewords, and without erasures (tests)."""
     kernels = compiled.loaded()

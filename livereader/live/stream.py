@@ -45,13 +45,13 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.decode.reader import Model
 from livereader.live.fuse import FrameStack, FuseOptions, with_fused
 from livereader.live.track import TrackedCode, Tracker, TrackOptions
 from livereader.pipeline import PASSES, READ, REJECTED, Hints, ReaderOptions, read_frame, read_passes, to_grey
 from livereader.symbol import SIZE
 from livereader.timing import timed
-from livereader.vision import compiled
 from livereader.vision.grid import corner_homography, data_modules
 from livereader.vision.search import Region, around
 
@@ -178,7 +178,7 @@ def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptio
     """Read a rendered code with ``model``, outside any stream, so that the first real frame does not pay for the
     first calls of the network and libraries (a live source's first frame would otherwise come out late), after
     waiting up to half a second for the compiled kernels, loaded before the first frame where they are ready
-    (:func:`livereader.vision.compiled.wait`: a cached load, not a compile)."""
+    (:func:`livereader.compiled.wait`: a cached load, not a compile)."""
     from livereader.symbol import encode
 
     compiled.wait(timeout=0.5)

@@ -23,9 +23,9 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.geometry import scaled_point
 from livereader.timing import timed
-from livereader.vision import compiled
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 def _quad(contour: np.ndarray, scale: float = 1.0,
           origin: tuple[int, int] = (0, 0)) -> tuple[tuple[float, float], ...] | None:
     """Four corners of a roughly quadrilateral contour, in order around it (in the pixels of the full image, see
-    :func:`find_finders`), compiled (:func:`livereader.vision.kernels.hull_quad`) once the kernels are ready
-    (:mod:`livereader.vision.compiled`), and until then by :func:`reference_quad`, which gives the same."""
+    :func:`find_finders`), compiled (:func:`livereader.kernels.hull_quad`) once the kernels are ready
+    (:mod:`livereader.compiled`), and until then by :func:`reference_quad`, which gives the same."""
     kernels = compiled.kernels()
     if kernels is None:
         return reference_quad(contour, scale, origin)
@@ -216,8 +216,8 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
 
 def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
     """The finder candidates of a contour tree (rows: next, previous, first child, parent), one per place, most
-    finder-like first, compiled (:func:`livereader.vision.kernels.ring_candidates` and
-    :func:`livereader.vision.kernels.distinct`) once the kernels are ready (:mod:`livereader.vision.compiled`),
+    finder-like first, compiled (:func:`livereader.kernels.ring_candidates` and
+    :func:`livereader.kernels.distinct`) once the kernels are ready (:mod:`livereader.compiled`),
     and until then by :func:`reference_located`, which gives the same and explains the tests. Only the contours
     that the tests look at are gathered for the kernels: a ring's, its parent's and its children's."""
     kernels = compiled.kernels()

@@ -14,8 +14,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.symbol import SIZE
-from livereader.vision import compiled
 from livereader.vision.finder import Finder
 
 # Fit residual above which the fit is redone robustly (least median of squares): this many modules, and at least
@@ -135,7 +135,7 @@ def fit_trio(triple: tuple[Finder, Finder, Finder], method: int = 0, outermost: 
 
 def fit_all_outlines(triple: tuple[Finder, Finder, Finder]) -> LocatedCode | None:
     """:func:`fit_trio` of ``triple`` (least squares, every outline corner), compiled
-    (:func:`livereader.vision.kernels.full_fit`) once the kernels are ready (:mod:`livereader.vision.compiled`),
+    (:func:`livereader.kernels.full_fit`) once the kernels are ready (:mod:`livereader.compiled`),
     and until then by :func:`fit_trio` itself: the same fit, to within 0.005 px."""
     kernels = compiled.kernels()
     if kernels is None:

@@ -15,8 +15,8 @@ from types import ModuleType
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.timing import timed
-from livereader.vision import compiled
 from livereader.vision.finder import Finder, FinderOptions
 from livereader.vision.fit import LocatedCode, fit_all_outlines, fit_trio, robust_bound, timing_contrast
 
@@ -79,7 +79,7 @@ def reference_sides(finders: list[Finder], options: FinderOptions) -> list[list[
 
 def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions()) -> list[bool]:
     """For each finder, whether another of ``finders`` could share a side of one code with it
-    (:func:`reference_sides`, compiled once the kernels are ready: :mod:`livereader.vision.compiled`)."""
+    (:func:`reference_sides`, compiled once the kernels are ready: :mod:`livereader.compiled`)."""
     if len(finders) < 2:
         return [False] * len(finders)
     kernels = compiled.kernels()
@@ -93,7 +93,7 @@ def side_partnered(finders: list[Finder], options: FinderOptions = FinderOptions
 def _side_partners(kernels: ModuleType, finders: list[Finder],
                    options: FinderOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The finders' centres (n, 2), sizes (n,) and side partners (n, 4, ``options.side_partners``; -1: none) by
-    the ``kernels`` (:func:`livereader.vision.kernels.side_partners`): the same as :func:`reference_sides`. The edge
+    the ``kernels`` (:func:`livereader.kernels.side_partners`): the same as :func:`reference_sides`. The edge
     directions only of finders with a plausible partner: most candidates of a cluttered frame have none."""
     centres = np.array([f.centre for f in finders], np.float64)
     sizes = np.array([f.size for f in finders], np.float64)
@@ -110,7 +110,7 @@ def _side_partners(kernels: ModuleType, finders: list[Finder],
 def _triple_scores(kernels: ModuleType | None, finders: list[Finder],
                    options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
     """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better), by
-    the ``kernels`` (:func:`livereader.vision.kernels.candidate_triples`) or, where None, by
+    the ``kernels`` (:func:`livereader.kernels.candidate_triples`) or, where None, by
     :func:`reference_triple_scores`, which gives the same and explains the geometry."""
     if kernels is None:
         return reference_triple_scores(finders, options)
@@ -165,7 +165,7 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     Each order of a trio is fitted algebraically to its finders' outermost outlines and judged by its timing
     patterns (:func:`_judge`); only the order kept, if 21x21, is fitted to every outline, and again robustly where
     their corners disagree (:func:`_refit`). At most ``options.max_fits`` fits and two per finder: a pathological
-    frame loses codes, not seconds. Compiled once the kernels are ready (:mod:`livereader.vision.compiled`).
+    frame loses codes, not seconds. Compiled once the kernels are ready (:mod:`livereader.compiled`).
     """
     if len(finders) < 3:
         return []
@@ -223,7 +223,7 @@ def _trios(triples: list[tuple[int, int, int]],
 def _judge(kernels: ModuleType | None, grey: np.ndarray, finders: list[Finder], orders: list[tuple[int, int, int]],
            budget: _Budget, options: FinderOptions, outlines: _Outlines | None) -> tuple[LocatedCode | None, float]:
     """A trio's best order, fitted to the outermost outlines, and its timing contrast, by the ``kernels``
-    (:func:`livereader.vision.kernels.judge_orders`, on the frame's ``outlines``) or, where None, by
+    (:func:`livereader.kernels.judge_orders`, on the frame's ``outlines``) or, where None, by
     :func:`reference_judge`, which gives the same. One fit of the ``budget`` per order fitted."""
     if kernels is None or outlines is None:
         return reference_judge(grey, finders, orders, budget, options)
@@ -259,7 +259,7 @@ def reference_judge(grey: np.ndarray, finders: list[Finder], orders: list[tuple[
 
 @dataclass(frozen=True)
 class _Outlines:
-    """A frame and its finders as :func:`livereader.vision.kernels.judge_orders` takes them: the grey frame
+    """A frame and its finders as :func:`livereader.kernels.judge_orders` takes them: the grey frame
     (contiguous uint8), centres (n, 2), sizes (n,), and of each finder in a candidate trio its outermost
     four-cornered outline (n, 1, 4, 2) and that outline's depth (n, 1; -1: none, or in no trio)."""
 

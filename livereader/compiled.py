@@ -1,11 +1,11 @@
-"""Whether this process reads with the compiled kernels (:mod:`livereader.vision.kernels`) or with their plain
+"""Whether this process reads with the compiled kernels (:mod:`livereader.kernels`) or with their plain
 references, which read the same (``tests/test_kernels.py``; the full fit's corners agree within 0.005 px).
 
 numba compiles the kernels at their first call and caches them on disk. Compiling takes 13-19 s of one core,
 once after install (or after numba or the kernels change); loading them from the cache about 1 s in a new process.
 So that no frame waits for a compiler, a process starts one background process (:func:`start`: at its first
 search, or earlier where the command line knows it will read) that compiles or loads them (``python -m
-livereader.vision.kernels``, at low priority), and the plain references read until it has ended. Then this
+livereader.kernels``, at low priority), and the plain references read until it has ended. Then this
 process loads the kernels from the cache (about 0.5 s, once): a stream before its first frame where the
 background process is done by then (:func:`wait`), and otherwise between two frames, before a frame's clock starts
 (:func:`load_if_ready`), so that neither a frame's budget nor a stream's pacing counts the load, and what is read
@@ -69,12 +69,12 @@ def start() -> None:
             _failed = True
             return
         env = dict(os.environ)  # this livereader first on its path; the cache where this process will look for it
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), *filter(None, [env.get("PYTHONPATH")])])
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), *filter(None, [env.get("PYTHONPATH")])])
         if env.get("NUMBA_CACHE_DIR"):
             env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
         try:  # at low priority (on POSIX it lowers its own: os.nice), out of reach of the terminal's Ctrl-C
             _compiler = subprocess.Popen(
-                [sys.executable, "-m", "livereader.vision.kernels"], env=env, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "livereader.kernels"], env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=os.name != "nt",
                 creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
                 | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
@@ -120,7 +120,7 @@ def _load() -> None:
             _failed = True
             return
         try:
-            from livereader.vision import kernels as module
+            from livereader import kernels as module
 
             _forced.module = module
             module.compile_all()  # every kernel loaded from the cache
@@ -198,7 +198,7 @@ def use_kernels() -> ModuleType:
     """Read with the kernels from now on in this process; each compiles at its first call where the cache does not
     hold it (tests, and the background process itself)."""
     global _kernels
-    from livereader.vision import kernels as module
+    from livereader import kernels as module
 
     _kernels = module
     return module

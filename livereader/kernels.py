@@ -13,8 +13,8 @@ costs 0.1-0.3 ms a try, and a rejected code's grid is tried with up to four sets
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
 module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a process
-uses the kernels, and how it avoids waiting for the compiler: :mod:`livereader.vision.compiled`. Run as ``python -m
-livereader.vision.kernels``, this module compiles (or loads) every kernel (:func:`compile_all`).
+uses the kernels, and how it avoids waiting for the compiler: :mod:`livereader.compiled`. Run as ``python -m
+livereader.kernels``, this module compiles (or loads) every kernel (:func:`compile_all`).
 """
 
 from __future__ import annotations
@@ -840,11 +840,11 @@ def rs_correct(received: np.ndarray, nsym: int, erasures: np.ndarray) -> tuple[b
 
 def compile_all() -> None:
     """Compile every kernel (or load it from the cache) for the argument types the reader passes, by searching a
-    drawn code with the kernels in use on this thread (:mod:`livereader.vision.compiled`); raises RuntimeError
+    drawn code with the kernels in use on this thread (:mod:`livereader.compiled`); raises RuntimeError
     where that search does not find the code (some kernel would then compile later, inside a frame)."""
+    from livereader import compiled
     from livereader.decode.codeword import error_corrected
     from livereader.symbol import encode
-    from livereader.vision import compiled
     from livereader.vision.finder import find_finders
     from livereader.vision.grouping import group_codes, side_partnered
 
@@ -861,8 +861,8 @@ def compile_all() -> None:
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
 
 
-if __name__ == "__main__":  # the background process of livereader.vision.compiled
-    from livereader.vision import compiled
+if __name__ == "__main__":  # the background process of livereader.compiled
+    from livereader import compiled
 
     if not CACHED:  # compiling would be lost with this process
         sys.exit(compiled.NOT_CACHED)
