@@ -89,9 +89,9 @@ def _codec(level: str) -> Any:  # a reedsolo.RSCodec (reedsolo ships no types)
 
 def error_corrected(received: bytes, level: str, erasures: Sequence[int] = ()) -> bytes | None:
     """The 26 codewords ``received`` corrected by Reed-Solomon decoding at ``level`` with the ``erasures`` (positions
-    in ``received``), or None where they do not decode. Compiled (:func:`livereader.kernels.rs_correct`, 4 us
+    in ``received``), or None where they do not decode. Compiled (:func:`livereader.kernels.rs_correct`, 5 us
     a decode) once this process has loaded the kernels (:func:`livereader.compiled.loaded`: a search starts
-    their background process), until then ``reedsolo`` (0.1-0.3 ms): the same codewords wherever ``2 * errors +
+    their background process), until then ``reedsolo`` (0.12 ms): the same codewords wherever ``2 * errors +
     erasures`` is within the EC codewords, and without erasures (tests)."""
     kernels = compiled.loaded()
     if kernels is None:
