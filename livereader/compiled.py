@@ -145,12 +145,20 @@ if hasattr(os, "register_at_fork"):
 
 
 def lock_path() -> Path:
-    """The file whose lock :func:`one_compiler` takes: one per user, copy of livereader and cache location, in the
+    """The file whose lock :func:`one_compiler` takes: one per user, copy of livereader and cache location; in the
+    cache directory that ``NUMBA_CACHE_DIR`` names, else beside the kernels' cache in the package's ``__pycache__``
+    (made if need be, as numba would), where this user may write (not a folder that others can fill), else in the
     temporary directory."""
     cache = os.environ.get("NUMBA_CACHE_DIR")
     user = os.getuid() if hasattr(os, "getuid") else ""
     place = f"{user}\0{Path(__file__).resolve()}\0{os.path.abspath(cache) if cache else ''}"
-    return Path(tempfile.gettempdir()) / f"livereader-kernels-{hashlib.sha256(place.encode()).hexdigest()[:16]}.lock"
+    name = f"livereader-kernels-{hashlib.sha256(place.encode()).hexdigest()[:16]}.lock"
+    folder = Path(cache) if cache else Path(__file__).parent / "__pycache__"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir()) / name
+    return folder / name if os.access(folder, os.W_OK) else Path(tempfile.gettempdir()) / name
 
 
 @contextmanager

@@ -324,38 +324,59 @@ print("ok")
 
 
 def _compiling_in_a_child(wait: float):
-    """A process that enters compiled.one_compiler(wait) and says so."""
+    """A process that enters compiled.one_compiler(wait), says so, and stays inside until its stdin closes."""
     import subprocess
     import sys
 
-    script = (f"from livereader import compiled\nwith compiled.one_compiler({wait}):\n"
-              "    print('in', flush=True)\n")
-    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    script = (f"import sys\nfrom livereader import compiled\nwith compiled.one_compiler({wait}):\n"
+              "    print('in', flush=True)\n    sys.stdin.read()\n")
+    return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def test_a_background_process_waits_while_another_compiles_then_goes_on():
+def _said_within(child, seconds: float) -> str | None:
+    """The child's first line, where it says one within ``seconds``."""
+    import select
+
+    ready, _, _ = select.select([child.stdout], [], [], seconds)
+    return child.stdout.readline() if ready else None
+
+
+@pytest.mark.slow
+def test_a_background_process_waits_while_another_compiles_then_loads_beside_the_others(monkeypatch, tmp_path):
     fcntl = pytest.importorskip("fcntl")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))  # a lock of this test's own (the child inherits it)
+    with open(compiled.lock_path(), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a background process that compiles holds it
+        child = _compiling_in_a_child(wait=300)
+        try:
+            assert _said_within(child, 3) is None  # waiting (starting and importing compiled take far less)
+            fcntl.flock(held, fcntl.LOCK_UN)  # the compile is done
+            assert _said_within(child, 30) == "in\n"
+            with open(compiled.lock_path(), "a") as free:  # inside, it holds no lock: the others load beside it
+                fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            child.stdin.close()
+            assert child.wait(timeout=30) == 0
+        finally:
+            child.kill()
+
+
+@pytest.mark.slow
+def test_a_background_process_waits_for_a_hung_compiler_only_so_long(monkeypatch, tmp_path):
     import time
 
-    with open(compiled.lock_path(), "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # as a background process that compiles holds it
-        child = _compiling_in_a_child(wait=300)
-        time.sleep(2)  # starting a process and importing compiled take a fraction of that
-        assert child.poll() is None  # waiting
-    out, _ = child.communicate(timeout=30)
-    assert child.returncode == 0 and out == "in\n"
-    with open(compiled.lock_path(), "a") as free:  # the waiting one let the lock go at once
-        fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def test_a_background_process_waits_for_a_hung_compiler_only_so_long():
     fcntl = pytest.importorskip("fcntl")
-
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     with open(compiled.lock_path(), "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # a holder that never lets go
-        child = _compiling_in_a_child(wait=0.5)
-        out, _ = child.communicate(timeout=30)
-    assert child.returncode == 0 and out == "in\n"
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a holder that never lets go
+        started = time.monotonic()
+        child = _compiling_in_a_child(wait=1.0)
+        try:
+            assert _said_within(child, 30) == "in\n"
+            assert time.monotonic() - started >= 1.0  # it waited as long as it was told to
+            child.stdin.close()
+            assert child.wait(timeout=30) == 0
+        finally:
+            child.kill()
 
 
 @pytest.mark.parametrize("problem", ["no process", "not cached", "failed"])

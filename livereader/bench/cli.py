@@ -109,7 +109,8 @@ class _Readers:
         from livereader.vision.grid import GridOptions
 
         self.models = models = load_models(model_paths)
-        compiled.wait(timeout=300)  # every frame timed with the compiled kernels (after install: compiled first)
+        # every frame timed with the compiled kernels (after install: compiled first; a hung compile lock: its wait)
+        compiled.wait(timeout=compiled.LOCK_WAIT + 60)
         if compiled.kernels() is None:
             print("livereader-bench: the compiled kernels did not load: the plain references are timed",
                   file=sys.stderr)

@@ -184,7 +184,7 @@ def interleaved(frames: Iterable[T], readers: dict[str, Callable[[T], object]],
     frame pays for cold caches); ``inspect(frame, outputs)`` sees each frame's outputs. A frame is what the readers
     take: an image, or a file that each reads itself. The objects the benchmark holds so far are frozen first
     (``gc.freeze``, as ``livereader`` freezes its models after loading them): the collector's full passes over them
-    (0.4 s over 3 million objects, measured) would otherwise fall inside timed frames."""
+    (a pass over 3 million objects took 0.4 s here) would otherwise fall inside timed frames."""
     gc.collect()
     gc.freeze()
     times: dict[str, list[float]] = {name: [] for name in readers}
