@@ -38,7 +38,8 @@ def test_candidate_triples_match_the_reference(frames_and_finders, partners):
     options = replace(FinderOptions(), side_partners=partners)
     compared = 0
     for _, finders in frames_and_finders:
-        triples, scores = grouping._triple_scores(kernels, finders, options)
+        centres, sizes, nearest = grouping._side_partners(kernels, finders, options)
+        triples, scores = grouping._candidate_triples(kernels, centres, sizes, nearest, options)
         reference_triples, reference_scores = grouping.reference_triple_scores(finders, options)
         assert triples == reference_triples
         np.testing.assert_allclose(scores, reference_scores, rtol=0, atol=1e-9)
@@ -95,7 +96,8 @@ def test_judged_orders_match_the_reference(frames_and_finders):
     judged = fitted = 0
     for grey, finders in frames_and_finders:
         trios = grouping._trios(*grouping.reference_triple_scores(finders, options))
-        outlines = grouping._Outlines.of(grey, finders, trios)
+        outlines = grouping._Outlines.of(grey, finders, trios, np.array([f.centre for f in finders]),
+                                         np.array([f.size for f in finders]))
         for orders in trios.values():
             for fits in (1, 100):  # a budget that stops after one order, and one that does not
                 compiled_budget, reference_budget = grouping._Budget(fits), grouping._Budget(fits)

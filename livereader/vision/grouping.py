@@ -107,14 +107,11 @@ def _side_partners(kernels: ModuleType, finders: list[Finder],
         int(options.max_modules), float(options.max_misalignment), float(options.max_other_misalignment))
 
 
-def _triple_scores(kernels: ModuleType | None, finders: list[Finder],
-                   options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
+def _candidate_triples(kernels: ModuleType, centres: np.ndarray, sizes: np.ndarray, nearest: np.ndarray,
+                       options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
     """Candidate (tl, tr, bl) index triples and how unlike a code's three corners each looks (lower is better), by
-    the ``kernels`` (:func:`livereader.kernels.candidate_triples`) or, where None, by
-    :func:`reference_triple_scores`, which gives the same and explains the geometry."""
-    if kernels is None:
-        return reference_triple_scores(finders, options)
-    centres, sizes, nearest = _side_partners(kernels, finders, options)
+    the ``kernels`` (:func:`livereader.kernels.candidate_triples`) from :func:`_side_partners`' centres, sizes and
+    partners: the same as :func:`reference_triple_scores`, which explains the geometry."""
     triples, scores = kernels.candidate_triples(centres, sizes, nearest, float(options.max_size_ratio),
                                                 float(options.max_side_ratio), float(options.max_side_cos))
     return [(c, p, q) for c, p, q in triples.tolist()], scores.tolist()
@@ -122,7 +119,7 @@ def _triple_scores(kernels: ModuleType | None, finders: list[Finder],
 
 def reference_triple_scores(finders: list[Finder],
                             options: FinderOptions) -> tuple[list[tuple[int, int, int]], list[float]]:
-    """The plain reference of :func:`_triple_scores`: candidate (tl, tr, bl) index triples and how unlike a code's
+    """The plain reference of :func:`_candidate_triples`: candidate (tl, tr, bl) index triples and how unlike a code's
     three corners each looks (lower is better):
     a corner finder with one side partner along each of two of its perpendicular half-axes (:func:`reference_sides`),
     the two sides of similar length, the three finders of similar size, the angle between the sides right as
@@ -170,9 +167,13 @@ def group_codes(grey: np.ndarray, finders: list[Finder], options: FinderOptions 
     if len(finders) < 3:
         return []
     kernels = compiled.kernels()
-    trios = _trios(*_triple_scores(kernels, finders, options))
+    if kernels is None:
+        trios, outlines = _trios(*reference_triple_scores(finders, options)), None
+    else:  # the finders' centres and sizes once, for the triples and the judging
+        centres, sizes, nearest = _side_partners(kernels, finders, options)
+        trios = _trios(*_candidate_triples(kernels, centres, sizes, nearest, options))
+        outlines = _Outlines.of(grey, finders, trios, centres, sizes)
     budget = _Budget(options.max_fits + 2 * len(finders))
-    outlines = None if kernels is None else _Outlines.of(grey, finders, trios)
     judged: dict[tuple[int, ...], tuple[LocatedCode | None, float]] = {}
     used: set[int] = set()
     codes: list[LocatedCode] = []
@@ -213,7 +214,7 @@ class _Budget:
 def _trios(triples: list[tuple[int, int, int]],
            scores: list[float]) -> dict[tuple[int, ...], list[tuple[int, int, int]]]:
     """The candidate (tl, tr, bl) ``triples`` by their three finders in any order (sorted indices), best-looking
-    trio first, and each trio's orders best first (lowest ``scores``, :func:`_triple_scores`)."""
+    trio first, and each trio's orders best first (lowest ``scores``, :func:`_candidate_triples`)."""
     trios: dict[tuple[int, ...], list[tuple[int, int, int]]] = {}
     for row in sorted(range(len(scores)), key=scores.__getitem__):
         trios.setdefault(tuple(sorted(triples[row])), []).append(triples[row])
@@ -270,13 +271,14 @@ class _Outlines:
     depths: np.ndarray
 
     @classmethod
-    def of(cls, grey: np.ndarray, finders: list[Finder], trios: Iterable[tuple[int, ...]]) -> _Outlines:
+    def of(cls, grey: np.ndarray, finders: list[Finder], trios: Iterable[tuple[int, ...]], centres: np.ndarray,
+           sizes: np.ndarray) -> _Outlines:
+        """``centres`` and ``sizes``: the finders' (:func:`_side_partners` gives them)."""
         quads, depths = np.zeros((len(finders), 1, 4, 2)), np.full((len(finders), 1), -1, np.int64)
         for i in set(itertools.chain.from_iterable(trios)):
             for depth, quad in finders[i].outer:
                 quads[i, 0], depths[i, 0] = quad, depth
-        return cls(np.ascontiguousarray(grey, np.uint8), np.array([f.centre for f in finders]),
-                   np.array([f.size for f in finders]), quads, depths)
+        return cls(np.ascontiguousarray(grey, np.uint8), centres, sizes, quads, depths)
 
 
 def _refit(grey: np.ndarray, code: LocatedCode, contrast: float, budget: _Budget) -> tuple[LocatedCode, float]:
