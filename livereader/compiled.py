@@ -169,30 +169,27 @@ def one_compiler(wait: float = LOCK_WAIT) -> Iterator[None]:
     free (at most ``wait`` seconds, so that a holder that hangs holds no one for long), lets it go at once and
     loads what the first cached, beside the others. Where there is no ``fcntl`` (Windows) or the file cannot be
     locked, no lock."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
     with ExitStack() as stack:
         try:
-            handle = stack.enter_context(open(lock_path(), "a"))
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another one compiles: wait until it is done, then load beside the others
+            handle: IO[str] | None = stack.enter_context(open(lock_path(), "a"))
+        except OSError:  # no lock here
+            handle = None
+        # another one compiles (or loads): wait until it is done, let the lock go, and load beside the others
+        if handle is not None and not _locked(handle):
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not _locked(handle):
                 time.sleep(0.1)
-            stack.close()
-        except OSError:  # no lock here
             stack.close()
         yield
 
 
 def _locked(handle: IO[str]) -> bool:
     """Whether the lock on ``handle`` was taken now (False: another process holds it; True also where locking
-    fails, as there is nothing to wait for)."""
-    import fcntl
-
+    fails or there is no ``fcntl``, as there is nothing to wait for)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return True
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
