@@ -4,6 +4,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -12,6 +13,7 @@ import pytest
 from conftest import interruptible
 
 from livereader.cli import main
+from livereader.live import capture
 from livereader.symbol import encode
 from livereader.synth.scene import DemoStream
 
@@ -195,15 +197,15 @@ def test_one_thread_decodes_every_video_frame_as_the_default_does_on_one_thread(
     script = (
         "import sys, cv2, numpy as np\n"
         "from livereader.live import capture\n"
-        "opened, real = [], cv2.VideoCapture\n"
+        "threads, real = [], cv2.VideoCapture\n"
         "def recording(*args):\n"
-        "    opened.append(real(*args))\n"
-        "    return opened[-1]\n"
+        "    opened = real(*args)\n"
+        "    threads.append(opened.get(cv2.CAP_PROP_N_THREADS))  # before any read (a thread may read it)\n"
+        "    return opened\n"
         "cv2.VideoCapture = recording\n"
         "def decoded(path):\n"
         "    frames = capture.video(path)\n"
-        "    first = next(frames).image\n"
-        "    return opened[-1].get(cv2.CAP_PROP_N_THREADS), [first] + [f.image for f in frames]\n"
+        "    return threads[-1], [f.image for f in frames]\n"
         "paths = sys.argv[1:]\n"
         "before = [decoded(p) for p in paths]\n"
         "capture.one_thread()\n"
@@ -216,3 +218,44 @@ def test_one_thread_decodes_every_video_frame_as_the_default_does_on_one_thread(
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.mp4"), str(tmp_path / "in.avi")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def _source(count: int, log: list, problem: Exception | None = None):
+    """Frames 0..count-1 of a made-up file source that notes the thread that decodes each and whether it was
+    closed, then raises ``problem``."""
+    try:
+        for index in range(count):
+            log.append(threading.current_thread())
+            yield capture.Frame(index, "made-up", np.full((2, 2, 3), index, np.uint8), 30.0)
+        if problem is not None:
+            raise problem
+    finally:
+        log.append("closed")
+
+
+def test_read_ahead_gives_every_frame_in_order_then_what_the_source_raised():
+    log: list = []
+    frames = capture.read_ahead(_source(7, log, capture.SourceError("video ended early")), depth=2)
+    seen = []
+    with pytest.raises(capture.SourceError, match="ended early"):
+        for frame in frames:
+            seen.append((frame.index, int(frame.image[0, 0, 0])))
+    assert seen == [(i, i) for i in range(7)]
+    assert log[-1] == "closed" and threading.current_thread() not in log[:-1]  # decoded on a thread of its own
+
+
+def test_read_ahead_stops_and_closes_its_source_when_the_reader_stops_early():
+    log: list = []
+    frames = capture.read_ahead(_source(1000, log), depth=3)
+    assert [next(frames).index for _ in range(2)] == [0, 1]
+    frames.close()
+    assert log[-1] == "closed"  # closed before close() returned: a video's capture is released
+    assert len(log) - 1 <= 2 + 3 + 1  # decoded at most the depth ahead of what was taken (and one in hand)
+    assert not any(t.name == "livereader-decode" for t in threading.enumerate())
+
+
+def test_read_ahead_decodes_on_the_calling_thread_after_one_thread(monkeypatch):
+    monkeypatch.setattr(capture, "_decode_threads", 1)  # as one_thread() sets it, without its process-wide setting
+    log: list = []
+    assert [f.index for f in capture.read_ahead(_source(3, log))] == [0, 1, 2]
+    assert log == [threading.current_thread()] * 3 + ["closed"]

@@ -8,6 +8,7 @@ source raise :class:`SourceError` with a one-line message.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy as np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEMO_FRAMES = 300  # frames of the demo stream when no window shows it (10 s at 30 frames/s)
 _MAX_BAD_FRAMES = 25  # consecutive undecodable frames after which a video or stream counts as ended
+READ_AHEAD = 3  # frames of a file decoded ahead of the reader by a thread of their own (see read_ahead)
 
 
 class SourceError(Exception):
@@ -52,9 +54,9 @@ def image_files(paths: list[str]) -> list[Path]:
 
 
 def images(files: list[Path], start: int = 0) -> Iterator[Frame]:
-    """The image files (see :func:`image_files`) as frames, in the order given, indexed from ``start``."""
-    for index, path in enumerate(files, start):
-        yield Frame(index, str(path), load_image(path), 0.0)
+    """The image files (see :func:`image_files`) as frames, in the order given, indexed from ``start``, decoded
+    ahead of the reader (:func:`read_ahead`)."""
+    return read_ahead(Frame(index, str(path), load_image(path), 0.0) for index, path in enumerate(files, start))
 
 
 def load_image(path: Path) -> np.ndarray | None:
@@ -108,7 +110,8 @@ def one_thread() -> None:
 
 def video(path: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
     """Every frame of a video file, in order, or those from index ``start`` up to ``stop`` (not included; None: to
-    the end), each with its index in the file; ``image`` is None for an undecodable one."""
+    the end), each with its index in the file, decoded ahead of the reader (:func:`read_ahead`); ``image`` is None
+    for an undecodable one."""
     if not Path(path).exists():
         raise SourceError(f"no such file: {path}")
     if not Path(path).is_file():
@@ -121,7 +124,7 @@ def video(path: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]
     if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
         capture.release()
         raise SourceError(f"cannot seek to frame {start}: {path}")
-    return _frames_of(capture, path, start, stop)
+    return read_ahead(_frames_of(capture, path, start, stop))
 
 
 def _frames_of(capture: cv2.VideoCapture, name: str, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
@@ -150,6 +153,52 @@ def _frames_of(capture: cv2.VideoCapture, name: str, start: int = 0, stop: int |
         raise SourceError(f"no frame could be read from the video: {name}")
     if decoded < count - max(1, count // 50):  # the frame count of some containers is approximate
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
+
+
+def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Iterator[Frame]:
+    """The frames of a file source, decoded by a thread of their own up to ``depth`` frames ahead of the reader:
+    decoding (OpenCV releases the GIL) then runs beside reading instead of before each frame, on another core
+    (the 720p video: 0.7 s of its 859 frames' decoding off the reader's path). The same frames in the same order,
+    and what the source raises is raised here, after the frames before it. Where the reader stops early, the
+    thread stops and closes the source (a video's capture is released). After :func:`one_thread` the frames are
+    decoded on the calling thread, as they come."""
+    if _decode_threads:
+        yield from frames
+        return
+    ahead: queue.Queue[Frame | BaseException | None] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def hand(item: Frame | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for frame in frames:
+                if not hand(frame):
+                    return
+            hand(None)
+        except BaseException as problem:  # handed to the reader, which raises it
+            hand(problem)
+        finally:
+            if isinstance(frames, Generator):
+                frames.close()
+
+    thread = threading.Thread(target=decode, daemon=True, name="livereader-decode")
+    thread.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=1.0)  # a decode that blocks in the backend is left to end with the process
 
 
 def camera(spec: str, timeout: float = 10.0, tick: float = 0.1, reconnect: bool = False) -> Iterator[Frame | None]:
