@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -211,7 +212,7 @@ def test_one_thread_decodes_every_video_frame_as_the_default_does_on_one_thread(
         "capture.one_thread()\n"
         "after = [decoded(p) for p in paths]\n"
         "assert cv2.getNumThreads() == 1, cv2.getNumThreads()\n"
-        "assert [threads for threads, _ in after] == [1, 1], after\n"
+        "assert [count for count, _ in after] == [1, 1], after\n"
         "assert [len(f) for _, f in before] == [len(f) for _, f in after] == [6, 6]\n"
         "assert all(np.array_equal(a, b) for (_, x), (_, y) in zip(before, after) for a, b in zip(x, y))\n"
     )  # in a process of its own: the setting is process-wide
@@ -220,7 +221,7 @@ def test_one_thread_decodes_every_video_frame_as_the_default_does_on_one_thread(
     assert done.returncode == 0, done.stderr
 
 
-def _source(count: int, log: list, problem: Exception | None = None):
+def _source(count: int, log: list, problem: Exception | None = None) -> Iterator[capture.Frame]:
     """Frames 0..count-1 of a made-up file source that notes the thread that decodes each and whether it was
     closed, then raises ``problem``."""
     try:
@@ -246,12 +247,15 @@ def test_read_ahead_gives_every_frame_in_order_then_what_the_source_raised():
 
 def test_read_ahead_stops_and_closes_its_source_when_the_reader_stops_early():
     log: list = []
+    before = set(threading.enumerate())
     frames = capture.read_ahead(_source(1000, log), depth=3)
     assert [next(frames).index for _ in range(2)] == [0, 1]
+    (decoder,) = set(threading.enumerate()) - before
     frames.close()
     assert log[-1] == "closed"  # closed before close() returned: a video's capture is released
+    assert set(log[:-1]) == {decoder}  # decoded on that thread
     assert len(log) - 1 <= 2 + 3 + 1  # decoded at most the depth ahead of what was taken (and one in hand)
-    assert not any(t.name == "livereader-decode" for t in threading.enumerate())
+    assert not decoder.is_alive()
 
 
 def test_read_ahead_decodes_on_the_calling_thread_after_one_thread(monkeypatch):

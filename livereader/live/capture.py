@@ -22,7 +22,7 @@ import numpy as np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEMO_FRAMES = 300  # frames of the demo stream when no window shows it (10 s at 30 frames/s)
 _MAX_BAD_FRAMES = 25  # consecutive undecodable frames after which a video or stream counts as ended
-READ_AHEAD = 3  # frames of a file decoded ahead of the reader by a thread of their own (see read_ahead)
+READ_AHEAD = 3  # frames of a video decoded ahead of the reader by a thread of their own (see read_ahead)
 
 
 class SourceError(Exception):
@@ -55,8 +55,8 @@ def image_files(paths: list[str]) -> list[Path]:
 
 def images(files: list[Path], start: int = 0) -> Iterator[Frame]:
     """The image files (see :func:`image_files`) as frames, in the order given, indexed from ``start``, decoded
-    ahead of the reader (:func:`read_ahead`)."""
-    return read_ahead(Frame(index, str(path), load_image(path), 0.0) for index, path in enumerate(files, start))
+    one ahead of the reader (:func:`read_ahead`: three images held at once, about 110 MB of 12 MP photos)."""
+    return read_ahead((Frame(index, str(path), load_image(path), 0.0) for index, path in enumerate(files, start)), 1)
 
 
 def load_image(path: Path) -> np.ndarray | None:
@@ -95,14 +95,17 @@ def quiet_backends() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
-_decode_threads = 0  # threads that decode a video opened by video() (0: the backend's choice); see one_thread
+# threads that decode a video opened by video() (0: the backend's choice), and with 1 no read-ahead thread either
+# (read_ahead); see one_thread
+_decode_threads = 0
 
 
 def one_thread() -> None:
-    """OpenCV's functions, and the decoding of videos opened from now on, on the calling thread alone: for a
-    worker process of a batch that runs one worker on every core, where threads of its own only contend with the
-    other workers (on 2 cores, FFmpeg's own decoding threads cost a third more CPU time than one). Where a
-    video's backend takes no thread count, it decodes as it would. Process-wide, as ``cv2.setNumThreads`` is."""
+    """OpenCV's functions, and the decoding of videos and images opened from now on, on the calling thread alone
+    (no FFmpeg threads, no :func:`read_ahead` thread): for a worker process of a batch that runs one worker on every
+    core, where threads of its own only contend with the other workers (on 2 cores, FFmpeg's own decoding threads
+    cost a third more CPU time than one). Where a video's backend takes no thread count, it decodes as it would.
+    Process-wide, as ``cv2.setNumThreads`` is."""
     global _decode_threads
     cv2.setNumThreads(1)
     _decode_threads = 1
@@ -155,13 +158,14 @@ def _frames_of(capture: cv2.VideoCapture, name: str, start: int = 0, stop: int |
         raise SourceError(f"video ended early, at frame {decoded} of {count} (truncated?): {name}")
 
 
-def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Iterator[Frame]:
-    """The frames of a file source, decoded by a thread of their own up to ``depth`` frames ahead of the reader:
-    decoding (OpenCV releases the GIL) then runs beside reading instead of before each frame, on another core
-    (the 720p video: 0.7 s of its 859 frames' decoding off the reader's path). The same frames in the same order,
-    and what the source raises is raised here, after the frames before it. Where the reader stops early, the
-    thread stops and closes the source (a video's capture is released). After :func:`one_thread` the frames are
-    decoded on the calling thread, as they come."""
+def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Generator[Frame, None, None]:
+    """The frames of a file source, decoded by a thread of their own ahead of the reader: decoding (OpenCV
+    releases the GIL) runs beside reading, on another core. At most ``depth`` decoded frames wait, so ``depth`` + 2
+    are held at once (one more being handed over, and the reader's). The same frames in the same order, and what
+    the source raises is raised here, after the frames before it. Where the reader stops early, the thread stops at
+    its next frame and closes the source (a video's capture is released; a backend that blocks is left to end with
+    the process). The reader waits in steps of 0.1 s, so that Ctrl-C reaches it on every platform. After
+    :func:`one_thread` the frames are decoded on the calling thread, as they come."""
     if _decode_threads:
         yield from frames
         return
@@ -192,13 +196,19 @@ def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Iterator[Fra
     thread = threading.Thread(target=decode, daemon=True, name="livereader-decode")
     thread.start()
     try:
-        while (item := ahead.get()) is not None:
+        while True:
+            try:
+                item = ahead.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
         stop.set()
-        thread.join(timeout=1.0)  # a decode that blocks in the backend is left to end with the process
+        thread.join(timeout=1.0)
 
 
 def camera(spec: str, timeout: float = 10.0, tick: float = 0.1, reconnect: bool = False) -> Iterator[Frame | None]:
