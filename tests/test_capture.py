@@ -263,3 +263,20 @@ def test_read_ahead_decodes_on_the_calling_thread_after_one_thread(monkeypatch):
     log: list = []
     assert [f.index for f in capture.read_ahead(_source(3, log))] == [0, 1, 2]
     assert log == [threading.current_thread()] * 3 + ["closed"]
+
+
+def test_a_video_read_ahead_and_left_early_releases_its_capture(tmp_path, monkeypatch):
+    _write_video(tmp_path / "in.avi", _scenes(8), "MJPG")
+    opened: list = []
+    real = cv2.VideoCapture
+
+    def recording(*args):
+        opened.append(real(*args))
+        return opened[-1]
+
+    monkeypatch.setattr(cv2, "VideoCapture", recording)
+    frames = capture.video(str(tmp_path / "in.avi"))
+    assert [next(frames).index for _ in range(2)] == [0, 1]
+    assert opened[-1].isOpened()
+    frames.close()  # the reader stops (q, --frames): the decoding thread ends and releases the capture
+    assert not opened[-1].isOpened()
