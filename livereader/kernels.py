@@ -725,13 +725,10 @@ def _gf_eval(poly: np.ndarray, length: int, x: int) -> int:
 @_jit
 def _syndromes(word: np.ndarray, nsym: int) -> np.ndarray:
     """S_j = word(alpha^j), j < nsym; word[0] is the coefficient of the highest degree."""
+    lowest_first = word[::-1]
     syndromes = np.zeros(nsym, np.int64)
     for j in range(nsym):
-        value = 0
-        x = _GF_EXP[j]
-        for index in range(len(word)):
-            value = _gf_mul(value, x) ^ word[index]
-        syndromes[j] = value
+        syndromes[j] = _gf_eval(lowest_first, len(word), _GF_EXP[j])
     return syndromes
 
 
