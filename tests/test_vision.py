@@ -1,5 +1,6 @@
 """The vision pipeline on synthetic scenes: finder location, orientation, corners, reads and rejections."""
 
+import math
 from dataclasses import replace
 
 import cv2
@@ -270,6 +271,47 @@ def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
                                                                                             min_speck_px=0))]
     assert len(finder.contour_tree(specky, options)[0]) < len(finder.contour_tree(specky, replace(options,
                                                                                               min_speck_px=0))[0]) / 10
+
+
+@pytest.mark.parametrize("density", [0.03, 0.2, 0.5])
+def test_pruning_drops_specks_of_one_or_two_pixels_and_keeps_every_other_shape_and_hole(density):
+    import livereader.vision.finder as finder
+
+    rng = np.random.default_rng(int(density * 100))
+    for shape in [(1, 1), (1, 7), (2, 2), (37, 51), (120, 160)]:
+        binary = np.where(rng.random(shape) < density, 255, 0).astype(np.uint8)
+        kept = finder.pruned(binary)
+        assert kept.dtype == np.uint8 and np.array_equal(kept, finder.reference_pruned(binary))
+        # dark shapes are 8-connected and light ones 4-connected, with light all around the image, as
+        # cv2.findContours traces them: the shapes of 3 px and more stay, with the same light regions between them
+        count, labels = cv2.connectedComponents(binary, connectivity=8)
+        sizes = np.bincount(labels[binary > 0], minlength=count)
+        large = np.where(np.isin(labels, np.flatnonzero(sizes >= 3)) & (binary > 0), 255, 0).astype(np.uint8)
+        assert cv2.connectedComponents(kept, connectivity=8)[0] == cv2.connectedComponents(large, connectivity=8)[0]
+        assert (cv2.connectedComponents(np.pad(255 - kept, 1, constant_values=255), connectivity=4)[0]
+                == cv2.connectedComponents(np.pad(255 - large, 1, constant_values=255), connectivity=4)[0])
+        assert np.all(kept <= binary)  # pixels are only removed
+
+
+def test_a_noisy_frame_is_binarized_without_its_specks_and_a_clean_one_as_thresholded():
+    import livereader.vision.finder as finder
+
+    options = finder.FinderOptions()
+    rng = np.random.default_rng(5)
+    frame = np.full((240, 320), 200, np.uint8)
+    _paste(frame, "123456", 4, 40, 40)
+    noisy = np.clip(frame + rng.normal(0, 2.5, frame.shape), 0, 255).astype(np.uint8)
+    raw = cv2.adaptiveThreshold(noisy, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block,
+                                max(options.offset, options.noise_offset * finder.noise_level(noisy)))
+    assert np.array_equal(finder.binarize(noisy, options), finder.pruned(raw))
+    assert len(finder.contour_tree(noisy, options)[0]) < len(cv2.findContours(raw, cv2.RETR_TREE,
+                                                                              cv2.CHAIN_APPROX_SIMPLE)[0]) / 2
+    centres = [f.centre for f in finder.find_finders(frame, options)]
+    assert len(centres) >= 3 and all(min(math.dist(c, f.centre) for f in finder.find_finders(noisy, options)) < 1
+                                     for c in centres)  # every finder pattern stays, in place
+    clean = cv2.adaptiveThreshold(frame, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block,
+                                  options.offset)
+    assert np.array_equal(finder.binarize(frame, options), clean)
 
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):

@@ -49,6 +49,9 @@ class FinderOptions:
     max_candidates: int = 2000  # finder candidates kept per image searched, most finder-like first
     max_fits: int = 64  # homography fits per search, and two more per finder: a pathological frame's budget
     min_speck_px: int = 0  # dark specks of fewer pixels are dropped before tracing (0: none; see despeckled)
+    # ... and else those of one or two pixels (see pruned) where the offset's noise term (noise_offset x the noise
+    # sigma) reaches this share of offset: the noise's tail then marks specks by the thousand
+    prune_noise: float = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,13 +106,38 @@ def noise_level(grey: np.ndarray) -> float:
 
 
 def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
-    """uint8 image, 255 = darker than its local mean by more than the offset (raised with the frame's noise)."""
+    """uint8 image, 255 = darker than its local mean by more than the offset (raised with the frame's noise); in a
+    noisy frame (``FinderOptions.prune_noise``) without its dark specks of one or two pixels (:func:`pruned`)."""
     noise = noise_level(grey)
     if noise > options.smooth_above:
         grey = cv2.GaussianBlur(grey, (5, 5), 1.2)
         noise *= 0.25  # white noise sigma after this Gaussian: 0.235 in theory
     offset = max(options.offset, options.noise_offset * noise)
-    return cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
+    binary = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block, offset)
+    if options.min_speck_px == 0 and options.noise_offset * noise >= options.prune_noise * options.offset:
+        return pruned(binary)
+    return binary
+
+
+def pruned(binary: np.ndarray) -> np.ndarray:
+    """A binary image (255 = dark) without its dark specks of one or two pixels: the pixels with at most one dark
+    8-neighbour. Nothing else changes nesting: such a pixel in a larger shape ends a line, which stays joined,
+    and the light pixels around it were joined already (outside the image counts as light, as for
+    ``cv2.findContours``); no finder's core is so small (``FinderOptions.min_core_px``).
+    Where the noise comes near the threshold's offset, its tail marks such specks by the thousand (4,000 in a
+    640x480 frame), and each costs ``cv2.findContours`` about a microsecond; this costs about 0.1 ms a 640x480
+    frame (:func:`reference_pruned` is the plain reference)."""
+    window = cv2.blur(binary, (3, 3), borderType=cv2.BORDER_CONSTANT)  # 255 x the dark share of each 3x3 window
+    return cv2.threshold(cv2.min(binary, window), 70, 255, cv2.THRESH_BINARY)[1]  # 3 of 9 dark: 85; 2 of 9: 57
+
+
+def reference_pruned(binary: np.ndarray) -> np.ndarray:
+    """The plain reference of :func:`pruned`: each dark pixel's dark 8-neighbours counted by shifts of the image."""
+    dark = np.pad(binary > 0, 1)
+    height, width = binary.shape
+    neighbours = sum(dark[1 + dy:1 + dy + height, 1 + dx:1 + dx + width].astype(np.int32)
+                     for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    return np.where(dark[1:-1, 1:-1] & (neighbours >= 2), 255, 0).astype(np.uint8)
 
 
 def _quad(contour: np.ndarray, scale: float = 1.0,
