@@ -301,7 +301,7 @@ def sensitive_search(state: FrameState, model: Models, options: ReaderOptions) -
     grey, hints = state.grey, state.hints
     finder = replace(options.finder, offset=options.retry_offset, noise_offset=options.retry_noise_offset,
                      min_timing_contrast=options.retry_timing_contrast,
-                     min_speck_px=math.ceil(options.finder.min_core_px))  # its low threshold marks many specks
+                     prune_noise=0.0)  # its low threshold marks specks in any frame
     settled = [r.corners for r in state.known]
     codes, results = state.codes, state.results
     height, width = grey.shape[:2]

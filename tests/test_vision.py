@@ -99,7 +99,7 @@ def test_a_crop_of_one_or_two_pixels_is_searched_without_error(shape):
 
     crop = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
     assert noise_level(crop) == 0.0 if shape[1] <= 2 else noise_level(crop) > 0  # noise along the one row
-    for options in (FinderOptions(), FinderOptions(offset=3.0, min_speck_px=4)):
+    for options in (FinderOptions(), FinderOptions(offset=3.0, prune_noise=0.0)):
         assert find_finders(crop, options) == []
 
 
@@ -247,15 +247,8 @@ def test_a_large_frame_that_explains_nothing_is_searched_sensitively_at_full_siz
             assert frame.size in sensitive
 
 
-def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
+def test_the_sensitive_threshold_drops_specks_in_any_frame_and_keeps_every_finder():
     import livereader.vision.finder as finder
-
-    binary = np.zeros((40, 60), np.uint8)
-    binary[5, 5] = binary[10, 10:12] = binary[20:22, 20] = binary[21, 21] = 255  # specks of 1, 2 and 3 px
-    binary[30:32, 30:32] = binary[5:8, 40] = binary[6, 41] = 255  # and of 4
-    kept = finder.despeckled(binary, 4)
-    assert kept.dtype == np.uint8 and kept[30:32, 30:32].all() and kept[5:8, 40].all() and kept[6, 41]
-    assert int(kept.sum()) // 255 == 8
 
     frame = np.full((480, 640), 235, np.uint8)
     _paste(frame, "123456", 4, 40, 40)
@@ -263,14 +256,14 @@ def test_dropping_specks_keeps_every_finder_and_spares_the_contour_tracing():
     rng = np.random.default_rng(3)
     ys, xs = rng.integers(0, 480, 6000), rng.integers(0, 640, 6000)
     outside = (ys > 40 + 29 * 4) | (xs > 40 + 29 * 4)
-    specky[ys[outside], xs[outside]] = 150  # single dark pixels on the paper
-    options = replace(finder.FinderOptions(), offset=3.0, min_speck_px=4)
-    found = finder.find_finders(specky, options)  # the code's three finders, and the code itself as a ring
-    assert len(found) >= 3 and [f.centre for f in found] == [f.centre for f in finder.find_finders(frame, options)]
-    assert [f.centre for f in found] == [f.centre for f in finder.find_finders(specky, replace(options,
-                                                                                            min_speck_px=0))]
-    assert len(finder.contour_tree(specky, options)[0]) < len(finder.contour_tree(specky, replace(options,
-                                                                                              min_speck_px=0))[0]) / 10
+    specky[ys[outside], xs[outside]] = 150  # single dark pixels on the paper: no noise to speak of
+    assert finder.noise_level(specky) == 0.0
+    sensitive = replace(finder.FinderOptions(), offset=3.0, prune_noise=0.0)  # as the sensitive search's
+    found = finder.find_finders(specky, sensitive)  # the code's three finders, and the code itself as a ring
+    assert len(found) >= 3 and [f.centre for f in found] == [f.centre for f in finder.find_finders(frame, sensitive)]
+    kept = replace(sensitive, prune_noise=0.5)  # the default: this frame is not noisy enough to prune
+    assert [f.centre for f in found] == [f.centre for f in finder.find_finders(specky, kept)]
+    assert len(finder.contour_tree(specky, sensitive)[0]) < len(finder.contour_tree(specky, kept)[0]) / 10
 
 
 @pytest.mark.parametrize("density", [0.03, 0.2, 0.5])
