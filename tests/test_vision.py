@@ -391,6 +391,24 @@ def test_a_finder_pattern_turned_off_its_side_is_grouped_where_nothing_else_expl
     assert read_frame(frame, model, replace(alone, regroup_misalignment=0.3)) == []
 
 
+def test_a_text_code_that_decodes_as_sampled_costs_no_cnn_call(model, monkeypatch):
+    import livereader.pipeline as pipeline
+
+    frame = np.full((480, 640), 235, np.uint8)
+    frame[40 : 40 + 29 * 6, 40 : 40 + 29 * 6] = 255 - 220 * np.kron(np.pad(encode("HELLO", "L"), 4), np.ones((6, 6)))
+    _paste(frame, "123456", 6, 340, 200)
+    batches = []
+    read_grids = pipeline.read_grids
+    monkeypatch.setattr(pipeline, "read_grids",
+                        lambda grids, *args: batches.append(len(grids)) or read_grids(grids, *args))
+    results = sorted(read_frame(frame, model), key=lambda r: r.corners[0][0])
+    assert [(r.status, r.text, r.foreign) for r in results] == [(REJECTED, None, True), (READ, "123456", False)]
+    assert batches == [1]  # the number alone went to the CNN
+    batches.clear()
+    texts = read_frame(frame, model, ReaderOptions(verify=replace(ReaderOptions().verify, content="any")))
+    assert "123456" in [r.text for r in texts] and batches[0] == 2  # any content: every code goes to the CNN
+
+
 @pytest.mark.parametrize("size", [(480, 640), (720, 1280)])  # searched whole at full size first; at half size
 def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_again(model, monkeypatch, size):
     import livereader.pipeline as pipeline
@@ -400,9 +418,10 @@ def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_
     frame[60 : 60 + 29 * 6, 100 : 100 + 29 * 6] = 255 - 220 * np.kron(np.pad(encode("HELLO", "H"), 4), np.ones((6, 6)))
     (text,) = read_frame(frame, model)
     assert text.status == REJECTED and text.foreign
-    calls = []
-    read_grids = pipeline.read_grids
+    calls = []  # a text code is read as sampled (Reed-Solomon decoding), and by the CNN where that fails
+    read_grids, foreign = pipeline.read_grids, pipeline.foreign
     monkeypatch.setattr(pipeline, "read_grids", lambda *args: calls.append(1) or read_grids(*args))
+    monkeypatch.setattr(pipeline, "foreign", lambda *args: calls.append(1) or foreign(*args))
     focus = Hints(focus=((80, 40, 300, 260),), foreign=(text.corners,), whole=False)
     (again,) = read_frame(frame, model, hints=focus)
     assert again.status == REJECTED and again.foreign and calls == []  # located, reported, not read
