@@ -1,9 +1,9 @@
 """Reading one frame: locate codes (:mod:`livereader.vision.finder`), sample their grids
 (:mod:`livereader.vision.grid`, or :mod:`livereader.vision.deblur` for blurred codes), read them all with one
-CNN call per model (:mod:`livereader.decode.reader`). A frame is read by a list of passes (``PASSES``), each
-taking and returning the frame's state (:class:`FrameState`), cheapest first, within the frame's time budget
-(``ReaderOptions.budget``). It holds no state between frames; the capture loop (:mod:`livereader.cli`) calls
-:func:`read_frame` per frame.
+CNN call per model (:mod:`livereader.decode.reader`; reading numbers, all but those that decode as sampled to
+other content). A frame is read by a list of passes (``PASSES``), each taking and returning the frame's state
+(:class:`FrameState`), cheapest first, within the frame's time budget (``ReaderOptions.budget``). It holds no
+state between frames; the capture loop (:mod:`livereader.cli`) calls :func:`read_frame` per frame.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     """Read the supported codes with ``sampler`` (default: :func:`sample_grid`, soft or hard grids as the
     options say; any other sampler's hard grids). Reading numbers, a code that decodes as sampled to something
     other than a number (:func:`livereader.decode.verify.foreign`: its Reed-Solomon decoding and content) is
-    rejected as ``foreign`` without a CNN call (the 60 text codes of a sheet cost one CNN call of 9 ms), and
+    rejected as ``foreign`` without a CNN call (a sheet of 60 text codes spares a CNN call of 9 ms), and
     rejected codes are marked ``foreign`` too where ``foreign_places`` (outlines) hold such a code or the CNN's
     evidence says so. A code that lies where one of ``unread`` (outlines) holds such a code is not read at all,
     only reported as foreign."""
@@ -130,7 +130,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     sampler = sampler or (lambda image, code: sample_grid(image, code, options.grid))
     grids = [sampler(grey, c) for c, skip in zip(codes, skipped) if c.supported and not skip]
     settled = [numeric and foreign(g.hard) for g in grids]
-    values = [g.soft if soft else g.hard.astype(np.float32) for g, known in zip(grids, settled) if not known]
+    values = [g.soft if soft else g.hard.astype(np.float32) for g, done in zip(grids, settled) if not done]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
     sampled_grids, foreign_grids = iter(grids), iter(settled)
     results = []

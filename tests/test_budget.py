@@ -34,7 +34,7 @@ def test_past_the_budget_only_the_essential_searches_run(model):
 
 def _specky_photo(rng: np.random.Generator, size=(3000, 4000)) -> np.ndarray:
     """A 12 MP grey frame of fine paper texture and 200,000 dark specks of 1-5 px a side (at the sensitive threshold
-    190,000 contours, 151,000 of them left where specks under 4 px are dropped), with a six-digit code of 10 px
+    190,000 contours, 152,000 of them left once specks of one or two pixels are pruned), with a six-digit code of 10 px
     modules blurred by 0.8 module."""
     texture = cv2.GaussianBlur(rng.normal(0, 1, size).astype(np.float32), (0, 0), 2.0)
     frame = (170 + 6 * texture / texture.std()).clip(0, 255).astype(np.uint8)

@@ -302,9 +302,10 @@ def test_a_noisy_frame_is_binarized_without_its_specks_and_a_clean_one_as_thresh
     centres = [f.centre for f in finder.find_finders(frame, options)]
     assert len(centres) >= 3 and all(min(math.dist(c, f.centre) for f in finder.find_finders(noisy, options)) < 1
                                      for c in centres)  # every finder pattern stays, in place
+    frame[200, 300] = 150  # a speck of one pixel, in a frame without noise: thresholded, not pruned
     clean = cv2.adaptiveThreshold(frame, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block,
                                   options.offset)
-    assert np.array_equal(finder.binarize(frame, options), clean)
+    assert clean[200, 300] == 255 and np.array_equal(finder.binarize(frame, options), clean)
 
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):

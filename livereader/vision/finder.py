@@ -121,8 +121,9 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 
 
 def pruned(binary: np.ndarray) -> np.ndarray:
-    """A binary image (255 = dark) without its dark specks of one or two pixels: the pixels with at most one dark
-    8-neighbour. Nothing else changes nesting: such a pixel in a larger shape ends a line, which stays joined,
+    """A binary image (255 = dark) without the dark pixels that have at most one dark 8-neighbour: specks of one or
+    two pixels vanish, and lines lose their end pixels. Nothing else changes nesting: such a pixel in a larger
+    shape ends a line, which stays joined,
     and the light pixels around it were joined already (outside the image counts as light, as for
     ``cv2.findContours``); no finder's core is so small (``FinderOptions.min_core_px``).
     Where the noise comes near the threshold's offset, its tail marks such specks by the thousand (4,000 in a
