@@ -123,9 +123,8 @@ def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
 def pruned(binary: np.ndarray) -> np.ndarray:
     """A binary image (255 = dark) without the dark pixels that have at most one dark 8-neighbour: specks of one or
     two pixels vanish, and lines lose their end pixels. Nothing else changes nesting: such a pixel in a larger
-    shape ends a line, which stays joined,
-    and the light pixels around it were joined already (outside the image counts as light, as for
-    ``cv2.findContours``); no finder's core is so small (``FinderOptions.min_core_px``).
+    shape ends a line, which stays joined, and the light pixels around it were joined already (outside the image
+    counts as light, as for ``cv2.findContours``); no finder's core is so small (``FinderOptions.min_core_px``).
     Where the noise comes near the threshold's offset, its tail marks such specks by the thousand (4,000 in a
     640x480 frame), and each costs ``cv2.findContours`` about a microsecond; this costs about 0.1 ms a 640x480
     frame (:func:`reference_pruned` is the plain reference)."""
