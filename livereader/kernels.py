@@ -1,5 +1,6 @@
 """Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`),
-fitting (:mod:`livereader.vision.fit`) and Reed-Solomon decoding (:mod:`livereader.decode.codeword`), each tested
+fitting (:mod:`livereader.vision.fit`), Reed-Solomon decoding (:mod:`livereader.decode.codeword`) and the
+deconvolution of blurred codes (:mod:`livereader.vision.deblur`), each tested
 against the plain reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
 
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
@@ -9,8 +10,9 @@ the time of a real 720p video, beside OpenCV's thresholding and contour tracing)
 search test the contours, three per grouping weigh pairs and triples, one per outline finds its quad, one per trio
 fits and judges its orders, one per code fits all its outlines. Reed-Solomon decoding in ``reedsolo`` (pure Python)
 costs 0.12 ms a decode that corrects errors, and a rejected code's grid is tried with up to four sets of erasures
-(7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). One module for the compiled stages, so that numba's set-up
-lives in one place.
+(7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is dozens of numpy calls on
+25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. One module for the compiled stages, so that numba's
+set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
 module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a process
@@ -685,6 +687,102 @@ def judge_orders(grey: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quads
     return best, best_contrast, best_modules, best_homography, best_corners, best_residual, spent
 
 
+@_jit
+def _banded_rows(left: np.ndarray, band: int, image: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = (``left`` @ ``image``).T, (n, n) each, where ``left`` is zero more than ``band`` off its diagonal:
+    each row of the product a sum of a few rows of ``image`` (contiguous, so they vectorize), then transposed."""
+    n = image.shape[0]
+    into = np.empty(n)
+    for i in range(n):
+        for column in range(n):
+            into[column] = 0.0
+        for j in range(max(0, i - band), min(n, i + band + 1)):
+            weight, row = left[i, j], image[j]
+            for column in range(n):
+                into[column] += weight * row[column]
+        for column in range(n):
+            out[column, i] = into[column]
+
+
+@_jit
+def _banded_product(left: np.ndarray, right_t: np.ndarray, band: int, image: np.ndarray, scratch: np.ndarray,
+                    out: np.ndarray) -> None:
+    """``out`` = ``left`` @ ``image`` @ ``right_t``.T, (n, n) each, where ``left`` and ``right_t`` are zero more than
+    ``band`` off their diagonals, as (``right_t`` @ (``left`` @ ``image``).T).T; ``scratch`` (n, n) is
+    overwritten."""
+    _banded_rows(left, band, image, scratch)
+    _banded_rows(right_t, band, scratch, out)
+
+
+@_jit
+def _mean(image: np.ndarray) -> float:
+    total = 0.0
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            total += image[i, j]
+    return total / image.size
+
+
+@_jit
+def _levels(blurred: np.ndarray, samples: np.ndarray, mean_y: float) -> tuple[float, float]:
+    """a, b by least squares in ``samples`` = a + b * ``blurred`` (``mean_y``: the samples' mean)."""
+    mean_p = _mean(blurred)
+    covariance, variance = 0.0, 0.0
+    for i in range(blurred.shape[0]):
+        for j in range(blurred.shape[1]):
+            centred = blurred[i, j] - mean_p
+            covariance += centred * (samples[i, j] - mean_y)
+            variance += centred * centred
+    b = covariance / max(variance, 1e-9)
+    return mean_y - b * mean_p, b
+
+
+@_jit
+def deconvolved(kernels: np.ndarray, transposed: np.ndarray, bands: np.ndarray, samples: np.ndarray,
+                known: np.ndarray, values: np.ndarray, lipschitz: np.ndarray,
+                steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The modules (S, n, n) solved at each of S one-axis blur matrices ``kernels`` (S, n, n; ``transposed`` the
+    same transposed, ``bands`` how far off the diagonal each has non-zero entries), and each solution's squared
+    error per unit contrast (S,): the projected gradient steps of
+    :func:`livereader.vision.deblur.deconvolve_reference`, whose arguments these are, one sigma after another."""
+    count, n = kernels.shape[0], samples.shape[0]
+    solutions, errors = np.empty((count, n, n)), np.empty(count)
+    mean_y = _mean(samples)
+    scratch, blurred, gradient, ahead = np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
+    for s in range(count):
+        x = solutions[s]
+        for i in range(n):
+            for j in range(n):
+                x[i, j] = values[i, j] if known[i, j] else 0.5
+                ahead[i, j] = x[i, j]
+        momentum = 1.0
+        for _ in range(steps):
+            _banded_product(kernels[s], kernels[s], bands[s], ahead, scratch, blurred)
+            a, b = _levels(blurred, samples, mean_y)
+            for i in range(n):
+                for j in range(n):
+                    blurred[i, j] = a + b * blurred[i, j] - samples[i, j]  # the residual
+            _banded_product(transposed[s], transposed[s], bands[s], blurred, scratch, gradient)
+            rate = b / max(b * b * lipschitz[s], 1e-9)
+            last = momentum
+            momentum = (1 + math.sqrt(1 + 4 * momentum * momentum)) / 2
+            for i in range(n):
+                for j in range(n):
+                    previous = x[i, j]
+                    value = values[i, j] if known[i, j] else min(max(ahead[i, j] - rate * gradient[i, j], 0.0), 1.0)
+                    x[i, j] = value
+                    ahead[i, j] = value + (last - 1) / momentum * (value - previous)
+        _banded_product(kernels[s], kernels[s], bands[s], x, scratch, blurred)
+        a, b = _levels(blurred, samples, mean_y)
+        error = 0.0
+        for i in range(n):
+            for j in range(n):
+                residual = a + b * blurred[i, j] - samples[i, j]
+                error += residual * residual
+        errors[s] = error / (n * n) / max(b * b, 1e-9)
+    return solutions, errors
+
+
 # Reed-Solomon decoding of a version-1 QR code's codewords: GF(256) of the polynomial 0x11d, generator 2, first
 # consecutive root 1 (alpha^0), as ``reedsolo.RSCodec(nsym, nsize=26)`` (the reference of :func:`rs_correct`).
 def _gf_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -843,6 +941,7 @@ def compile_all() -> None:
     from livereader import compiled
     from livereader.decode.codeword import error_corrected
     from livereader.symbol import encode
+    from livereader.vision.deblur import deblur
     from livereader.vision.finder import find_finders
     from livereader.vision.grouping import group_codes, side_partnered
 
@@ -857,6 +956,8 @@ def compile_all() -> None:
         raise RuntimeError("the kernels' drawn code was not found: not every kernel is compiled")
     if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
+    if deblur(frame, codes[0]).hard.shape != (SIZE, SIZE):  # the deconvolution's kernel
+        raise RuntimeError("the deconvolution kernel gave no grid")
 
 
 if __name__ == "__main__":  # the background process of livereader.compiled

@@ -1,6 +1,6 @@
-"""The compiled kernels of finder location, grouping, fitting and Reed-Solomon decoding (livereader.kernels)
-against their plain references, on the finders of synthetic scenes and of frames of many finder patterns, and on
-random inputs; and how a process comes to use them (livereader.compiled)."""
+"""The compiled kernels of finder location, grouping, fitting, Reed-Solomon decoding and deconvolution
+(livereader.kernels) against their plain references, on the finders of synthetic scenes and of frames of many
+finder patterns, and on random inputs; and how a process comes to use them (livereader.compiled)."""
 
 from dataclasses import replace
 
@@ -489,3 +489,37 @@ def test_a_thread_never_waits_while_another_loads_the_kernels(monkeypatch):
     assert time.perf_counter() - started < 0.1
     loader.join()
     assert compiled.kernels() is kernels
+
+
+def test_deconvolution_matches_the_reference(monkeypatch):
+    from livereader.vision import deblur
+
+    assert compiled.kernels() is kernels  # the kernel deconvolves (conftest)
+    rng = np.random.default_rng(8)
+    options = deblur.DeblurOptions()
+    quiet = options.quiet
+    side = 21 + 2 * quiet
+    chosen = 0
+    for trial in range(12):
+        sigma = options.sigmas[trial % len(options.sigmas)]
+        modules = np.pad(encode(str(rng.integers(10**6)).zfill(6), "LMQH"[trial % 4]).astype(np.float64), quiet)
+        (kernel,) = deblur._kernels((sigma,), side)
+        samples = 0.8 - 0.6 * (kernel @ modules @ kernel.T) + rng.normal(0, 0.02 * (trial % 3), (side, side))
+        if trial % 4 == 3:  # light on dark, and samples off any blurred symbol
+            samples = 1 - samples + 0.2 * rng.random((side, side))
+        for sigmas, steps in ((options.sigmas, options.select_steps), ((sigma,), options.steps), ((0.5, 0.6), 7)):
+            solved = replace(options, sigmas=sigmas, steps=steps)
+            reference, errors = deblur.deconvolve_reference(samples, solved)
+            fast, fast_errors = kernels.deconvolved(
+                deblur._kernels(sigmas, side), deblur._transposed(sigmas, side), deblur._bands(sigmas, side),
+                samples, *deblur._known(quiet), deblur._lipschitz(sigmas, side), steps)
+            assert np.abs(fast - reference).max() < 1e-9
+            assert np.allclose(fast_errors, errors, rtol=1e-9, atol=1e-15)
+            modules_fast, sigma_fast = deblur.deconvolve(samples, solved)
+            with monkeypatch.context() as patched:
+                patched.setattr(deblur.compiled, "kernels", lambda: None)  # the reference
+                modules_reference, sigma_reference = deblur.deconvolve(samples, solved)
+            assert sigma_fast == sigma_reference
+            assert np.abs(modules_fast - modules_reference).max() < 1e-6
+            chosen += len(sigmas) > 1 and sigma_fast == sigma
+    assert chosen >= 6  # the blur's own sigma, from samples of a blurred symbol

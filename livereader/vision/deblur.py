@@ -15,22 +15,26 @@ modules are solved by projected gradient descent in [0, 1], with a and b refitte
 and sigma chosen as the one whose solution explains the samples best. Under blur the located geometry is off
 by a few tenths of a module, so the first solution is rendered, blurred by its sigma and aligned to the frame
 by OpenCV's ECC (a homography maximizing the correlation over the whole symbol), and the samples taken again
-through the aligned homography are solved once more. The result is thresholded at 0.5 and read like any other
-grid, so verification judges it as usual.
+through the aligned homography are solved once more, at the chosen sigma only. The first solution only chooses
+the sigma and the symbol to align, so it takes a third of the steps. The result is thresholded at 0.5 and read
+like any other grid, so verification judges it as usual.
 
 Hand-written: neither OpenCV nor numpy has a deconvolution with fixed pixels, box constraints and an unknown
-gain; here it is a few 25x25 matrix products per step, batched over the candidate sigmas.
+gain; here it is a few 25x25 matrix products per step. In numpy (:func:`deconvolve_reference`) a step's dozens
+of calls on 25x25 arrays cost more than their arithmetic, so the steps are compiled
+(:func:`livereader.kernels.deconvolved`), skipping the blur matrices' zeros.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from math import erf, sqrt
 
 import cv2
 import numpy as np
 
+from livereader import compiled
 from livereader.symbol import FIXED_REGION, SIZE, fixed_modules
 from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
@@ -41,18 +45,40 @@ from livereader.vision.grid import SampledGrid, oriented
 class DeblurOptions:
     sigmas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # blur sigmas tried, in modules
     quiet: int = 2  # modules of quiet zone sampled around the symbol and held light
-    steps: int = 60  # projected gradient steps
+    select_steps: int = 20  # projected gradient steps of the first solution, at each sigma (it chooses the sigma)
+    steps: int = 60  # ... of the solution after alignment, at the chosen sigma
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
     align_steps: int = 15  # ECC iterations
     max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _kernels(sigmas: tuple[float, ...], side: int) -> np.ndarray:
     """(S, side, side) one-axis blur matrices at module centres, one per sigma."""
     distance = np.arange(side)[:, None] - np.arange(side)[None, :]
     cdf = np.vectorize(lambda z: 0.5 * (1 + erf(z / sqrt(2))))
-    return np.stack([cdf((distance + 0.5) / s) - cdf((distance - 0.5) / s) for s in sigmas])
+    kernels = np.stack([cdf((distance + 0.5) / s) - cdf((distance - 0.5) / s) for s in sigmas])
+    kernels[kernels < 1e-12] = 0.0  # banded: at most 6 modules off the diagonal at a sigma of 0.9
+    return kernels
+
+
+@lru_cache(maxsize=16)
+def _transposed(sigmas: tuple[float, ...], side: int) -> np.ndarray:
+    """The blur matrices of :func:`_kernels` transposed, C-contiguous."""
+    return np.ascontiguousarray(_kernels(sigmas, side).transpose(0, 2, 1))
+
+
+@lru_cache(maxsize=16)
+def _bands(sigmas: tuple[float, ...], side: int) -> np.ndarray:
+    """(S,) how far off the diagonal each blur matrix of :func:`_kernels` has non-zero entries."""
+    distance = np.abs(np.arange(side)[:, None] - np.arange(side)[None, :])
+    return np.array([distance[kernel != 0].max() for kernel in _kernels(sigmas, side)], np.int64)
+
+
+@lru_cache(maxsize=16)
+def _lipschitz(sigmas: tuple[float, ...], side: int) -> np.ndarray:
+    """(S,) Lipschitz constants of the gradient of the blur's squared error at unit contrast, one per sigma."""
+    return np.linalg.norm(_kernels(sigmas, side), 2, axis=(1, 2)) ** 4
 
 
 @lru_cache(maxsize=4)
@@ -90,13 +116,35 @@ def _fit_levels(blurred: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, n
 
 
 def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) -> tuple[np.ndarray, float]:
-    """(side, side) module-centre samples -> the symbol's (21, 21) modules in [0, 1] and the chosen sigma."""
+    """(side, side) module-centre samples -> the symbol's (21, 21) modules in [0, 1] and the chosen sigma, in
+    ``options.steps`` steps at each of ``options.sigmas``: compiled (:func:`livereader.kernels.deconvolved`) once
+    the kernels are ready (:mod:`livereader.compiled`), and until then by :func:`deconvolve_reference`."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        solutions, errors = deconvolve_reference(samples, options)
+    else:
+        side = len(samples)
+        blur = _kernels(options.sigmas, side)
+        solutions, errors = kernels.deconvolved(
+            blur, _transposed(options.sigmas, side), _bands(options.sigmas, side),
+            np.ascontiguousarray(samples, np.float64), *_known(options.quiet), _lipschitz(options.sigmas, side),
+            options.steps)
+    best = int(np.argmin(errors))
+    q = options.quiet
+    return solutions[best, q:-q, q:-q].astype(np.float32), options.sigmas[best]
+
+
+def deconvolve_reference(samples: np.ndarray,
+                         options: DeblurOptions = DeblurOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """The modules (S, side, side) solved from (side, side) module-centre samples at each of the S
+    ``options.sigmas`` in ``options.steps`` steps, and each solution's squared error per unit contrast (S,):
+    numpy, batched over the sigmas."""
     kernels = _kernels(options.sigmas, len(samples))
     known, values = _known(options.quiet)
     x = np.where(known, values, 0.5)[None].repeat(len(kernels), 0)
     ahead, momentum = x, 1.0  # Nesterov's acceleration (FISTA): the blur is ill-conditioned
     transposed = kernels.transpose(0, 2, 1)
-    lipschitz = np.linalg.norm(kernels, 2, axis=(1, 2)) ** 4  # of the blur operator's normal matrix
+    lipschitz = _lipschitz(options.sigmas, len(samples))
     for _ in range(options.steps):
         blurred = kernels @ ahead @ transposed
         a, b = _fit_levels(blurred, samples)
@@ -109,9 +157,7 @@ def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) ->
     blurred = kernels @ x @ transposed
     a, b = _fit_levels(blurred, samples)
     error = ((a[:, None, None] + b[:, None, None] * blurred - samples) ** 2).mean((1, 2)) / np.maximum(b**2, 1e-9)
-    best = int(np.argmin(error))
-    q = options.quiet
-    return x[best, q:-q, q:-q].astype(np.float32), options.sigmas[best]
+    return x, error
 
 
 def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: float,
@@ -150,7 +196,8 @@ def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: 
 @timed("deblur (retry)")
 def deblur(grey: np.ndarray, code: LocatedCode, options: DeblurOptions = DeblurOptions()) -> SampledGrid:
     """The grid of a located 21x21 code in a blurred grey uint8 frame (see the module docstring)."""
-    modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet), options)
+    modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet),
+                                replace(options, steps=options.select_steps))
     aligned = align(grey, code.homography, (modules > 0.5).astype(np.float32), sigma, options)
-    modules, _ = deconvolve(_samples(grey, aligned, options.quiet), options)
+    modules, _ = deconvolve(_samples(grey, aligned, options.quiet), replace(options, sigmas=(sigma,)))
     return oriented(modules)
