@@ -33,9 +33,29 @@ def scaled_point(x: float, y: float, scale: float, origin: tuple[int, int] = (0,
     return (x + 0.5) * scale - 0.5 + origin[0], (y + 0.5) * scale - 0.5 + origin[1]
 
 
-def polygons(outlines: Iterable[Points]) -> list[np.ndarray]:
-    """Outlines as OpenCV's polygons ((N, 2) float32): for :func:`holding` on many points, converted once."""
-    return [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]
+def held(points: Sequence[Point], outlines: Sequence[Points]) -> list[bool]:
+    """Whether each of ``points`` (x, y) lies in any of ``outlines`` (edge included, as :func:`holding` without a
+    margin). Where every outline is a convex quadrilateral, as codes' corners are, all points and outlines at once:
+    a point lies in a convex outline where it is on no edge's outer side (a sheet of 60 codes tests hundreds of
+    finder patterns against each, a Python loop of ``cv2.pointPolygonTest`` calls otherwise)."""
+    if not points or not outlines:
+        return [False] * len(points)
+    quads = [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]
+    if any(len(quad) != 4 for quad in quads):
+        return [holding(point, quads) is not None for point in points]
+    corners = np.stack(quads).astype(np.float64)  # (K, 4, 2), as OpenCV's float32 polygons
+    edges = np.roll(corners, -1, axis=1) - corners
+    following = np.roll(edges, -1, axis=1)
+    turns = edges[:, :, 0] * following[:, :, 1] - edges[:, :, 1] * following[:, :, 0]
+    if not np.all(np.all(turns >= 0, axis=1) | np.all(turns <= 0, axis=1)):  # a concave outline: one by one
+        return [holding(point, quads) is not None for point in points]
+    xy = np.asarray(points, np.float32).astype(np.float64)  # as OpenCV takes a point
+    inside: list[bool] = []
+    for start in range(0, len(xy), 1024):  # (1024, K, 4) at a time: bounded memory for a frame of many finders
+        offsets = xy[start:start + 1024, None, None, :] - corners[None]
+        sides = edges[None, :, :, 0] * offsets[..., 1] - edges[None, :, :, 1] * offsets[..., 0]
+        inside += np.any(np.all(sides >= 0, axis=2) | np.all(sides <= 0, axis=2), axis=1).tolist()
+    return inside
 
 
 def holding(point: Points | Sequence[float], outlines: Iterable[Points],
@@ -44,7 +64,7 @@ def holding(point: Points | Sequence[float], outlines: Iterable[Points],
 
     ``margin``: pixels outside an outline that still count as in it (one for all, or one per outline); with a
     margin, a point must lie closer than that to the outline's edge (OpenCV's signed distance). Outlines given as
-    float32 arrays (:func:`polygons`) are not copied."""
+    (N, 2) float32 arrays are not copied."""
     xy = (float(point[0]), float(point[1]))  # type: ignore[arg-type]  # a point: two numbers
     for index, outline in enumerate(outlines):
         edge = margin if isinstance(margin, (int, float)) else margin[index]

@@ -237,17 +237,38 @@ def paired(centres: np.ndarray, sizes: np.ndarray, max_size_ratio: float, max_mo
 
 
 @_jit
-def _half_axis(dx: float, dy: float, axis_0: float, axis_1: float) -> tuple[int, float]:
-    """The half-axis (0..3: axis 0 forward and backward, then axis 1) of a finder with edge directions ``axis_0``
-    and ``axis_1`` (radians) nearest the direction (dx, dy), and the angle between them (radians, <= pi/2)."""
-    angle = np.arctan2(dy, dx)
-    turn_0 = (angle - axis_0 + np.pi) % (2 * np.pi) - np.pi
-    turn_1 = (angle - axis_1 + np.pi) % (2 * np.pi) - np.pi
-    off_0 = min(abs(turn_0), np.pi - abs(turn_0))
-    off_1 = min(abs(turn_1), np.pi - abs(turn_1))
-    if off_0 <= off_1:
-        return int(abs(turn_0) > np.pi / 2), off_0
-    return 2 + int(abs(turn_1) > np.pi / 2), off_1
+def _half_axis(dx: float, dy: float, units: np.ndarray) -> tuple[int, float, float]:
+    """The half-axis (0..3: axis 0 forward and backward, then axis 1) of a finder whose edge directions are the unit
+    vectors ``units`` (2, 2) nearest the direction (dx, dy), and that direction's parts across and along it: its
+    angle off the axis is atan2(across, along), <= pi/2 (no trigonometry: the angles are only compared)."""
+    along_0, across_0 = dx * units[0, 0] + dy * units[0, 1], dx * units[0, 1] - dy * units[0, 0]
+    along_1, across_1 = dx * units[1, 0] + dy * units[1, 1], dx * units[1, 1] - dy * units[1, 0]
+    if abs(across_0) * abs(along_1) <= abs(across_1) * abs(along_0):
+        return int(along_0 < 0), abs(across_0), abs(along_0)
+    return 2 + int(along_1 < 0), abs(across_1), abs(along_1)
+
+
+@_jit
+def _tangent(limit: float) -> float:
+    """tan(``limit``) for an angle limit in radians: ``across < _tangent(limit) * along`` where atan2(across, along)
+    (both >= 0) is under it (a limit of pi/2 or more: under it wherever ``along`` > 0)."""
+    return np.tan(limit) if limit < np.pi / 2 else np.inf
+
+
+@_jit
+def _insert(nearest: np.ndarray, best: np.ndarray, finder: int, direction: int, other: int, distance: float) -> None:
+    """``other`` among ``finder``'s nearest partners along a half-axis (``best``: their distances), if near enough;
+    a tie keeps the earlier one first."""
+    partners = nearest.shape[2]
+    slot = partners
+    while slot > 0 and distance < best[finder, direction, slot - 1]:
+        slot -= 1
+    if slot < partners:
+        for moved in range(partners - 1, slot, -1):
+            best[finder, direction, moved] = best[finder, direction, moved - 1]
+            nearest[finder, direction, moved] = nearest[finder, direction, moved - 1]
+        best[finder, direction, slot] = distance
+        nearest[finder, direction, slot] = other
 
 
 @_jit
@@ -257,32 +278,31 @@ def side_partners(centres: np.ndarray, sizes: np.ndarray, axes: np.ndarray, cand
     """(n, 4, partners): for each finder and each of its four half-axes, the nearest ``partners`` finders that could
     share a side of one code with it, nearest first (-1: none). ``candidates``: the indices, ascending, of the
     finders that :func:`paired` accepts (no other finder has a partner); ``axes`` (n, 2) are the finders' edge
-    directions (:attr:`Finder.axes`; any value for the others). Reference:
-    :func:`livereader.vision.grouping.reference_sides` (which explains the geometry)."""
+    directions (:attr:`Finder.axes`; any value for the others). Each pair is judged once, for both finders.
+    Reference: :func:`livereader.vision.grouping.reference_sides` (which explains the geometry)."""
     n = len(sizes)
     nearest = np.full((n, 4, partners), -1, np.int64)
-    best = np.empty((4, partners))
+    best = np.full((n, 4, partners), np.inf)
+    units = np.empty((n, 2, 2))
     for i in candidates:
-        best[:] = np.inf
-        for j in candidates:
+        for axis in range(2):
+            units[i, axis, 0], units[i, axis, 1] = np.cos(axes[i, axis]), np.sin(axes[i, axis])
+    better, other = _tangent(max_misalignment), _tangent(max_other_misalignment)
+    for a in range(len(candidates)):
+        i = candidates[a]
+        for b in range(a + 1, len(candidates)):
+            j = candidates[b]
             dx, dy = centres[j, 0] - centres[i, 0], centres[j, 1] - centres[i, 1]
             distance = np.hypot(dx, dy)
             if not _plausible(distance, sizes[i], sizes[j], max_size_ratio, max_modules):
                 continue
-            direction, misaligned = _half_axis(dx, dy, axes[i, 0], axes[i, 1])
-            _, other = _half_axis(-dx, -dy, axes[j, 0], axes[j, 1])
-            if not (min(misaligned, other) < max_misalignment and max(misaligned, other) < max_other_misalignment):
-                continue
-            # insert j among the nearest of this half-axis: a tie keeps the earlier finder first
-            slot = partners
-            while slot > 0 and distance < best[direction, slot - 1]:
-                slot -= 1
-            if slot < partners:
-                for moved in range(partners - 1, slot, -1):
-                    best[direction, moved] = best[direction, moved - 1]
-                    nearest[i, direction, moved] = nearest[i, direction, moved - 1]
-                best[direction, slot] = distance
-                nearest[i, direction, slot] = j
+            towards_j, across_i, along_i = _half_axis(dx, dy, units[i])
+            towards_i, across_j, along_j = _half_axis(-dx, -dy, units[j])
+            # the better aligned of the two within max_misalignment, the other within max_other_misalignment
+            if ((across_i < better * along_i or across_j < better * along_j)
+                    and across_i < other * along_i and across_j < other * along_j):
+                _insert(nearest, best, i, towards_j, j, distance)  # candidates ascend: each list in index order
+                _insert(nearest, best, j, towards_i, i, distance)
     return nearest
 
 

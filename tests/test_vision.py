@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from livereader.geometry import held, holding
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, ReaderOptions, read_frame
 from livereader.symbol import encode
 from livereader.synth.scene import SceneConfig, render_scene, scenes
@@ -306,6 +307,27 @@ def test_a_noisy_frame_is_binarized_without_its_specks_and_a_clean_one_as_thresh
     clean = cv2.adaptiveThreshold(frame, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, options.block,
                                   options.offset)
     assert clean[200, 300] == 255 and np.array_equal(finder.binarize(frame, options), clean)
+
+
+def test_points_are_held_by_convex_and_concave_outlines_as_opencv_holds_them():
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        count = int(rng.integers(1, 6))
+        centres = rng.uniform(0, 200, (count, 1, 2))
+        outlines = centres + rng.uniform(-40, 40, (count, 4, 2))  # convex or not, any orientation
+        if trial % 3 == 0:  # codes' corners: convex, tl tr br bl
+            angle = rng.uniform(0, 2 * np.pi, (count, 1))
+            square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+            rotation = np.stack([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)], -1).reshape(-1, 2, 2)
+            outlines = centres + 30 * square @ rotation.transpose(0, 2, 1)
+        outlines = np.round(outlines, 1)
+        points = [tuple(p) for p in rng.uniform(-20, 220, (300, 2)).round(1).tolist()]
+        points += [tuple(outlines[0, 0]), tuple((outlines[0, 0] + outlines[0, 1]) / 2)]  # a corner, an edge
+        expected = [holding(point, list(outlines)) is not None for point in points]
+        assert held(points, list(outlines)) == expected
+        assert any(expected) and not all(expected)
+    assert held([], [outlines[0]]) == [] and held([(1.0, 2.0)], []) == [False]
+
 
 
 def test_a_frame_full_of_finder_patterns_costs_a_bounded_number_of_fits(monkeypatch):

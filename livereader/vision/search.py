@@ -11,7 +11,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from livereader.geometry import Points, holding, polygons
+from livereader.geometry import Points, held
 from livereader.symbol import SIZE
 from livereader.vision.finder import Finder, FinderOptions, find_finders
 from livereader.vision.fit import LocatedCode
@@ -50,8 +50,7 @@ def _left_over(finders: list[Finder], codes: list[LocatedCode]) -> list[Finder]:
 
 def _outside(finders: list[Finder], outlines: Sequence[Points]) -> list[Finder]:
     """The finders whose centres lie outside every one of ``outlines`` ((4, 2) pixels each)."""
-    converted = polygons(outlines)
-    return [f for f in finders if holding(f.centre, converted) is None]
+    return [f for f, inside in zip(finders, held([f.centre for f in finders], outlines)) if not inside]
 
 
 @lru_cache(maxsize=8)
