@@ -41,11 +41,11 @@ def held(points: Sequence[Point], outlines: Sequence[Points]) -> list[bool]:
     if not points or not outlines:
         return [False] * len(points)
     quads = [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]
-    if any(len(quad) != 4 for quad in quads):
+    if len(points) * len(quads) <= 64 or any(len(quad) != 4 for quad in quads):  # a few: one by one costs less
         return [holding(point, quads) is not None for point in points]
     corners = np.stack(quads).astype(np.float64)  # (K, 4, 2), as OpenCV's float32 polygons
-    edges = np.roll(corners, -1, axis=1) - corners
-    following = np.roll(edges, -1, axis=1)
+    edges = corners[:, [1, 2, 3, 0]] - corners
+    following = edges[:, [1, 2, 3, 0]]
     turns = edges[:, :, 0] * following[:, :, 1] - edges[:, :, 1] * following[:, :, 0]
     if not np.all(np.all(turns >= 0, axis=1) | np.all(turns <= 0, axis=1)):  # a concave outline: one by one
         return [holding(point, quads) is not None for point in points]
