@@ -11,7 +11,7 @@ from livereader.geometry import held, holding
 from livereader.pipeline import READ, REJECTED, UNSUPPORTED, ReaderOptions, read_frame
 from livereader.symbol import encode
 from livereader.synth.scene import SceneConfig, render_scene, scenes
-from livereader.vision.grid import sample_grid
+from livereader.vision.grid import corner_homography, refine, sample_grid
 from livereader.vision.search import search
 
 
@@ -50,6 +50,23 @@ def test_sampled_grid_matches_the_code(model):
     (code,), _ = search(grey)
     assert code.supported and code.modules == 21
     assert (sample_grid(grey, code).hard == encode(scene.codes[0].text, "H")).all()
+
+
+def test_refining_moves_a_misplaced_bottom_right_corner_back_to_the_symbol(model):
+    scene = render_scene("clean", np.random.default_rng(5))
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    (code,), _ = search(grey)
+    module = float(np.linalg.norm(code.corners[1] - code.corners[0])) / 21
+    truth = np.array(scene.codes[0].corners)
+    for dx, dy in ((0.8, -0.6), (-0.7, -0.9), (0.0, 0.9)):  # modules off, along the code's own axes
+        corners = code.corners.copy()
+        corners[2] = cv2.perspectiveTransform(np.array([[[21 + dx, 21 + dy]]]), code.homography)[0, 0]
+        misplaced = replace(code, corners=corners, homography=corner_homography(corners))
+        assert (sample_grid(grey, misplaced).hard != encode(scene.codes[0].text, "H")).sum() > 10
+        refined = refine(grey, misplaced)
+        # the samples' contrast peaks anywhere inside the modules: the corner within half a module
+        assert np.linalg.norm(refined.corners[2] - truth[2]) < 0.55 * module
+        assert (sample_grid(grey, refined).hard != encode(scene.codes[0].text, "H")).sum() <= 2
 
 
 def test_mirrored_code_is_transposed_back():

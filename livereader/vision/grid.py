@@ -61,31 +61,46 @@ def _format_distance(hard: np.ndarray) -> float:
     return float(min(distances.min(), 30 - distances.max()))
 
 
-def _contrast(grey: np.ndarray, homography: np.ndarray) -> float:
-    """Mean absolute difference of the 21x21 module-centre samples from their 3x3-module local mean: highest
-    when the samples sit on module centres rather than on module edges."""
-    points = cv2.perspectiveTransform(_sample_points(0.0)[:, ::SUBSAMPLES], homography)[0].astype(np.float32)
-    values = cv2.remap(grey, points[:, :1], points[:, 1:], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE).reshape(SIZE, SUBSAMPLES * SIZE)[:, ::SUBSAMPLES]
-    values = values.astype(np.float32)
-    return float(np.abs(values - cv2.blur(values, (3, 3), borderType=cv2.BORDER_REFLECT)).mean())
+@lru_cache(maxsize=1)
+def _module_centres() -> np.ndarray:
+    """(1, 441, 2) float32 module coordinates (x, y) of the 21x21 module centres, row-major."""
+    centres = np.arange(SIZE) + 0.5
+    xs, ys = np.meshgrid(centres, centres)
+    return np.stack([xs, ys], -1).reshape(1, -1, 2).astype(np.float32)
+
+
+def _contrasts(grey: np.ndarray, homographies: list[np.ndarray]) -> np.ndarray:
+    """For each module-to-pixel homography, the mean absolute difference of the 21x21 module-centre samples from
+    their 3x3-module local mean (edges reflected): highest when the samples sit on module centres rather than on
+    module edges. All homographies' samples in one ``cv2.remap``."""
+    points = np.concatenate([cv2.perspectiveTransform(_module_centres(), h)[0] for h in homographies])
+    values = cv2.remap(grey, points[:, :1], points[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    values = values.reshape(len(homographies), SIZE, SIZE).astype(np.float32)
+    padded = np.pad(values, ((0, 0), (1, 1), (1, 1)), mode="symmetric")  # cv2.BORDER_REFLECT
+    local = sum(padded[:, dy:dy + SIZE, dx:dx + SIZE] for dy in range(3) for dx in range(3)) / 9
+    return np.abs(values - local).mean(axis=(1, 2))
 
 
 @timed("refine (retry)")
 def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5, 0.25)) -> LocatedCode:
     """Move the bottom-right corner, the one extrapolated farthest from the finder patterns, to where the
-    module samples show the most contrast: a coarse-to-fine search of +-2 steps per axis, in modules."""
-    best, best_score = code.corners.astype(np.float32), _contrast(grey, code.homography)
+    module samples show the most contrast (:func:`_contrasts`): a coarse-to-fine search of +-2 steps per axis, in
+    modules, each step's 25 places judged at once (the first of the best where they tie)."""
+    best, best_score = code.corners.astype(np.float32), float(_contrasts(grey, [code.homography])[0])
+    moves = np.array([[[SIZE + dx, SIZE + dy] for dx, dy in itertools.product((-2, -1, 0, 1, 2), repeat=2)]],
+                     np.float32)
     for step in steps:
         centre = best[2].copy()
-        for dx, dy in itertools.product((-2, -1, 0, 1, 2), repeat=2):
-            offset = cv2.perspectiveTransform(np.array([[[SIZE + dx * step, SIZE + dy * step]]], np.float32),
-                                            code.homography)
+        places = cv2.perspectiveTransform(SIZE + (moves - SIZE) * step, code.homography)[0]
+        candidates = []
+        for place in places:
             corners = best.copy()
-            corners[2] = centre + offset[0, 0] - code.corners[2].astype(np.float32)
-            score = _contrast(grey, corner_homography(corners))
-            if score > best_score:
-                best, best_score = corners, score
+            corners[2] = centre + place - code.corners[2].astype(np.float32)
+            candidates.append(corners)
+        scores = _contrasts(grey, [corner_homography(corners) for corners in candidates])
+        chosen = int(np.argmax(scores))
+        if scores[chosen] > best_score:
+            best, best_score = candidates[chosen], float(scores[chosen])
     return replace(code, corners=best.astype(np.float64), homography=corner_homography(best))
 
 
