@@ -507,7 +507,7 @@ def test_deconvolution_matches_the_reference(monkeypatch):
         samples = 0.8 - 0.6 * (kernel @ modules @ kernel.T) + rng.normal(0, 0.02 * (trial % 3), (side, side))
         if trial % 4 == 3:  # light on dark, and samples off any blurred symbol
             samples = 1 - samples + 0.2 * rng.random((side, side))
-        for sigmas, steps in ((options.sigmas, options.select_steps), ((sigma,), options.steps), ((0.5, 0.6), 7)):
+        for sigmas, steps in ((options.sigmas, options.steps), ((sigma,), options.steps), ((0.5, 0.6), 7)):
             solved = replace(options, sigmas=sigmas, steps=steps)
             reference, errors = deblur.deconvolve_reference(samples, solved)
             fast, fast_errors = kernels.deconvolved(

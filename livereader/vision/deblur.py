@@ -15,9 +15,8 @@ modules are solved by projected gradient descent in [0, 1], with a and b refitte
 and sigma chosen as the one whose solution explains the samples best. Under blur the located geometry is off
 by a few tenths of a module, so the first solution is rendered, blurred by its sigma and aligned to the frame
 by OpenCV's ECC (a homography maximizing the correlation over the whole symbol), and the samples taken again
-through the aligned homography are solved once more, at the chosen sigma only. The first solution only chooses
-the sigma and the symbol to align, so it takes a third of the steps. The result is thresholded at 0.5 and read
-like any other grid, so verification judges it as usual.
+through the aligned homography are solved once more, at the chosen sigma only. The result is thresholded at 0.5
+and read like any other grid, so verification judges it as usual.
 
 Hand-written: neither OpenCV nor numpy has a deconvolution with fixed pixels, box constraints and an unknown
 gain; here it is a few 25x25 matrix products per step. In numpy (:func:`deconvolve_reference`) a step's dozens
@@ -45,8 +44,7 @@ from livereader.vision.grid import SampledGrid, oriented
 class DeblurOptions:
     sigmas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # blur sigmas tried, in modules
     quiet: int = 2  # modules of quiet zone sampled around the symbol and held light
-    select_steps: int = 20  # projected gradient steps of the first solution, at each sigma (it chooses the sigma)
-    steps: int = 60  # ... of the solution after alignment, at the chosen sigma
+    steps: int = 60  # projected gradient steps of each solution: the first at each sigma, the second at the chosen one
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
     align_steps: int = 15  # ECC iterations
     max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
@@ -196,8 +194,7 @@ def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: 
 @timed("deblur (retry)")
 def deblur(grey: np.ndarray, code: LocatedCode, options: DeblurOptions = DeblurOptions()) -> SampledGrid:
     """The grid of a located 21x21 code in a blurred grey uint8 frame (see the module docstring)."""
-    modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet),
-                                replace(options, steps=options.select_steps))
+    modules, sigma = deconvolve(_samples(grey, code.homography, options.quiet), options)
     aligned = align(grey, code.homography, (modules > 0.5).astype(np.float32), sigma, options)
     modules, _ = deconvolve(_samples(grey, aligned, options.quiet), replace(options, sigmas=(sigma,)))
     return oriented(modules)
