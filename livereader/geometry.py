@@ -35,19 +35,21 @@ def scaled_point(x: float, y: float, scale: float, origin: tuple[int, int] = (0,
 
 def held(points: Sequence[Point], outlines: Sequence[Points]) -> list[bool]:
     """Whether each of ``points`` (x, y) lies in any of ``outlines`` (edge included, as :func:`holding` without a
-    margin). Where every outline is a convex quadrilateral, as codes' corners are, all points and outlines at once:
-    a point lies in a convex outline where it is on no edge's outer side (a sheet of 60 codes tests hundreds of
-    finder patterns against each, a Python loop of ``cv2.pointPolygonTest`` calls otherwise)."""
+    margin). Where every outline is a convex quadrilateral of some area, as codes' corners are, and there are more
+    than 64 point-outline pairs, all points and outlines at once: a point lies in a convex outline where it is on no
+    edge's outer side (a sheet of 60 codes tests hundreds of finder patterns against each). Otherwise one by one
+    (:func:`holding`), where numpy's calls would cost more than OpenCV's tests."""
     if not points or not outlines:
         return [False] * len(points)
     quads = [np.asarray(outline, np.float32).reshape(-1, 2) for outline in outlines]
-    if len(points) * len(quads) <= 64 or any(len(quad) != 4 for quad in quads):  # a few: one by one costs less
+    if len(points) * len(quads) <= 64 or any(len(quad) != 4 for quad in quads):
         return [holding(point, quads) is not None for point in points]
     corners = np.stack(quads).astype(np.float64)  # (K, 4, 2), as OpenCV's float32 polygons
     edges = corners[:, [1, 2, 3, 0]] - corners
     following = edges[:, [1, 2, 3, 0]]
     turns = edges[:, :, 0] * following[:, :, 1] - edges[:, :, 1] * following[:, :, 0]
-    if not np.all(np.all(turns >= 0, axis=1) | np.all(turns <= 0, axis=1)):  # a concave outline: one by one
+    convex = (np.all(turns >= 0, axis=1) | np.all(turns <= 0, axis=1)) & np.any(turns != 0, axis=1)
+    if not np.all(convex):  # a concave outline, or one of no area: one by one
         return [holding(point, quads) is not None for point in points]
     xy = np.asarray(points, np.float32).astype(np.float64)  # as OpenCV takes a point
     inside: list[bool] = []

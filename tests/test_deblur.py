@@ -35,7 +35,8 @@ def test_deconvolution_recovers_modules_that_a_threshold_cannot():
         assert modules.shape == (SIZE, SIZE)
         assert sigma == 0.7
         assert ((modules > 0.5) != grid).sum() <= 2
-        # the second solution of deblur, at the chosen sigma only, is the same
+        # each sigma is solved on its own: the chosen one alone gives the same modules (deblur's second solution
+        # solves only the sigma its first chose)
         again, _ = deconvolve(samples, replace(options, sigmas=(sigma,)))
         assert np.abs(again - modules).max() < 1e-6
 

@@ -47,9 +47,12 @@ def test_candidate_triples_match_the_reference(frames_and_finders, partners):
     assert compared >= 40
 
 
-@pytest.mark.parametrize("partners", [1, 2])
-def test_side_partners_match_the_reference(frames_and_finders, partners):
-    options = replace(FinderOptions(), side_partners=partners)
+@pytest.mark.parametrize(("partners", "limits"), [(1, (0.3, 0.3)), (2, (0.3, 0.3)), (1, (0.3, 0.5)), (2, (0.1, 1.0)),
+                                                  (1, (1.2, 1.6)), (1, (0.5, 0.3))])
+def test_side_partners_match_the_reference(frames_and_finders, partners, limits):
+    # the defaults, the sheared regroup's looser other finder, and limits beyond a right angle
+    options = replace(FinderOptions(), side_partners=partners, max_misalignment=limits[0],
+                      max_other_misalignment=limits[1])
     found = 0
     for _, finders in frames_and_finders:
         _, _, nearest = grouping._side_partners(kernels, finders, options)

@@ -52,21 +52,26 @@ def test_sampled_grid_matches_the_code(model):
     assert (sample_grid(grey, code).hard == encode(scene.codes[0].text, "H")).all()
 
 
-def test_refining_moves_a_misplaced_bottom_right_corner_back_to_the_symbol(model):
-    scene = render_scene("clean", np.random.default_rng(5))
-    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
-    (code,), _ = search(grey)
-    module = float(np.linalg.norm(code.corners[1] - code.corners[0])) / 21
-    truth = np.array(scene.codes[0].corners)
-    for dx, dy in ((0.8, -0.6), (-0.7, -0.9), (0.0, 0.9)):  # modules off, along the code's own axes
-        corners = code.corners.copy()
-        corners[2] = cv2.perspectiveTransform(np.array([[[21 + dx, 21 + dy]]]), code.homography)[0, 0]
-        misplaced = replace(code, corners=corners, homography=corner_homography(corners))
-        assert (sample_grid(grey, misplaced).hard != encode(scene.codes[0].text, "H")).sum() > 10
-        refined = refine(grey, misplaced)
-        # the samples' contrast peaks anywhere inside the modules: the corner within half a module
-        assert np.linalg.norm(refined.corners[2] - truth[2]) < 0.55 * module
-        assert (sample_grid(grey, refined).hard != encode(scene.codes[0].text, "H")).sum() <= 2
+def test_refining_moves_a_misplaced_bottom_right_corner_back_to_the_symbol():
+    wrong, off = [], []
+    for seed in range(4):
+        scene = render_scene("clean", np.random.default_rng(seed))
+        grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+        (code,), _ = search(grey)
+        module = float(np.linalg.norm(code.corners[1] - code.corners[0])) / 21
+        truth, grid = np.array(scene.codes[0].corners), encode(scene.codes[0].text, "H")
+        for dx, dy in ((0.8, -0.6), (-0.7, -0.9), (0.0, 0.9)):  # modules off, along the code's own axes
+            corners = code.corners.copy()
+            corners[2] = cv2.perspectiveTransform(np.array([[[21 + dx, 21 + dy]]]), code.homography)[0, 0]
+            misplaced = replace(code, corners=corners, homography=corner_homography(corners))
+            assert (sample_grid(grey, misplaced).hard != grid).sum() > 5
+            refined = refine(grey, misplaced)
+            off.append(float(np.linalg.norm(refined.corners[2] - truth[2])) / module)
+            wrong.append(int((sample_grid(grey, refined).hard != grid).sum()))
+    # the samples' contrast peaks anywhere inside the modules: the corner comes back to within about half a module,
+    # its grid within what Reed-Solomon corrects (a corner 1.4-2.1 modules off and 56-64 modules wrong would fail)
+    assert max(off) < 0.75 and np.median(off) < 0.45
+    assert max(wrong) <= 4 and sum(wrong) <= 12
 
 
 def test_mirrored_code_is_transposed_back():
@@ -332,11 +337,13 @@ def test_points_are_held_by_convex_and_concave_outlines_as_opencv_holds_them():
         count = int(rng.integers(2, 7))  # with 300 points, more than one by one takes
         centres = rng.uniform(0, 200, (count, 1, 2))
         outlines = centres + rng.uniform(-40, 40, (count, 4, 2))  # convex or not, any orientation
-        if trial % 3 == 0:  # codes' corners: convex, tl tr br bl
+        if trial % 3 != 2:  # codes' corners: convex, tl tr br bl, and mirrored codes' (the other way round)
             angle = rng.uniform(0, 2 * np.pi, (count, 1))
             square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
             rotation = np.stack([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)], -1).reshape(-1, 2, 2)
-            outlines = centres + 30 * square @ rotation.transpose(0, 2, 1)
+            outlines = centres + rng.uniform(10, 40, (count, 1, 1)) * square @ rotation.transpose(0, 2, 1)
+            if trial % 2:
+                outlines = outlines[:, ::-1]
         outlines = list(np.round(outlines, 1))
         points = [tuple(p) for p in rng.uniform(-20, 220, (300, 2)).round(1).tolist()]
         points += [tuple(outlines[0][0])]  # a corner
@@ -346,10 +353,14 @@ def test_points_are_held_by_convex_and_concave_outlines_as_opencv_holds_them():
         expected = [holding(point, outlines) is not None for point in points]
         assert held(points, outlines) == expected
         assert any(expected) and not all(expected)
-    square = [np.array([[10, 10], [50, 10], [50, 50], [10, 50]], np.float64)] * 20
+    square = np.array([[10, 10], [50, 10], [50, 50], [10, 50]], np.float64)
     on_edge, beside = [(30.0, 10.0), (10.0, 30.0)], [(30.0, 9.9), (50.1, 30.0)]
-    assert held(on_edge + beside + [(20.0, 20.0)] * 4, square) == [True, True, False, False, True, True, True, True]
-    assert held([], [square[0]]) == [] and held([(1.0, 2.0)], []) == [False]
+    for outlines in ([square] * 20, [square[::-1]] * 20):  # either way round
+        assert held(on_edge + beside + [(20.0, 20.0)] * 4, outlines) == [True, True, False, False] + [True] * 4
+    points = [(100.0, 200.0), (10.0, 10.0)] * 40
+    dot = np.array([[10, 10]] * 4, np.float64)  # an outline of no area holds only its own point
+    assert held(points, [dot] * 20) == [holding(point, [dot]) is not None for point in points]
+    assert held([], [square]) == [] and held([(1.0, 2.0)], []) == [False]
 
 
 

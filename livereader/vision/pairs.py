@@ -12,7 +12,7 @@ import numpy as np
 
 from livereader.timing import timed
 from livereader.vision.finder import Finder, FinderOptions
-from livereader.vision.fit import LocatedCode, fit_all_outlines, timing_contrast
+from livereader.vision.fit import LocatedCode, fit_trio, timing_contrast
 from livereader.vision.grouping import pair_geometry
 
 
@@ -36,7 +36,7 @@ def paired_codes(grey: np.ndarray, finders: list[Finder],
               for triple in _completed(finders[first[pair]], finders[second[pair]], side[first[pair], second[pair]]))
     codes = []
     for triple in itertools.islice(places, options.max_fits):
-        code = fit_all_outlines(triple)
+        code = fit_trio(triple)
         if code is not None and code.supported:
             codes.append((timing_contrast(grey, code.homography, code.modules), code))
     return [code for _, code in sorted(codes, key=lambda scored: -scored[0])]
