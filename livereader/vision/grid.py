@@ -89,14 +89,11 @@ def refine(grey: np.ndarray, code: LocatedCode, steps: tuple[float, ...] = (0.5,
     best, best_score = code.corners.astype(np.float32), float(_contrasts(grey, [code.homography])[0])
     moves = np.array([[[SIZE + dx, SIZE + dy] for dx, dy in itertools.product((-2, -1, 0, 1, 2), repeat=2)]],
                      np.float32)
+    located = code.corners[2].astype(np.float32)
     for step in steps:
-        centre = best[2].copy()
         places = cv2.perspectiveTransform(SIZE + (moves - SIZE) * step, code.homography)[0]
-        candidates = []
-        for place in places:
-            corners = best.copy()
-            corners[2] = centre + place - code.corners[2].astype(np.float32)
-            candidates.append(corners)
+        candidates = np.repeat(best[None], len(places), axis=0)  # each place moves the best corner so far
+        candidates[:, 2] = best[2] + places - located
         scores = _contrasts(grey, [corner_homography(corners) for corners in candidates])
         chosen = int(np.argmax(scores))
         if scores[chosen] > best_score:
