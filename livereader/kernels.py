@@ -758,48 +758,80 @@ def _levels(blurred: np.ndarray, samples: np.ndarray, mean_y: float) -> tuple[fl
 
 
 @_jit
+def _deconvolution_steps(kernel: np.ndarray, transposed: np.ndarray, band: int, samples: np.ndarray,
+                         mean_y: float, known: np.ndarray, values: np.ndarray, lipschitz: float, x: np.ndarray,
+                         ahead: np.ndarray, momentum: float, steps: int, scratch: np.ndarray, blurred: np.ndarray,
+                         gradient: np.ndarray) -> float:
+    """``steps`` projected gradient steps at one blur matrix ``kernel`` from ``x`` and its look-ahead ``ahead`` (both
+    updated in place) and the step's ``momentum``; the momentum after them."""
+    n = samples.shape[0]
+    for _ in range(steps):
+        _banded_product(kernel, kernel, band, ahead, scratch, blurred)
+        a, b = _levels(blurred, samples, mean_y)
+        for i in range(n):
+            for j in range(n):
+                blurred[i, j] = a + b * blurred[i, j] - samples[i, j]  # the residual
+        _banded_product(transposed, transposed, band, blurred, scratch, gradient)
+        rate = b / max(b * b * lipschitz, 1e-9)
+        last = momentum
+        momentum = (1 + math.sqrt(1 + 4 * momentum * momentum)) / 2
+        for i in range(n):
+            for j in range(n):
+                previous = x[i, j]
+                value = values[i, j] if known[i, j] else min(max(ahead[i, j] - rate * gradient[i, j], 0.0), 1.0)
+                x[i, j] = value
+                ahead[i, j] = value + (last - 1) / momentum * (value - previous)
+    return momentum
+
+
+@_jit
+def _deconvolution_error(kernel: np.ndarray, band: int, samples: np.ndarray, mean_y: float, x: np.ndarray,
+                         scratch: np.ndarray, blurred: np.ndarray) -> float:
+    """The squared error per unit contrast of modules ``x`` blurred by ``kernel`` against ``samples``."""
+    n = samples.shape[0]
+    _banded_product(kernel, kernel, band, x, scratch, blurred)
+    a, b = _levels(blurred, samples, mean_y)
+    error = 0.0
+    for i in range(n):
+        for j in range(n):
+            residual = a + b * blurred[i, j] - samples[i, j]
+            error += residual * residual
+    return error / (n * n) / max(b * b, 1e-9)
+
+
+@_jit
 def deconvolved(kernels: np.ndarray, transposed: np.ndarray, bands: np.ndarray, samples: np.ndarray,
-                known: np.ndarray, values: np.ndarray, lipschitz: np.ndarray,
-                steps: int) -> tuple[np.ndarray, np.ndarray]:
+                known: np.ndarray, values: np.ndarray, lipschitz: np.ndarray, steps: int, prune_after: int,
+                prune_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """The modules (S, n, n) solved at each of S one-axis blur matrices ``kernels`` (S, n, n; ``transposed`` the
     same transposed, ``bands`` how far off the diagonal each has non-zero entries), and each solution's squared
-    error per unit contrast (S,): the projected gradient steps of
-    :func:`livereader.vision.deblur.deconvolve_reference`, whose arguments these are, one sigma after another."""
+    error per unit contrast (S,), inf for a solution left after ``prune_after`` steps: the projected gradient steps
+    of :func:`livereader.vision.deblur.deconvolve_reference`, whose arguments these are, one sigma after another."""
     count, n = kernels.shape[0], samples.shape[0]
-    solutions, errors = np.empty((count, n, n)), np.empty(count)
+    solutions, errors, momenta = np.empty((count, n, n)), np.empty(count), np.ones(count)
+    looks = np.empty((count, n, n))
     mean_y = _mean(samples)
-    scratch, blurred, gradient, ahead = np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
+    scratch, blurred, gradient = np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
+    first = min(prune_after, steps)
     for s in range(count):
-        x = solutions[s]
+        x, ahead = solutions[s], looks[s]
         for i in range(n):
             for j in range(n):
                 x[i, j] = values[i, j] if known[i, j] else 0.5
                 ahead[i, j] = x[i, j]
-        momentum = 1.0
-        for _ in range(steps):
-            _banded_product(kernels[s], kernels[s], bands[s], ahead, scratch, blurred)
-            a, b = _levels(blurred, samples, mean_y)
-            for i in range(n):
-                for j in range(n):
-                    blurred[i, j] = a + b * blurred[i, j] - samples[i, j]  # the residual
-            _banded_product(transposed[s], transposed[s], bands[s], blurred, scratch, gradient)
-            rate = b / max(b * b * lipschitz[s], 1e-9)
-            last = momentum
-            momentum = (1 + math.sqrt(1 + 4 * momentum * momentum)) / 2
-            for i in range(n):
-                for j in range(n):
-                    previous = x[i, j]
-                    value = values[i, j] if known[i, j] else min(max(ahead[i, j] - rate * gradient[i, j], 0.0), 1.0)
-                    x[i, j] = value
-                    ahead[i, j] = value + (last - 1) / momentum * (value - previous)
-        _banded_product(kernels[s], kernels[s], bands[s], x, scratch, blurred)
-        a, b = _levels(blurred, samples, mean_y)
-        error = 0.0
-        for i in range(n):
-            for j in range(n):
-                residual = a + b * blurred[i, j] - samples[i, j]
-                error += residual * residual
-        errors[s] = error / (n * n) / max(b * b, 1e-9)
+        momenta[s] = _deconvolution_steps(kernels[s], transposed[s], bands[s], samples, mean_y, known, values,
+                                          lipschitz[s], x, ahead, 1.0, first, scratch, blurred, gradient)
+        errors[s] = _deconvolution_error(kernels[s], bands[s], samples, mean_y, x, scratch, blurred)
+    if first == steps:
+        return solutions, errors
+    best = errors.min()
+    for s in range(count):
+        if not errors[s] <= prune_ratio * best:
+            errors[s] = np.inf
+            continue
+        _deconvolution_steps(kernels[s], transposed[s], bands[s], samples, mean_y, known, values, lipschitz[s],
+                             solutions[s], looks[s], momenta[s], steps - first, scratch, blurred, gradient)
+        errors[s] = _deconvolution_error(kernels[s], bands[s], samples, mean_y, solutions[s], scratch, blurred)
     return solutions, errors
 
 

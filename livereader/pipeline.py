@@ -86,7 +86,7 @@ class ReaderOptions:
     # at all; a stream leaves them to its whole-frame searches)
     reach: float = 4.0
     max_retries: int = 8  # rejected codes refined per frame: a cluttered frame's work budget
-    max_deblurs: int = 2  # ... and deblurred (each 5-17 ms); a stream's later frames take the others
+    max_deblurs: int = 2  # ... and deblurred (each 3-20 ms); a stream's later frames take the others
     # Where a frame still explains nothing, the codes of which only two finder patterns show (see _read_paired): at
     # most this many are tried, as sampled and deblurred within max_deblurs (a stream that is not paced leaves them
     # to later frames: 0)
@@ -404,7 +404,7 @@ def refined(state: FrameState, model: Models, options: ReaderOptions) -> FrameSt
 
 
 def deblurred(state: FrameState, model: Models, options: ReaderOptions) -> FrameState:
-    """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, 5-17 ms each) one
+    """The codes still worth another try, deblurred (:func:`livereader.vision.deblur.deblur`, 3-20 ms each) one
     by one within the frame's deblurs and its deadline."""
     todo = state.worth_retry(state.deblurs)
     if not todo:

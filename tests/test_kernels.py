@@ -502,7 +502,7 @@ def test_deconvolution_matches_the_reference(monkeypatch):
     options = deblur.DeblurOptions()
     quiet = options.quiet
     side = 21 + 2 * quiet
-    chosen = 0
+    chosen = pruned = 0
     for trial in range(12):
         sigma = options.sigmas[trial % len(options.sigmas)]
         modules = np.pad(encode(str(rng.integers(10**6)).zfill(6), "LMQH"[trial % 4]).astype(np.float64), quiet)
@@ -515,9 +515,11 @@ def test_deconvolution_matches_the_reference(monkeypatch):
             reference, errors = deblur.deconvolve_reference(samples, solved)
             fast, fast_errors = kernels.deconvolved(
                 deblur._kernels(sigmas, side), deblur._transposed(sigmas, side), deblur._bands(sigmas, side),
-                samples, *deblur._known(quiet), deblur._lipschitz(sigmas, side), steps)
+                samples, *deblur._known(quiet), deblur._lipschitz(sigmas, side), steps, options.prune_after,
+                options.prune_ratio)
             assert np.abs(fast - reference).max() < 1e-9
             assert np.allclose(fast_errors, errors, rtol=1e-9, atol=1e-15)
+            pruned += int(np.isinf(errors).sum())
             modules_fast, sigma_fast = deblur.deconvolve(samples, solved)
             with monkeypatch.context() as patched:
                 patched.setattr(deblur.compiled, "kernels", lambda: None)  # the reference
@@ -525,4 +527,8 @@ def test_deconvolution_matches_the_reference(monkeypatch):
             assert sigma_fast == sigma_reference
             assert np.abs(modules_fast - modules_reference).max() < 1e-6
             chosen += len(sigmas) > 1 and sigma_fast == sigma
+            # without pruning: the same sigma chosen, its solution the same bit for bit
+            unpruned, sigma_unpruned = deblur.deconvolve(samples, replace(solved, prune_after=steps))
+            assert sigma_unpruned == sigma_fast and np.array_equal(unpruned, modules_fast)
     assert chosen >= 6  # the blur's own sigma, from samples of a blurred symbol
+    assert pruned >= 30  # sigmas stopped early (of 120 tried)

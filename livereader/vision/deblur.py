@@ -12,7 +12,8 @@ where X holds the modules (1 = dark), K is the share of a module that a Gaussian
 onto a module ``|i - j|`` away along one axis, and a, b are the light level and contrast (b < 0 for dark on
 light). The quiet zone (light), the finder patterns, separators and timing patterns are known; the other
 modules are solved by projected gradient descent in [0, 1], with a and b refitted by least squares at each step
-and sigma chosen as the one whose solution explains the samples best. Under blur the located geometry is off
+and sigma chosen as the one whose solution explains the samples best (the sigmas that explain them far worse than
+the best after a quarter of the steps stop there: about half the steps). Under blur the located geometry is off
 by a few tenths of a module, so the first solution is rendered, blurred by its sigma and aligned to the frame
 by OpenCV's ECC (a homography maximizing the correlation over the whole symbol), and the samples taken again
 through the aligned homography are solved once more, at the chosen sigma only. The result is thresholded at 0.5
@@ -45,6 +46,11 @@ class DeblurOptions:
     sigmas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # blur sigmas tried, in modules
     quiet: int = 2  # modules of quiet zone sampled around the symbol and held light
     steps: int = 60  # projected gradient steps of each solution: the first at each sigma, the second at the chosen one
+    # ... of the first, the sigmas whose error after this many steps is more than prune_ratio times the best's stop
+    # there: the sigma chosen after all steps was within 1.04 times the best after 15 (909 blurred codes, real and
+    # synthetic), and within 1.3 times after 10
+    prune_after: int = 15
+    prune_ratio: float = 2.0
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
     align_steps: int = 15  # ECC iterations
     max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
@@ -115,8 +121,9 @@ def _fit_levels(blurred: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, n
 
 def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) -> tuple[np.ndarray, float]:
     """(side, side) module-centre samples -> the symbol's (21, 21) modules in [0, 1] and the chosen sigma, in
-    ``options.steps`` steps at each of ``options.sigmas``: compiled (:func:`livereader.kernels.deconvolved`) once
-    the kernels are ready (:mod:`livereader.compiled`), and until then by :func:`deconvolve_reference`."""
+    ``options.steps`` steps at each of ``options.sigmas`` not pruned (see :func:`deconvolve_reference`): compiled
+    (:func:`livereader.kernels.deconvolved`) once the kernels are ready (:mod:`livereader.compiled`), and until then
+    by :func:`deconvolve_reference`."""
     kernels = compiled.kernels()
     if kernels is None:
         solutions, errors = deconvolve_reference(samples, options)
@@ -126,7 +133,7 @@ def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) ->
         solutions, errors = kernels.deconvolved(
             blur, _transposed(options.sigmas, side), _bands(options.sigmas, side),
             np.ascontiguousarray(samples, np.float64), *_known(options.quiet), _lipschitz(options.sigmas, side),
-            options.steps)
+            options.steps, options.prune_after, options.prune_ratio)
     best = int(np.argmin(errors))
     q = options.quiet
     return solutions[best, q:-q, q:-q].astype(np.float32), options.sigmas[best]
@@ -135,15 +142,33 @@ def deconvolve(samples: np.ndarray, options: DeblurOptions = DeblurOptions()) ->
 def deconvolve_reference(samples: np.ndarray,
                          options: DeblurOptions = DeblurOptions()) -> tuple[np.ndarray, np.ndarray]:
     """The modules (S, side, side) solved from (side, side) module-centre samples at each of the S
-    ``options.sigmas`` in ``options.steps`` steps, and each solution's squared error per unit contrast (S,):
-    numpy, batched over the sigmas."""
+    ``options.sigmas``, and each solution's squared error per unit contrast (S,): numpy, batched over the sigmas.
+    All take ``options.prune_after`` steps; those whose error is then within ``options.prune_ratio`` of the
+    best's go on to ``options.steps``, the others keep their solution and get an infinite error."""
     kernels = _kernels(options.sigmas, len(samples))
     known, values = _known(options.quiet)
     x = np.where(known, values, 0.5)[None].repeat(len(kernels), 0)
-    ahead, momentum = x, 1.0  # Nesterov's acceleration (FISTA): the blur is ill-conditioned
-    transposed = kernels.transpose(0, 2, 1)
     lipschitz = _lipschitz(options.sigmas, len(samples))
-    for _ in range(options.steps):
+    first = min(options.prune_after, options.steps)
+    x, ahead, momentum = _steps(kernels, lipschitz, samples, x, x, 1.0, first, known, values)
+    errors = _errors(kernels, x, samples)
+    if first == options.steps:
+        return x, errors
+    kept = errors <= options.prune_ratio * errors.min()
+    x[kept], ahead[kept], _ = _steps(kernels[kept], lipschitz[kept], samples, x[kept], ahead[kept], momentum,
+                                     options.steps - first, known, values)
+    errors = np.where(kept, _errors(kernels, x, samples), np.inf)
+    return x, errors
+
+
+def _steps(kernels: np.ndarray, lipschitz: np.ndarray, samples: np.ndarray, x: np.ndarray, ahead: np.ndarray,
+           momentum: float, steps: int, known: np.ndarray,
+           values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``steps`` projected gradient steps at each of the blur matrices ``kernels`` from the solutions ``x`` (S, side,
+    side) and their look-ahead ``ahead`` at ``momentum`` (Nesterov's acceleration, FISTA: the blur is
+    ill-conditioned): the solutions, look-ahead and momentum after them."""
+    transposed = kernels.transpose(0, 2, 1)
+    for _ in range(steps):
         blurred = kernels @ ahead @ transposed
         a, b = _fit_levels(blurred, samples)
         residual = a[:, None, None] + b[:, None, None] * blurred - samples
@@ -152,10 +177,14 @@ def deconvolve_reference(samples: np.ndarray,
         previous, x = x, np.where(known, values, np.clip(ahead - step[:, None, None] * gradient, 0.0, 1.0))
         momentum, last = (1 + sqrt(1 + 4 * momentum**2)) / 2, momentum
         ahead = x + (last - 1) / momentum * (x - previous)
-    blurred = kernels @ x @ transposed
+    return x, ahead, momentum
+
+
+def _errors(kernels: np.ndarray, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """(S,) squared error per unit contrast of the solutions ``x`` (S, side, side) blurred by ``kernels``."""
+    blurred = kernels @ x @ kernels.transpose(0, 2, 1)
     a, b = _fit_levels(blurred, samples)
-    error = ((a[:, None, None] + b[:, None, None] * blurred - samples) ** 2).mean((1, 2)) / np.maximum(b**2, 1e-9)
-    return x, error
+    return ((a[:, None, None] + b[:, None, None] * blurred - samples) ** 2).mean((1, 2)) / np.maximum(b**2, 1e-9)
 
 
 def align(grey: np.ndarray, homography: np.ndarray, modules: np.ndarray, sigma: float,
