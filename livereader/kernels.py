@@ -805,16 +805,17 @@ def deconvolved(kernels: np.ndarray, transposed: np.ndarray, bands: np.ndarray, 
                 prune_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """The modules (S, n, n) solved at each of S one-axis blur matrices ``kernels`` (S, n, n; ``transposed`` the
     same transposed, ``bands`` how far off the diagonal each has non-zero entries), and each solution's squared
-    error per unit contrast (S,), inf for a solution left after ``prune_after`` steps: the projected gradient steps
-    of :func:`livereader.vision.deblur.deconvolve_reference`, whose arguments these are, one sigma after another."""
+    error per unit contrast (S,), inf for a solution left after ``prune_after`` steps (where S > 1): the projected
+    gradient steps of :func:`livereader.vision.deblur.deconvolve_reference`, whose arguments these are, one sigma
+    after another."""
     count, n = kernels.shape[0], samples.shape[0]
     solutions, errors, momenta = np.empty((count, n, n)), np.empty(count), np.ones(count)
-    looks = np.empty((count, n, n))
+    aheads = np.empty((count, n, n))
     mean_y = _mean(samples)
     scratch, blurred, gradient = np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
-    first = min(prune_after, steps)
+    first = steps if count == 1 else min(prune_after, steps)
     for s in range(count):
-        x, ahead = solutions[s], looks[s]
+        x, ahead = solutions[s], aheads[s]
         for i in range(n):
             for j in range(n):
                 x[i, j] = values[i, j] if known[i, j] else 0.5
@@ -826,11 +827,11 @@ def deconvolved(kernels: np.ndarray, transposed: np.ndarray, bands: np.ndarray, 
         return solutions, errors
     best = errors.min()
     for s in range(count):
-        if not errors[s] <= prune_ratio * best:
+        if errors[s] > prune_ratio * best:
             errors[s] = np.inf
             continue
         _deconvolution_steps(kernels[s], transposed[s], bands[s], samples, mean_y, known, values, lipschitz[s],
-                             solutions[s], looks[s], momenta[s], steps - first, scratch, blurred, gradient)
+                             solutions[s], aheads[s], momenta[s], steps - first, scratch, blurred, gradient)
         errors[s] = _deconvolution_error(kernels[s], bands[s], samples, mean_y, solutions[s], scratch, blurred)
     return solutions, errors
 

@@ -502,6 +502,12 @@ def test_deconvolution_matches_the_reference(monkeypatch):
     options = deblur.DeblurOptions()
     quiet = options.quiet
     side = 21 + 2 * quiet
+
+    def solve(sigmas, samples, steps, prune_after):
+        return kernels.deconvolved(
+            deblur._kernels(sigmas, side), deblur._transposed(sigmas, side), deblur._bands(sigmas, side), samples,
+            *deblur._known(quiet), deblur._lipschitz(sigmas, side), steps, prune_after, options.prune_ratio)
+
     chosen = pruned = 0
     for trial in range(12):
         sigma = options.sigmas[trial % len(options.sigmas)]
@@ -510,16 +516,22 @@ def test_deconvolution_matches_the_reference(monkeypatch):
         samples = 0.8 - 0.6 * (kernel @ modules @ kernel.T) + rng.normal(0, 0.02 * (trial % 3), (side, side))
         if trial % 4 == 3:  # light on dark, and samples off any blurred symbol
             samples = 1 - samples + 0.2 * rng.random((side, side))
-        for sigmas, steps in ((options.sigmas, options.steps), ((sigma,), options.steps), ((0.5, 0.6), 7)):
-            solved = replace(options, sigmas=sigmas, steps=steps)
+        for sigmas, steps, prune_after in ((options.sigmas, options.steps, options.prune_after),
+                                           (options.sigmas, 9, 0), ((sigma,), options.steps, options.prune_after),
+                                           ((0.5, 0.6), 7, options.prune_after)):
+            solved = replace(options, sigmas=sigmas, steps=steps, prune_after=prune_after)
             reference, errors = deblur.deconvolve_reference(samples, solved)
-            fast, fast_errors = kernels.deconvolved(
-                deblur._kernels(sigmas, side), deblur._transposed(sigmas, side), deblur._bands(sigmas, side),
-                samples, *deblur._known(quiet), deblur._lipschitz(sigmas, side), steps, options.prune_after,
-                options.prune_ratio)
+            fast, fast_errors = solve(sigmas, samples, steps, prune_after)
             assert np.abs(fast - reference).max() < 1e-9
             assert np.allclose(fast_errors, errors, rtol=1e-9, atol=1e-15)
-            pruned += int(np.isinf(errors).sum())
+            # each sigma that goes on, as if never pruned, bit for bit; each pruned one as after its first steps
+            going = np.isfinite(fast_errors)
+            whole, whole_errors = solve(sigmas, samples, steps, steps)
+            early, _ = solve(sigmas, samples, min(prune_after, steps), steps)
+            assert np.array_equal(fast[going], whole[going]) and np.array_equal(fast_errors[going], whole_errors[going])
+            assert np.array_equal(fast[~going], early[~going]) and going[np.argmin(whole_errors)]
+            assert np.abs(reference[going] - whole[going]).max() < 1e-9
+            pruned += int((~going).sum())
             modules_fast, sigma_fast = deblur.deconvolve(samples, solved)
             with monkeypatch.context() as patched:
                 patched.setattr(deblur.compiled, "kernels", lambda: None)  # the reference
@@ -527,8 +539,7 @@ def test_deconvolution_matches_the_reference(monkeypatch):
             assert sigma_fast == sigma_reference
             assert np.abs(modules_fast - modules_reference).max() < 1e-6
             chosen += len(sigmas) > 1 and sigma_fast == sigma
-            # without pruning: the same sigma chosen, its solution the same bit for bit
-            unpruned, sigma_unpruned = deblur.deconvolve(samples, replace(solved, prune_after=steps))
-            assert sigma_unpruned == sigma_fast and np.array_equal(unpruned, modules_fast)
     assert chosen >= 6  # the blur's own sigma, from samples of a blurred symbol
-    assert pruned >= 30  # sigmas stopped early (of 120 tried)
+    assert pruned >= 40  # sigmas stopped early (of the 168 solutions at seven sigmas)
+    with pytest.raises(ValueError):
+        deblur.DeblurOptions(prune_ratio=0.5)  # it would prune the best sigma too

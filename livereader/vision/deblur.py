@@ -46,14 +46,18 @@ class DeblurOptions:
     sigmas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # blur sigmas tried, in modules
     quiet: int = 2  # modules of quiet zone sampled around the symbol and held light
     steps: int = 60  # projected gradient steps of each solution: the first at each sigma, the second at the chosen one
-    # ... of the first, the sigmas whose error after this many steps is more than prune_ratio times the best's stop
-    # there: the sigma chosen after all steps was within 1.04 times the best after 15 (909 blurred codes, real and
-    # synthetic), and within 1.3 times after 10
+    # ... but in the first, the sigmas whose error after this many steps is more than prune_ratio (>= 1) times the
+    # best's stop there: the sigma chosen after all steps was within 1.04 times the best after 15 (909 blurred codes,
+    # real and synthetic), and within 1.3 times after 10
     prune_after: int = 15
     prune_ratio: float = 2.0
     align_px: int = 4  # pixels per module of the rendered symbol aligned to the frame
     align_steps: int = 15  # ECC iterations
     max_align_px: int = 16  # ... on the frame around the code shrunk to at most this many pixels per module
+
+    def __post_init__(self) -> None:
+        if self.prune_after < 0 or not self.prune_ratio >= 1:
+            raise ValueError("prune_after must be >= 0 and prune_ratio >= 1 (the best sigma is never pruned)")
 
 
 @lru_cache(maxsize=16)
@@ -143,21 +147,25 @@ def deconvolve_reference(samples: np.ndarray,
                          options: DeblurOptions = DeblurOptions()) -> tuple[np.ndarray, np.ndarray]:
     """The modules (S, side, side) solved from (side, side) module-centre samples at each of the S
     ``options.sigmas``, and each solution's squared error per unit contrast (S,): numpy, batched over the sigmas.
-    All take ``options.prune_after`` steps; those whose error is then within ``options.prune_ratio`` of the
-    best's go on to ``options.steps``, the others keep their solution and get an infinite error."""
+    Where there are several, all take ``options.prune_after`` steps; those whose error is then at most
+    ``options.prune_ratio`` times the best's go on to ``options.steps``, the others keep their solution and get an
+    infinite error."""
     kernels = _kernels(options.sigmas, len(samples))
     known, values = _known(options.quiet)
-    x = np.where(known, values, 0.5)[None].repeat(len(kernels), 0)
+    start = np.where(known, values, 0.5)[None].repeat(len(kernels), 0)
     lipschitz = _lipschitz(options.sigmas, len(samples))
-    first = min(options.prune_after, options.steps)
-    x, ahead, momentum = _steps(kernels, lipschitz, samples, x, x, 1.0, first, known, values)
+    first = options.steps if len(kernels) == 1 else min(options.prune_after, options.steps)
+    x, ahead, momentum = _steps(kernels, lipschitz, samples, start, start, 1.0, first, known, values)
     errors = _errors(kernels, x, samples)
     if first == options.steps:
         return x, errors
-    kept = errors <= options.prune_ratio * errors.min()
-    x[kept], ahead[kept], _ = _steps(kernels[kept], lipschitz[kept], samples, x[kept], ahead[kept], momentum,
-                                     options.steps - first, known, values)
-    errors = np.where(kept, _errors(kernels, x, samples), np.inf)
+    kept = ~(errors > options.prune_ratio * errors.min())
+    solved, _, _ = _steps(kernels[kept], lipschitz[kept], samples, x[kept], ahead[kept], momentum,
+                          options.steps - first, known, values)
+    x = x.copy()
+    x[kept] = solved
+    errors[kept] = _errors(kernels[kept], solved, samples)
+    errors[~kept] = np.inf
     return x, errors
 
 
