@@ -467,7 +467,7 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
     options = _reader_options(args)
     show = _window(bool(args.camera is not None or args.demo or args.display) and not args.nodisplay)
     if not args.image:  # a stream's first frame does not pay for the first calls of the network
-        warm_up(model, options)
+        warm_up(model, options, kernels_wait=0.0 if args.video else 0.5)
     started = time.perf_counter()
     status: int | None = 0
     loop = _Loop(args, show, model, options, progress, live)

@@ -83,6 +83,28 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
     assert written == {"1": [0, 30], "5": [0], "-1": [0]}
 
 
+def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, monkeypatch):
+    """A file's frames read the same with the kernels or their references: its start-up does not wait for a
+    background process (after install, a compile of 18-25 s), and the kernels load between frames once ready."""
+    import cv2
+    import numpy as np
+
+    from livereader import compiled
+
+    waits = []
+    monkeypatch.setattr(compiled, "wait", lambda timeout=None: waits.append(timeout))
+    frame = np.full((480, 640), 230, np.uint8)
+    frame[100:274, 200:374] = 230 - 200 * np.kron(np.pad(encode("123456", "H"), 4), np.ones((6, 6), np.uint8))
+    path = tmp_path / "code.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for _ in range(3):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    assert main(["--video", str(path), "--jsonl", "-"]) == 0
+    assert waits == [0.0]
+    assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["123456"] * 3
+
+
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):
     text = _write(tmp_path / "text.txt", encode("HELLO 42", "M"))
     number = _write(tmp_path / "number.txt", encode("004217"))

@@ -174,14 +174,16 @@ class StreamReader:
         return Hints(tuple(focus), tuple(foreign), whole, reread, deadline)
 
 
-def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions()) -> None:
+def warm_up(model: Model | Sequence[Model], options: ReaderOptions = ReaderOptions(), *,
+            kernels_wait: float = 0.5) -> None:
     """Read a rendered code with ``model``, outside any stream, so that the first real frame does not pay for the
     first calls of the network and libraries (a live source's first frame would otherwise come out late), after
-    waiting up to half a second for the compiled kernels, loaded before the first frame where they are ready
-    (:func:`livereader.compiled.wait`: a cached load, not a compile)."""
+    waiting up to ``kernels_wait`` seconds for the compiled kernels, loaded before the first frame where they are
+    ready (:func:`livereader.compiled.wait`: a cached load, not a compile). A file's frames need not wait (0): what
+    is read does not depend on when the kernels arrive, and the first run after install would wait for a compile."""
     from livereader.symbol import encode
 
-    compiled.wait(timeout=0.5)
+    compiled.wait(timeout=kernels_wait)
 
     frame = np.full((240, 320), 230, np.uint8)
     frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
