@@ -52,6 +52,24 @@ def test_sampled_grid_matches_the_code(model):
     assert (sample_grid(grey, code).hard == encode(scene.codes[0].text, "H")).all()
 
 
+def test_codes_sampled_together_give_the_grids_of_codes_sampled_alone(monkeypatch):
+    """All codes of a frame share one remap and one resize (in chunks of grid.BATCH): stacking them must not mix
+    one code's samples into another's."""
+    from livereader.vision import grid
+
+    scene = next(iter(scenes(["several"], 1, seed=0)))
+    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
+    codes = [code for code in search(grey)[0] if code.supported]
+    assert len(codes) == 4
+    alone = [grid.sample_grids(grey, [code]) for code in codes]
+    monkeypatch.setattr(grid, "BATCH", 2)
+    for together in (grid.sample_grids(grey, codes), grid.sample_grids(grey, codes[::-1])[::-1]):
+        assert len(together) == len(codes)
+        for (single,), joint in zip(alone, together):
+            assert np.array_equal(single.soft, joint.soft) and single.mirrored == joint.mirrored
+    assert grid.sample_grids(grey, []) == []
+
+
 def test_refining_moves_a_misplaced_bottom_right_corner_back_to_the_symbol():
     wrong, off = [], []
     for seed in range(4):

@@ -1,8 +1,8 @@
 """Warp and binarize: a located version-1 code -> its 21x21 grid (1 = dark, row-major: grid[row, col]).
 
-Each module is sampled at 3x3 points around its centre through the located code's homography (one
-``cv2.remap`` of 63x63 points), and compared with a local threshold: the mean of the samples in a window of
-``GridOptions.window`` modules around it. The soft grid maps each module's darkness relative to that
+Each module is sampled at 3x3 points around its centre through the located code's homography (63x63 points a
+code, all codes of a frame in one ``cv2.remap``), and compared with a local threshold: the mean of the samples in a
+window of ``GridOptions.window`` modules around it. The soft grid maps each module's darkness relative to that
 threshold and the local contrast into [0, 1]; the hard grid is the soft one thresholded at 0.5, and is what
 the decoder gets by default. Light-on-dark codes are passed as they are (the decoder turns them upright);
 mirrored codes are transposed here, chosen by the format bits, which read far worse in the wrong orientation.
@@ -11,6 +11,7 @@ mirrored codes are transposed here, chosen by the format bits, which read far wo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -23,6 +24,7 @@ from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 
 SUBSAMPLES = 3  # samples per module along each axis
+BATCH = 256  # codes sampled in one cv2.remap at most (its maps hold fewer than 32767 rows)
 
 
 @dataclass(frozen=True)
@@ -108,21 +110,44 @@ def corner_homography(corners: npt.ArrayLike) -> np.ndarray:
 
 
 @timed("grid sampling")
+def sample_grids(grey: np.ndarray, codes: Sequence[LocatedCode],
+                 options: GridOptions = GridOptions()) -> list[SampledGrid]:
+    """Sample located 21x21 codes from the grey uint8 frame, all at once (:func:`sample_softs`)."""
+    return [oriented(soft) for soft in sample_softs(grey, [code.homography for code in codes], options)]
+
+
 def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:
-    """Sample a located 21x21 code from the grey uint8 frame."""
-    return oriented(sample_soft(grey, code.homography, options))
+    """Sample one located 21x21 code from the grey uint8 frame."""
+    return sample_grids(grey, [code], options)[0]
 
 
 def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions = GridOptions()) -> np.ndarray:
     """The (21, 21) soft grid under a module-to-pixel homography, as seen in the frame (not yet oriented)."""
-    side = SIZE * SUBSAMPLES
-    points = cv2.perspectiveTransform(_sample_points(options.spread), homography).astype(np.float32)
-    samples = cv2.remap(grey, points.reshape(side, side, 2), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sample_softs(grey, [homography], options)[0]
+
+
+def sample_softs(grey: np.ndarray, homographies: Sequence[np.ndarray],
+                 options: GridOptions = GridOptions()) -> np.ndarray:
+    """(N, 21, 21) soft grids under module-to-pixel homographies, as seen in the frame (not yet oriented): the
+    sub-samples of up to ``BATCH`` codes in one ``cv2.remap`` and their module means in one ``cv2.resize`` of the
+    codes' samples stacked (a block mean, code by code): the same grids, bit for bit, as one code at a time
+    (docs/reading.md), for 0.075 against 0.122 ms a code."""
+    if len(homographies) > BATCH:
+        return np.concatenate([sample_softs(grey, homographies[start:start + BATCH], options)
+                               for start in range(0, len(homographies), BATCH)])
+    count, side = len(homographies), SIZE * SUBSAMPLES
+    if not count:
+        return np.zeros((0, SIZE, SIZE), np.float32)
+    points = np.concatenate([cv2.perspectiveTransform(_sample_points(options.spread), h) for h in homographies])
+    samples = cv2.remap(grey, points.astype(np.float32).reshape(count * side, side, 2), None, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
     # each module's mean of its SUBSAMPLES x SUBSAMPLES samples (an exact block mean for an integer factor)
-    values = cv2.resize(samples.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    values = cv2.resize(samples.astype(np.float32), (SIZE, count * SIZE),
+                        interpolation=cv2.INTER_AREA).reshape(count, SIZE, SIZE)
     window = (options.window, options.window)
-    mean = cv2.blur(values, window, borderType=cv2.BORDER_REFLECT)
-    spread = np.sqrt(cv2.blur((values - mean) ** 2, window, borderType=cv2.BORDER_REFLECT)) + 1.0
+    mean = np.stack([cv2.blur(grid, window, borderType=cv2.BORDER_REFLECT) for grid in values])
+    squares = (values - mean) ** 2
+    spread = np.sqrt(np.stack([cv2.blur(grid, window, borderType=cv2.BORDER_REFLECT) for grid in squares])) + 1.0
     return np.clip(0.5 + options.gain * (mean - values) / spread, 0, 1).astype(np.float32)
 
 
