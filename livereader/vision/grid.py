@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from livereader.symbol import DATA_REGION, SIZE, format_distances
+from livereader.symbol import DATA_REGION, FORMAT_POSITIONS, SIZE, format_codewords
 from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 
@@ -56,11 +56,13 @@ def _sample_points(spread: float) -> np.ndarray:
     return np.stack([xs, ys], -1).reshape(1, -1, 2)
 
 
-def _format_distance(hard: np.ndarray) -> float:
-    """Format modules (of 30) that disagree with the nearest valid format word, for either polarity (a 0/1 grid's
-    complement is 30 - d from a codeword that the grid is d from)."""
-    distances = format_distances(hard)
-    return float(min(distances.min(), 30 - distances.max()))
+def _format_distances(hard: np.ndarray) -> np.ndarray:
+    """(N,) format modules (of 30) of (N, 21, 21) 0/1 grids that disagree with the nearest valid format word, for
+    either polarity (a 0/1 grid's complement is 30 - d from a codeword that the grid is d from): as
+    :func:`livereader.symbol.format_distances` measures each grid, all at once."""
+    observed = hard[:, FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (N, 2, 15)
+    distances = np.abs(format_codewords()[None, :, None, :] - observed[:, None]).sum(axis=(2, 3))  # (N, 32)
+    return np.minimum(distances.min(axis=1), 30 - distances.max(axis=1))
 
 
 @lru_cache(maxsize=1)
@@ -113,7 +115,7 @@ def corner_homography(corners: npt.ArrayLike) -> np.ndarray:
 def sample_grids(grey: np.ndarray, codes: Sequence[LocatedCode],
                  options: GridOptions = GridOptions()) -> list[SampledGrid]:
     """Sample located 21x21 codes from the grey uint8 frame, all at once (:func:`sample_softs`)."""
-    return [oriented(soft) for soft in sample_softs(grey, [code.homography for code in codes], options)]
+    return oriented_grids(sample_softs(grey, [code.homography for code in codes], options))
 
 
 def sample_grid(grey: np.ndarray, code: LocatedCode, options: GridOptions = GridOptions()) -> SampledGrid:
@@ -159,8 +161,13 @@ def data_modules(grey: np.ndarray, homography: np.ndarray) -> np.ndarray:
 
 def oriented(soft: np.ndarray) -> SampledGrid:
     """A (21, 21) soft grid as seen in the frame -> the sampled grid in the symbol's own orientation."""
-    hard = (soft > 0.5).astype(np.uint8)
-    mirrored = _format_distance(hard.T) < _format_distance(hard)
-    if mirrored:
-        soft, hard = np.ascontiguousarray(soft.T), np.ascontiguousarray(hard.T)
-    return SampledGrid(soft, hard, mirrored)
+    return oriented_grids(soft[None])[0]
+
+
+def oriented_grids(softs: np.ndarray) -> list[SampledGrid]:
+    """(N, 21, 21) soft grids as seen in the frame -> the sampled grids in the symbols' own orientations: a grid
+    whose format bits read better transposed was seen mirrored."""
+    hard = (softs > 0.5).astype(np.uint8)
+    mirrored = (_format_distances(hard.transpose(0, 2, 1)) < _format_distances(hard)).tolist()
+    return [SampledGrid(np.ascontiguousarray(soft.T), np.ascontiguousarray(grid.T), True) if flip
+            else SampledGrid(soft, grid, False) for soft, grid, flip in zip(softs, hard, mirrored)]
