@@ -19,7 +19,7 @@ import numpy as np
 
 from livereader import compiled
 from livereader.decode.reader import FOREIGN, Model, read_grids
-from livereader.decode.verify import VerifyOptions, foreign
+from livereader.decode.verify import VerifyOptions, foreign_grids
 from livereader.geometry import Points, centre_of, holding, scaled_point
 from livereader.results import READ, REJECTED, UNSUPPORTED, CodeResult, Hints
 from livereader.symbol import SIZE
@@ -129,10 +129,10 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     soft = options.grid.soft and sampler is None
     chosen = [c for c, skip in zip(codes, skipped) if c.supported and not skip]
     grids = sample_grids(grey, chosen, options.grid) if sampler is None else [sampler(grey, c) for c in chosen]
-    settled = [numeric and foreign(g.hard) for g in grids]
+    settled = foreign_grids(np.stack([g.hard for g in grids])) if numeric and grids else [False] * len(grids)
     values = [g.soft if soft else g.hard.astype(np.float32) for g, done in zip(grids, settled) if not done]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])
-    sampled_grids, foreign_grids = iter(grids), iter(settled)
+    sampled_grids, foreign_ones = iter(grids), iter(settled)
     results = []
     for code, skip in zip(codes, skipped):
         corners = code.corners
@@ -145,7 +145,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
             mirrored = sampled.mirrored
             if mirrored:  # the symbol's own tr and bl are the other way round
                 corners = corners[[0, 3, 2, 1]]
-            if next(foreign_grids):
+            if next(foreign_ones):
                 status, text, confidence, known, error = REJECTED, None, 0.0, True, FOREIGN
             else:
                 read = next(reads)

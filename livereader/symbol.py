@@ -84,9 +84,10 @@ def format_codewords() -> np.ndarray:
 
 
 def format_distances(grid: np.ndarray) -> np.ndarray:
-    """(32,) distances of both copies of a (soft) grid's format modules from each valid format codeword."""
-    observed = grid[FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (2, 15)
-    return np.abs(format_codewords()[:, None, :] - observed[None]).sum(axis=(1, 2))
+    """(32,) distances of both copies of a (soft) grid's format modules from each valid format codeword; (N, 32)
+    for (N, 21, 21) grids."""
+    observed = grid[..., FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (..., 2, 15)
+    return np.abs(format_codewords()[:, None, :] - observed[..., None, :, :]).sum(axis=(-2, -1))
 
 
 def read_format(grid: np.ndarray) -> FormatInfo:

@@ -79,3 +79,17 @@ def test_soft_low_contrast_grid_is_normalized():
     grid = 0.35 + 0.3 * encode("000777", "H", 6).astype(np.float32)
     evidence = evaluate(grid, _confident(777), VerifyOptions())
     assert evidence.text == "000777" and evidence.distance < 1
+
+
+def test_grids_judged_foreign_together_are_judged_as_alone():
+    """verify.foreign_grids measures a stack's levels and format bits at once: each grid is judged as alone, text
+    codes (light-on-dark too) foreign, numbers and unreadable grids not."""
+    from livereader.decode.verify import foreign, foreign_grids
+
+    text = encode("HELLO", "M")
+    number = encode("004217", "H")
+    noise = np.random.default_rng(4).integers(0, 2, (21, 21)).astype(np.uint8)
+    stack = np.stack([text, number, 1 - text, noise, 1 - number, encode("https://x.org", "L")]).astype(np.uint8)
+    assert foreign_grids(stack) == [True, False, True, False, False, True]
+    assert [foreign(grid) for grid in stack] == foreign_grids(stack)
+    assert foreign_grids(stack[[5, 1, 0]]) == [True, False, True]

@@ -494,9 +494,9 @@ def test_a_frame_searched_only_in_focus_regions_does_not_read_a_known_text_code_
     (text,) = read_frame(frame, model)
     assert text.status == REJECTED and text.foreign
     calls = []  # a text code is read as sampled (Reed-Solomon decoding), and by the CNN where that fails
-    read_grids, foreign = pipeline.read_grids, pipeline.foreign
+    read_grids, foreign_grids = pipeline.read_grids, pipeline.foreign_grids
     monkeypatch.setattr(pipeline, "read_grids", lambda *args: calls.append(1) or read_grids(*args))
-    monkeypatch.setattr(pipeline, "foreign", lambda *args: calls.append(1) or foreign(*args))
+    monkeypatch.setattr(pipeline, "foreign_grids", lambda *args: calls.append(1) or foreign_grids(*args))
     focus = Hints(focus=((80, 40, 300, 260),), foreign=(text.corners,), whole=False)
     (again,) = read_frame(frame, model, hints=focus)
     assert again.status == REJECTED and again.foreign and calls == []  # located, reported, not read

@@ -25,7 +25,16 @@ import numpy as np
 from livereader.decode.codeword import CodewordOptions, foreign_data
 from livereader.decode.evidence import Evidence
 from livereader.decode.payload import Payload
-from livereader.symbol import DATA_REGION, FIXED_REGION, FormatInfo, encode, fixed_modules, read_format
+from livereader.symbol import (
+    DATA_REGION,
+    FIXED_REGION,
+    LEVELS,
+    FormatInfo,
+    encode,
+    fixed_modules,
+    format_distances,
+    read_format,
+)
 
 BITS = 20
 LEVEL = "H"  # the error-correction level of the codes read
@@ -105,6 +114,12 @@ def _median(values: np.ndarray) -> float:
     """Median by partial sort (np.median's wrapper costs more than the work on ~100 values)."""
     middle = len(values) // 2
     return float(np.partition(values, middle)[middle])
+
+
+def _medians(values: np.ndarray) -> np.ndarray:
+    """Each row's :func:`_median` of (N, k) values."""
+    middle = values.shape[1] // 2
+    return np.partition(values, middle, axis=1)[:, middle]
 
 
 def _levels(grid: np.ndarray) -> tuple[float, float]:
@@ -225,6 +240,16 @@ def foreign(grid: np.ndarray) -> bool:
     """True when a hard grid decodes, as read, to a code that is not numeric: its format bits read exactly or
     with one wrong module, its codewords pass Reed-Solomon decoding and hold something other than one numeric
     segment. No better sampling would make such a code readable."""
-    grid = upright(grid)
-    fmt = read_format(grid)
-    return fmt.distance <= 1 and foreign_data(grid, fmt)
+    return foreign_grids(grid[None])[0]
+
+
+def foreign_grids(grids: np.ndarray) -> list[bool]:
+    """:func:`foreign` of (N, 21, 21) hard grids: their levels (:func:`upright`) and format bits
+    (:func:`livereader.symbol.read_format`) measured all at once, then each one's codewords decoded."""
+    known, values = fixed_modules(), grids[:, FIXED_REGION]
+    dark, light = _medians(values[:, known == 1]), _medians(values[:, known == 0])
+    grids = np.where((dark < light)[:, None, None], 1 - grids, grids)
+    distances = format_distances(grids)  # (N, 32)
+    best = np.argmin(distances, axis=1).tolist()
+    formats = [FormatInfo(LEVELS[b // 8], b % 8, float(d[b])) for b, d in zip(best, distances)]
+    return [fmt.distance <= 1 and foreign_data(grid, fmt) for grid, fmt in zip(grids, formats)]
