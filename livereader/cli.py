@@ -466,8 +466,10 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
     gc.freeze()
     options = _reader_options(args)
     show = _window(bool(args.camera is not None or args.demo or args.display) and not args.nodisplay)
-    if not args.image:  # a stream's first frame does not pay for the first calls of the network
-        warm_up(model, options, kernels_wait=0.0 if args.video else 0.5)
+    if args.video:  # a file's frames read the same before the kernels are loaded: no wait for them
+        warm_up(model, options, kernels_wait=0.0)
+    elif not args.image:  # a stream's first frame does not pay for the first calls of the network
+        warm_up(model, options)
     started = time.perf_counter()
     status: int | None = 0
     loop = _Loop(args, show, model, options, progress, live)

@@ -128,7 +128,10 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
     skipped = [numeric and code.supported and _holding(code.corners, unread) is not None for code in codes]
     soft = options.grid.soft and sampler is None
     chosen = [c for c, skip in zip(codes, skipped) if c.supported and not skip]
-    grids = sample_grids(grey, chosen, options.grid) if sampler is None else [sampler(grey, c) for c in chosen]
+    if not chosen:
+        grids = []
+    else:
+        grids = sample_grids(grey, chosen, options.grid) if sampler is None else [sampler(grey, c) for c in chosen]
     settled = foreign_grids(np.stack([g.hard for g in grids])) if numeric and grids else [False] * len(grids)
     values = [g.soft if soft else g.hard.astype(np.float32) for g, done in zip(grids, settled) if not done]
     reads = iter(read_grids(np.stack(values), model, options.verify) if values else [])

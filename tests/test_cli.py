@@ -83,9 +83,10 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
     assert written == {"1": [0, 30], "5": [0], "-1": [0]}
 
 
-def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, monkeypatch):
+def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, monkeypatch, serve_mjpeg):
     """A file's frames read the same with the kernels or their references: its start-up does not wait for a
-    background process (after install, a compile of 18-25 s), and the kernels load between frames once ready."""
+    background process (after install, a compile of 18-25 s), and the kernels load between frames once ready. A
+    live source waits up to half a second, so that its first frames come out in time."""
     import cv2
     import numpy as np
 
@@ -103,6 +104,11 @@ def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, m
     assert main(["--video", str(path), "--jsonl", "-"]) == 0
     assert waits == [0.0]
     assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["123456"] * 3
+    waits.clear()
+    live = serve_mjpeg([cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)] * 3, interval=0.05)
+    main(["--camera", live, "--nodisplay", "--jsonl", "-"])  # ends with the stream
+    assert waits == [0.5]
+    assert "123456" in {json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()}
 
 
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):

@@ -84,7 +84,10 @@ def test_soft_low_contrast_grid_is_normalized():
 def test_grids_judged_foreign_together_are_judged_as_alone():
     """verify.foreign_grids measures a stack's levels and format bits at once: each grid is judged as alone, text
     codes (light-on-dark too) foreign, numbers and unreadable grids not."""
+    from livereader.decode import verify
+    from livereader.decode.codeword import foreign_data
     from livereader.decode.verify import foreign, foreign_grids
+    from livereader.symbol import read_format
 
     text = encode("HELLO", "M")
     number = encode("004217", "H")
@@ -93,3 +96,11 @@ def test_grids_judged_foreign_together_are_judged_as_alone():
     assert foreign_grids(stack) == [True, False, True, False, False, True]
     assert [foreign(grid) for grid in stack] == foreign_grids(stack)
     assert foreign_grids(stack[[5, 1, 0]]) == [True, False, True]
+
+    def alone(grid: np.ndarray) -> bool:  # one grid at a time: its levels, format bits and codewords
+        dark, light = verify._levels(grid)
+        grid = 1 - grid if dark < light else grid
+        fmt = read_format(grid)
+        return fmt.distance <= 1 and foreign_data(grid, fmt)
+
+    assert [alone(grid) for grid in stack] == foreign_grids(stack)

@@ -53,21 +53,28 @@ def test_sampled_grid_matches_the_code(model):
 
 
 def test_codes_sampled_together_give_the_grids_of_codes_sampled_alone(monkeypatch):
-    """All codes of a frame share one remap and one resize (in chunks of grid.BATCH): stacking them must not mix
-    one code's samples into another's."""
+    """All codes of a search share one remap and one resize (in chunks of grid.BATCH): stacking them must not mix
+    one code's samples into another's, mirrored codes among them, with a last chunk shorter than the others."""
     from livereader.vision import grid
 
-    scene = next(iter(scenes(["several"], 1, seed=0)))
-    grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY)
-    codes = [code for code in search(grey)[0] if code.supported]
+    frame = np.full((480, 640), 230, np.uint8)
+    symbols = [encode("123456", "H"), encode("654321", "H").T, encode("111111", "H"), encode("909090", "H").T]
+    for (x, y), symbol in zip(((20, 20), (330, 20), (20, 250), (330, 250)), symbols):  # mirrored: transposed
+        frame[y:y + 29 * 7, x:x + 29 * 7] = 230 - 200 * np.kron(np.pad(symbol, 4), np.ones((7, 7), np.uint8))
+    codes = [code for code in search(frame)[0] if code.supported]
     assert len(codes) == 4
-    alone = [grid.sample_grids(grey, [code]) for code in codes]
-    monkeypatch.setattr(grid, "BATCH", 2)
-    for together in (grid.sample_grids(grey, codes), grid.sample_grids(grey, codes[::-1])[::-1]):
+    alone = [grid.sample_grids(frame, [code])[0] for code in codes]
+    assert sorted(sampled.mirrored for sampled in alone) == [False, False, True, True]
+    monkeypatch.setattr(grid, "BATCH", 3)
+    for together in (grid.sample_grids(frame, codes), grid.sample_grids(frame, codes[::-1])[::-1]):
         assert len(together) == len(codes)
-        for (single,), joint in zip(alone, together):
-            assert np.array_equal(single.soft, joint.soft) and single.mirrored == joint.mirrored
-    assert grid.sample_grids(grey, []) == []
+        for single, joint in zip(alone, together):
+            assert np.array_equal(single.soft, joint.soft) and np.array_equal(single.hard, joint.hard)
+            assert single.mirrored == joint.mirrored
+    # each in its own orientation: the mirrored ones transposed back
+    assert sorted(sampled.hard.tobytes() for sampled in alone) == \
+        sorted(encode(text, "H").astype(np.uint8).tobytes() for text in ("123456", "654321", "111111", "909090"))
+    assert grid.sample_grids(frame, []) == []
 
 
 def test_refining_moves_a_misplaced_bottom_right_corner_back_to_the_symbol():

@@ -110,28 +110,24 @@ def encode_data(numbers: np.ndarray, mask: int) -> np.ndarray:
     return tables[0][numbers // 1000] ^ tables[1][numbers % 1000] ^ codebook()[0][mask]
 
 
-def _median(values: np.ndarray) -> float:
-    """Median by partial sort (np.median's wrapper costs more than the work on ~100 values)."""
-    middle = len(values) // 2
-    return float(np.partition(values, middle)[middle])
-
-
 def _medians(values: np.ndarray) -> np.ndarray:
-    """Each row's :func:`_median` of (N, k) values."""
+    """Each row's median of (N, k) values, by partial sort (np.median's wrapper costs more than the work on ~100
+    values); the upper middle value where k is even."""
     middle = values.shape[1] // 2
     return np.partition(values, middle, axis=1)[:, middle]
 
 
+def _stack_levels(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 21, 21) grids' (dark, light) levels, (N,) each: medians of the modules that are dark, and light, in every
+    symbol."""
+    known, values = fixed_modules(), grids[:, FIXED_REGION]
+    return _medians(values[:, known == 1]), _medians(values[:, known == 0])
+
+
 def _levels(grid: np.ndarray) -> tuple[float, float]:
-    """The grid's (dark, light) levels: medians of the modules that are dark, and light, in every symbol."""
-    known, values = fixed_modules(), grid[FIXED_REGION]
-    return _median(values[known == 1]), _median(values[known == 0])
-
-
-def upright(grid: np.ndarray) -> np.ndarray:
-    """The grid, or ``1 - grid`` when its fixed modules say it is inverted (light-on-dark)."""
-    dark, light = _levels(grid)
-    return 1 - grid if dark < light else grid
+    """One grid's (dark, light) levels (:func:`_stack_levels`)."""
+    dark, light = _stack_levels(grid[None])
+    return float(dark[0]), float(light[0])
 
 
 def normalize(grid: np.ndarray, levels: tuple[float, float] | None = None) -> np.ndarray:
@@ -195,8 +191,9 @@ def no_candidate(fmt: FormatInfo) -> Evidence:
 
 
 def prepare(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, FormatInfo]:
-    """The grid turned upright (:func:`upright`), that grid normalized (:func:`normalize`), and its format bits
-    read from the normalized grid; the levels are measured once for an upright grid."""
+    """The grid turned upright (``1 - grid`` where its levels say light-on-dark), that grid normalized
+    (:func:`normalize`), and its format bits read from the normalized grid; the levels are measured once for an
+    upright grid."""
     levels = _levels(grid)
     if levels[0] < levels[1]:
         grid = 1 - grid
@@ -244,11 +241,10 @@ def foreign(grid: np.ndarray) -> bool:
 
 
 def foreign_grids(grids: np.ndarray) -> list[bool]:
-    """:func:`foreign` of (N, 21, 21) hard grids: their levels (:func:`upright`) and format bits
+    """:func:`foreign` of (N, 21, 21) hard grids: their levels (:func:`_stack_levels`) and format bits
     (:func:`livereader.symbol.read_format`) measured all at once, then each one's codewords decoded."""
-    known, values = fixed_modules(), grids[:, FIXED_REGION]
-    dark, light = _medians(values[:, known == 1]), _medians(values[:, known == 0])
-    grids = np.where((dark < light)[:, None, None], 1 - grids, grids)
+    dark, light = _stack_levels(grids)
+    grids = np.where((dark < light)[:, None, None], 1 - grids, grids)  # light-on-dark grids turned upright
     distances = format_distances(grids)  # (N, 32)
     best = np.argmin(distances, axis=1).tolist()
     formats = [FormatInfo(LEVELS[b // 8], b % 8, float(d[b])) for b, d in zip(best, distances)]

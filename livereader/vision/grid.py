@@ -1,7 +1,7 @@
 """Warp and binarize: a located version-1 code -> its 21x21 grid (1 = dark, row-major: grid[row, col]).
 
 Each module is sampled at 3x3 points around its centre through the located code's homography (63x63 points a
-code, all codes of a frame in one ``cv2.remap``), and compared with a local threshold: the mean of the samples in a
+code, all codes of a search in one ``cv2.remap``), and compared with a local threshold: the mean of the samples in a
 window of ``GridOptions.window`` modules around it. The soft grid maps each module's darkness relative to that
 threshold and the local contrast into [0, 1]; the hard grid is the soft one thresholded at 0.5, and is what
 the decoder gets by default. Light-on-dark codes are passed as they are (the decoder turns them upright);
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from livereader.symbol import DATA_REGION, FORMAT_POSITIONS, SIZE, format_codewords
+from livereader.symbol import DATA_REGION, SIZE, format_distances
 from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 
@@ -58,10 +58,8 @@ def _sample_points(spread: float) -> np.ndarray:
 
 def _format_distances(hard: np.ndarray) -> np.ndarray:
     """(N,) format modules (of 30) of (N, 21, 21) 0/1 grids that disagree with the nearest valid format word, for
-    either polarity (a 0/1 grid's complement is 30 - d from a codeword that the grid is d from): as
-    :func:`livereader.symbol.format_distances` measures each grid, all at once."""
-    observed = hard[:, FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (N, 2, 15)
-    distances = np.abs(format_codewords()[None, :, None, :] - observed[:, None]).sum(axis=(2, 3))  # (N, 32)
+    either polarity (a 0/1 grid's complement is 30 - d from a codeword that the grid is d from)."""
+    distances = format_distances(hard)  # (N, 32)
     return np.minimum(distances.min(axis=1), 30 - distances.max(axis=1))
 
 
@@ -132,8 +130,8 @@ def sample_softs(grey: np.ndarray, homographies: Sequence[np.ndarray],
                  options: GridOptions = GridOptions()) -> np.ndarray:
     """(N, 21, 21) soft grids under module-to-pixel homographies, as seen in the frame (not yet oriented): the
     sub-samples of up to ``BATCH`` codes in one ``cv2.remap`` and their module means in one ``cv2.resize`` of the
-    codes' samples stacked (a block mean, code by code): the same grids, bit for bit, as one code at a time
-    (docs/reading.md), for 0.075 against 0.122 ms a code."""
+    codes' samples stacked (a block mean, code by code): the same grids, bit for bit, as codes sampled one by one
+    (docs/reading.md), at 0.075 ms a code against 0.122 ms one by one."""
     if len(homographies) > BATCH:
         return np.concatenate([sample_softs(grey, homographies[start:start + BATCH], options)
                                for start in range(0, len(homographies), BATCH)])
