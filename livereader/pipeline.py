@@ -119,7 +119,7 @@ def _read_located(grey: np.ndarray, codes: list[LocatedCode], model: Models, opt
                   unread: Sequence = ()) -> list[CodeResult]:
     """Read the supported codes with ``sampler`` (default: :func:`sample_grids`, all at once, soft or hard grids as the
     options say; any other sampler's hard grids). Reading numbers, a code that decodes as sampled to something
-    other than a number (:func:`livereader.decode.verify.foreign`: its Reed-Solomon decoding and content) is
+    other than a number (:func:`livereader.decode.verify.foreign_grids`: its Reed-Solomon decoding and content) is
     rejected as ``foreign`` without a CNN call (a sheet of 60 text codes spares a CNN call of 9 ms), and
     rejected codes are marked ``foreign`` too where ``foreign_places`` (outlines) hold such a code or the CNN's
     evidence says so. A code that lies where one of ``unread`` (outlines) holds such a code is not read at all,

@@ -106,7 +106,7 @@ def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, m
     assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["123456"] * 3
     waits.clear()
     live = serve_mjpeg([cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)] * 3, interval=0.05)
-    main(["--camera", live, "--nodisplay", "--jsonl", "-"])  # ends with the stream
+    assert main(["--camera", live, "--nodisplay", "--jsonl", "-"]) == 1  # a live source that ends
     assert waits == [0.5]
     assert "123456" in {json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()}
 

@@ -84,10 +84,9 @@ def test_soft_low_contrast_grid_is_normalized():
 def test_grids_judged_foreign_together_are_judged_as_alone():
     """verify.foreign_grids measures a stack's levels and format bits at once: each grid is judged as alone, text
     codes (light-on-dark too) foreign, numbers and unreadable grids not."""
-    from livereader.decode import verify
     from livereader.decode.codeword import foreign_data
     from livereader.decode.verify import foreign, foreign_grids
-    from livereader.symbol import read_format
+    from livereader.symbol import FIXED_REGION, fixed_modules, read_format
 
     text = encode("HELLO", "M")
     number = encode("004217", "H")
@@ -98,7 +97,8 @@ def test_grids_judged_foreign_together_are_judged_as_alone():
     assert foreign_grids(stack[[5, 1, 0]]) == [True, False, True]
 
     def alone(grid: np.ndarray) -> bool:  # one grid at a time: its levels, format bits and codewords
-        dark, light = verify._levels(grid)
+        values = grid[FIXED_REGION]
+        dark, light = (np.sort(values[fixed_modules() == k])[(fixed_modules() == k).sum() // 2] for k in (1, 0))
         grid = 1 - grid if dark < light else grid
         fmt = read_format(grid)
         return fmt.distance <= 1 and foreign_data(grid, fmt)

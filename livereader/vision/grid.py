@@ -1,11 +1,12 @@
 """Warp and binarize: a located version-1 code -> its 21x21 grid (1 = dark, row-major: grid[row, col]).
 
 Each module is sampled at 3x3 points around its centre through the located code's homography (63x63 points a
-code, all codes of a search in one ``cv2.remap``), and compared with a local threshold: the mean of the samples in a
-window of ``GridOptions.window`` modules around it. The soft grid maps each module's darkness relative to that
-threshold and the local contrast into [0, 1]; the hard grid is the soft one thresholded at 0.5, and is what
-the decoder gets by default. Light-on-dark codes are passed as they are (the decoder turns them upright);
-mirrored codes are transposed here, chosen by the format bits, which read far worse in the wrong orientation.
+code, the codes of a search in one ``cv2.remap``, up to ``BATCH`` of them), and compared with a local threshold:
+the mean of the samples in a window of ``GridOptions.window`` modules around it. The soft grid maps each module's
+darkness relative to that threshold and the local contrast into [0, 1]; the hard grid is the soft one thresholded
+at 0.5, and is what the decoder gets by default. Light-on-dark codes are passed as they are (the decoder turns them
+upright); mirrored codes are transposed here, chosen by the format bits, which read far worse in the wrong
+orientation.
 """
 
 from __future__ import annotations
