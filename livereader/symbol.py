@@ -85,14 +85,20 @@ def format_codewords() -> np.ndarray:
 
 def format_distances(grid: np.ndarray) -> np.ndarray:
     """(32,) distances of both copies of a (soft) grid's format modules from each valid format codeword; (N, 32)
-    for (N, 21, 21) grids."""
+    for (N, 21, 21) grids (the same as one grid at a time for 0/1 grids, whose sums are exact; a soft grid's may
+    differ in the last bit)."""
     observed = grid[..., FORMAT_POSITIONS[..., 0], FORMAT_POSITIONS[..., 1]]  # (..., 2, 15)
     return np.abs(format_codewords()[:, None, :] - observed[..., None, :, :]).sum(axis=(-2, -1))
 
 
 def read_format(grid: np.ndarray) -> FormatInfo:
     """The nearest valid format codeword to both copies of a (soft) grid's format modules."""
-    distances = format_distances(grid)
+    return nearest_format(format_distances(grid))
+
+
+def nearest_format(distances: np.ndarray) -> FormatInfo:
+    """The format of the nearest of the 32 valid format codewords, from a grid's (32,) distances to them (a row of
+    :func:`format_distances`)."""
     best = int(np.argmin(distances))
     return FormatInfo(level=LEVELS[best // 8], mask=best % 8, distance=float(distances[best]))
 

@@ -28,11 +28,11 @@ from livereader.decode.payload import Payload
 from livereader.symbol import (
     DATA_REGION,
     FIXED_REGION,
-    LEVELS,
     FormatInfo,
     encode,
     fixed_modules,
     format_distances,
+    nearest_format,
     read_format,
 )
 
@@ -245,7 +245,5 @@ def foreign_grids(grids: np.ndarray) -> list[bool]:
     (:func:`livereader.symbol.read_format`) measured all at once, then each one's codewords decoded."""
     dark, light = _stack_levels(grids)
     grids = np.where((dark < light)[:, None, None], 1 - grids, grids)  # light-on-dark grids turned upright
-    distances = format_distances(grids)  # (N, 32)
-    best = np.argmin(distances, axis=1).tolist()
-    formats = [FormatInfo(LEVELS[b // 8], b % 8, float(d[b])) for b, d in zip(best, distances)]
+    formats = [nearest_format(distances) for distances in format_distances(grids)]
     return [fmt.distance <= 1 and foreign_data(grid, fmt) for grid, fmt in zip(grids, formats)]
