@@ -175,6 +175,22 @@ def video_header(path: str | Path) -> tuple[int, float]:
         capture.release()
 
 
+def video_pixels(path: str | Path) -> int:
+    """The pixels of all the frames a video file says it holds: frames x width x height (0 where it cannot be
+    opened or does not say)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0
+        sizes = (capture.get(prop) for prop in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH,
+                                                cv2.CAP_PROP_FRAME_HEIGHT))
+        return math.prod(max(int(size), 0) for size in sizes)
+    finally:
+        capture.release()
+
+
 def frame_count(path: str | Path) -> int:
     """The frames a video file says it holds (0 where it cannot be opened)."""
     return video_header(path)[0]

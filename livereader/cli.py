@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+# A video file of at most this many pixels in all its frames is read before a first compile of the kernels would end
+# (18-25 s of a core; the 720p video of docs/benchmarks.md, 0.8 G pixels, reads in 6-9 s with the references): where
+# they are not cached yet, they compile once it is read (livereader.compiled.defer), for the runs after it, and not
+# beside its reading, which that slows by about 30% on two cores. A longer file, or a live source, starts their
+# compile at once: it ends while they are read.
+SHORT_VIDEO_PIXELS = 3_000_000_000
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -528,6 +534,13 @@ def _read_video(args: argparse.Namespace, model: Any, live: Live | None = None) 
     return run(args, model, _Bar(progress_bar(total, Path(args.video).name, args.jsonl)), live)
 
 
+def _short_video(path: str) -> bool:
+    """Whether a video file says it holds at most ``SHORT_VIDEO_PIXELS`` pixels in all its frames."""
+    from livereader.batch import video_pixels
+
+    return 0 < video_pixels(path) <= SHORT_VIDEO_PIXELS
+
+
 def _several(names: list[str]) -> bool:
     """More than one video file: several names, a folder or a glob pattern (read by :mod:`livereader.batch`)."""
     import glob
@@ -631,7 +644,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.grid:  # frames to search: the compiled kernels load in the background meanwhile
             from livereader import compiled
 
-            compiled.start()
+            if args.video and _short_video(args.video):
+                compiled.defer()  # where they are not cached yet, they compile after the file, not beside it
+            else:
+                compiled.start()
         with deferred():
             from livereader.decode.reader import ModelError, load_models
 

@@ -12,10 +12,16 @@ background process is done by then (:func:`wait`), and otherwise between two fra
 does not depend on when it happens; a thread that finds another loading them reads its frame with the references.
 Where no process can be started, no cache location is writable (the background process exits with ``NOT_CACHED``),
 or loading fails, the references read on.
+
+A compile beside the reading slows it by about 30% on two cores, and a short run ends before the compile does, so
+it gains nothing from it: such a run (``livereader --video`` of a short file) calls :func:`defer` instead, which
+starts the background process when the run exits where the kernels are not known to be cached (:func:`cached`:
+the stamp that a background process writes once it has compiled them), for the runs after it.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import subprocess
@@ -37,6 +43,7 @@ _forced = threading.local()  # the kernels module while compile_all runs them on
 _compiler: subprocess.Popen[bytes] | None = None  # the background process, once started (a forked child: None)
 _kernels: ModuleType | None = None  # the kernels module, once this process has loaded it
 _failed = False  # no background process, or it or the load failed: the references read on
+_deferred = False  # the background process starts when this process exits (defer)
 
 
 def kernels() -> ModuleType | None:
@@ -58,30 +65,102 @@ def loaded() -> ModuleType | None:
 
 def start() -> None:
     """Start the background process that compiles or loads the kernels, unless one has been started (by this
-    process) or cannot be."""
-    global _compiler, _failed
-    if _started():  # without the lock: another thread may hold it while it loads the kernels
+    process), cannot be, or waits for this process's exit (:func:`defer`)."""
+    if _started() or _deferred:  # without the lock: another thread may hold it while it loads the kernels
         return
     with _lock:
-        if _started():
+        if _started() or _deferred:
             return
-        if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run it with
-            _failed = True
-            return
-        env = dict(os.environ)  # this livereader first on its path; the cache where this process will look for it
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), *filter(None, [env.get("PYTHONPATH")])])
-        if env.get("NUMBA_CACHE_DIR"):
-            env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
-        try:  # at low priority (on POSIX it lowers its own: os.nice), out of reach of the terminal's Ctrl-C
-            _compiler = subprocess.Popen(
-                [sys.executable, "-m", "livereader.kernels"], env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=os.name != "nt",
-                creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
-                | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
-        except (OSError, ValueError):
-            _failed = True
-            return
-        threading.Thread(target=_compiler.wait, daemon=True).start()  # reaped when it ends, searched or not
+        _spawn()
+        if _compiler is not None:
+            threading.Thread(target=_compiler.wait, daemon=True).start()  # reaped when it ends, searched or not
+
+
+def _spawn() -> None:
+    """Start the background process (``python -m livereader.kernels``), or note that none can be started."""
+    global _compiler, _failed
+    if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run it with
+        _failed = True
+        return
+    env = dict(os.environ)  # this livereader first on its path; the cache where this process will look for it
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), *filter(None, [env.get("PYTHONPATH")])])
+    if env.get("NUMBA_CACHE_DIR"):
+        env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+    try:  # at low priority (on POSIX it lowers its own: os.nice), out of reach of the terminal's Ctrl-C
+        _compiler = subprocess.Popen(
+            [sys.executable, "-m", "livereader.kernels"], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=os.name != "nt",
+            creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
+            | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+    except (OSError, ValueError):
+        _failed = True
+
+
+def defer() -> bool:
+    """For a run that ends before a compile would: where the kernels are cached (:func:`cached`), :func:`start` now,
+    and the run reads with them once loaded; where they are not, start no background process until this process
+    exits (it then compiles them for the next run, on its own), and read with the references meanwhile (until then
+    :func:`start` does nothing). Returns whether the start waits for the exit."""
+    global _deferred
+    if cached():
+        start()
+        return False
+    with _lock:
+        if _started() or _deferred:
+            return _deferred
+        _deferred = True
+    atexit.register(_start_at_exit)
+    return True
+
+
+def _start_at_exit() -> None:
+    """The deferred start (:func:`defer`), as this process exits: the background process outlives it (a session of
+    its own) and caches the kernels."""
+    global _deferred
+    with _lock:
+        if _deferred and not _started():
+            _spawn()
+        _deferred = False
+
+
+def cached() -> bool:
+    """Whether a background process has cached the kernels for this copy of ``livereader/kernels.py`` (its size and
+    modification time, which numba's cache checks too), this numba and this Python, in the cache this process loads
+    from: the stamp (:func:`stamp_path`) that it writes once they are compiled (:func:`mark_cached`) says so. A stamp
+    that is wrong (its cache deleted since) only costs a compile beside the reading, as without one."""
+    try:
+        return stamp_path().read_text() == _stamp()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def mark_cached() -> None:
+    """Write the stamp of :func:`cached` (the background process, once the kernels are compiled or loaded); where it
+    cannot be written, the next short run compiles beside its reading, as without one."""
+    path = stamp_path()
+    partial = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        partial.write_text(_stamp())
+        os.replace(partial, path)  # whole or not at all, for a reader that looks meanwhile
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def stamp_path() -> Path:
+    """The stamp of :func:`cached`: beside the lock of :func:`one_compiler` (one per user, copy and cache)."""
+    return lock_path().with_suffix(".stamp")
+
+
+def _stamp() -> str:
+    """What :func:`mark_cached` writes: the numba package, the Python version and the kernels' file that the cache
+    holds compiled (files by place, size and modification time: a new install of numba changes them; looking them
+    up costs 0.1 ms, numba's version from its metadata 25 ms)."""
+    from importlib.util import find_spec
+
+    numba = find_spec("numba")
+    files = [Path(__file__).with_name("kernels.py"), *([Path(numba.origin)] if numba and numba.origin else [])]
+    stats = ", ".join(f"{path} {stat.st_size} B {stat.st_mtime_ns} ns" for path, stat in ((p, p.stat()) for p in files))
+    return f"Python {sys.version.split()[0]}: {stats}\n"
 
 
 def load_if_ready() -> None:
@@ -136,8 +215,8 @@ def _load() -> None:
 def _reset_in_child() -> None:
     """A forked child starts afresh: its copy of the lock may be held, and its parent's background process is not
     its own."""
-    global _lock, _compiler
-    _lock, _compiler = threading.Lock(), None
+    global _lock, _compiler, _deferred
+    _lock, _compiler, _deferred = threading.Lock(), None, False
 
 
 if hasattr(os, "register_at_fork"):

@@ -111,6 +111,33 @@ def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, m
     assert "123456" in {json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()}
 
 
+def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one_beside_it(tmp_path, monkeypatch):
+    """A first compile of the kernels (18-25 s) slows the reading beside it by about 30% and outlasts a short file:
+    that compile starts when it has been read (livereader.compiled.defer); a long file's starts at once."""
+    import cv2
+    import numpy as np
+
+    from livereader import cli, compiled
+    from livereader.batch import video_pixels
+
+    calls = []
+    monkeypatch.setattr(compiled, "defer", lambda: calls.append("defer"))
+    monkeypatch.setattr(compiled, "start", lambda: calls.append("start"))
+    path = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(3):
+        writer.write(np.full((240, 320, 3), 200, np.uint8))
+    writer.release()
+    assert video_pixels(path) == 3 * 320 * 240 and video_pixels(tmp_path / "none.avi") == 0
+    firsts = []  # what each run calls first (later, waiting for the kernels calls start, which defer makes idle)
+    for limit in (cli.SHORT_VIDEO_PIXELS, 3 * 320 * 240 - 1):
+        monkeypatch.setattr(cli, "SHORT_VIDEO_PIXELS", limit)
+        calls.clear()
+        assert main(["--video", str(path), "--nodisplay"]) == 0
+        firsts.append(calls[0])
+    assert firsts == ["defer", "start"]
+
+
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):
     text = _write(tmp_path / "text.txt", encode("HELLO 42", "M"))
     number = _write(tmp_path / "number.txt", encode("004217"))

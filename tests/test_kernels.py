@@ -410,6 +410,48 @@ def test_without_a_background_process_that_compiled_the_kernels_the_references_r
     assert len(grouping.group_codes(grey, find_finders(grey))) == 1  # read by the references
 
 
+def test_a_short_run_compiles_the_kernels_when_it_exits_where_they_are_not_cached(monkeypatch, tmp_path):
+    started, at_exit = [], []
+
+    class Running:  # a background process that has not ended
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
+            return None
+
+    def popen(*args, **kwargs):
+        started.append(args[0])
+        return Running()
+
+    def fresh():  # a process that has started no background process yet
+        for name, value in (("_kernels", None), ("_compiler", None), ("_failed", False), ("_deferred", False)):
+            monkeypatch.setattr(compiled, name, value)
+
+    fresh()
+    monkeypatch.setattr(compiled.subprocess, "Popen", popen)
+    monkeypatch.setattr(compiled.atexit, "register", at_exit.append)
+    monkeypatch.setattr(compiled, "lock_path", lambda: tmp_path / "kernels.lock")
+    assert not compiled.cached()  # no stamp: never compiled here
+    assert compiled.defer() is True
+    assert compiled.kernels() is None and compiled.wait(timeout=0) is None  # searches start nothing meanwhile
+    assert started == [] and at_exit == [compiled._start_at_exit]
+    at_exit[0]()  # the process exits: its background process compiles for the next run
+    assert len(started) == 1 and started[0][-2:] == ["-m", "livereader.kernels"] and not compiled._deferred
+
+    compiled.mark_cached()  # as that background process does once it has compiled them
+    assert compiled.stamp_path() == tmp_path / "kernels.stamp" and compiled.cached()
+    fresh()
+    at_exit.clear()
+    assert compiled.defer() is False  # cached: started at once, read with once loaded
+    assert len(started) == 2 and at_exit == []
+
+    stamp = compiled.stamp_path().read_text()
+    assert "kernels.py" in stamp and "numba" in stamp
+    compiled.stamp_path().write_text(stamp.replace("kernels.py", "kernels.py 1"))  # another kernels file, say
+    assert not compiled.cached()
+
+
 def test_kernels_compile_without_a_disk_cache_where_numba_refuses_one(monkeypatch):
     import numba
 
