@@ -175,18 +175,18 @@ def video_header(path: str | Path) -> tuple[int, float]:
         capture.release()
 
 
-def video_pixels(path: str | Path) -> int:
-    """The pixels of all the frames a video file says it holds: frames x width x height (0 where it cannot be
+def video_extent(path: str | Path) -> tuple[int, int]:
+    """The frames a video file says it holds and the pixels of each (width x height; both 0 where it cannot be
     opened or does not say)."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            return 0
-        sizes = (capture.get(prop) for prop in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH,
-                                                cv2.CAP_PROP_FRAME_HEIGHT))
-        return math.prod(max(int(size), 0) for size in sizes)
+            return 0, 0
+        frames, width, height = (max(int(capture.get(prop)), 0) for prop in (
+            cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        return frames, width * height
     finally:
         capture.release()
 

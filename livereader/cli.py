@@ -534,11 +534,14 @@ def _read_video(args: argparse.Namespace, model: Any, live: Live | None = None) 
     return run(args, model, _Bar(progress_bar(total, Path(args.video).name, args.jsonl)), live)
 
 
-def _short_video(path: str) -> bool:
-    """Whether a video file says it holds at most ``SHORT_VIDEO_PIXELS`` pixels in all its frames."""
-    from livereader.batch import video_pixels
+def _short_video(path: str, frames: tuple[int, int | None] | None) -> bool:
+    """Whether the ``frames`` (start, stop; None: all) of a video file hold at most ``SHORT_VIDEO_PIXELS`` pixels in
+    all, as its header says."""
+    from livereader.batch import video_extent
 
-    return 0 < video_pixels(path) <= SHORT_VIDEO_PIXELS
+    count, pixels = video_extent(path)
+    start, stop = frames or (0, None)
+    return 0 < max(0, min(count, stop if stop is not None else count) - start) * pixels <= SHORT_VIDEO_PIXELS
 
 
 def _several(names: list[str]) -> bool:
@@ -644,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.grid:  # frames to search: the compiled kernels load in the background meanwhile
             from livereader import compiled
 
-            if args.video and _short_video(args.video):
+            if args.video and _short_video(args.video, args.frames):
                 compiled.defer()  # where they are not cached yet, they compile after the file, not beside it
             else:
                 compiled.start()

@@ -118,7 +118,7 @@ def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one
     import numpy as np
 
     from livereader import cli, compiled
-    from livereader.batch import video_pixels
+    from livereader.batch import video_extent
 
     calls = []
     monkeypatch.setattr(compiled, "defer", lambda: calls.append("defer"))
@@ -128,14 +128,15 @@ def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one
     for _ in range(3):
         writer.write(np.full((240, 320, 3), 200, np.uint8))
     writer.release()
-    assert video_pixels(path) == 3 * 320 * 240 and video_pixels(tmp_path / "none.avi") == 0
+    assert video_extent(path) == (3, 320 * 240) and video_extent(tmp_path / "none.avi") == (0, 0)
     firsts = []  # what each run calls first (later, waiting for the kernels calls start, which defer makes idle)
-    for limit in (cli.SHORT_VIDEO_PIXELS, 3 * 320 * 240 - 1):
+    frame = 320 * 240
+    for limit, frames in ((cli.SHORT_VIDEO_PIXELS, []), (3 * frame - 1, []), (2 * frame, ["--frames", "1:"])):
         monkeypatch.setattr(cli, "SHORT_VIDEO_PIXELS", limit)
         calls.clear()
-        assert main(["--video", str(path), "--nodisplay"]) == 0
+        assert main(["--video", str(path), "--nodisplay", *frames]) == 0
         firsts.append(calls[0])
-    assert firsts == ["defer", "start"]
+    assert firsts == ["defer", "start", "defer"]  # the last reads two of its three frames
 
 
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):
