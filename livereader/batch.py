@@ -176,8 +176,8 @@ def video_header(path: str | Path) -> tuple[int, float]:
 
 
 def video_extent(path: str | Path) -> tuple[int, int]:
-    """The frames a video file says it holds and the pixels of each (width x height; both 0 where it cannot be
-    opened or does not say)."""
+    """The frames a video file says it holds and the pixels of each (width x height), each 0 where it cannot be
+    opened or does not say."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))

@@ -538,7 +538,9 @@ def _short_video(path: str, frames: tuple[int, int | None] | None) -> bool:
     """Whether the ``frames`` (start, stop; None: all) of a video file hold at most ``SHORT_VIDEO_PIXELS`` pixels in
     all, as its header says."""
     from livereader.batch import video_extent
+    from livereader.live.capture import quiet_backends
 
+    quiet_backends()  # before FFmpeg's first use: no decoder's own lines on stderr
     count, pixels = video_extent(path)
     start, stop = frames or (0, None)
     return 0 < max(0, min(count, stop if stop is not None else count) - start) * pixels <= SHORT_VIDEO_PIXELS
@@ -650,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.video and _short_video(args.video, args.frames):
                 compiled.defer()  # where they are not cached yet, they compile after the file, not beside it
             else:
-                compiled.start()
+                compiled.start(now=True)
         with deferred():
             from livereader.decode.reader import ModelError, load_models
 

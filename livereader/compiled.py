@@ -63,14 +63,17 @@ def loaded() -> ModuleType | None:
     return forced or _kernels
 
 
-def start() -> None:
+def start(*, now: bool = False) -> None:
     """Start the background process that compiles or loads the kernels, unless one has been started (by this
-    process), cannot be, or waits for this process's exit (:func:`defer`)."""
-    if _started() or _deferred:  # without the lock: another thread may hold it while it loads the kernels
+    process) or cannot be; where :func:`defer` made it wait for this process's exit, only with ``now`` (a run that
+    will last: it then starts at once)."""
+    global _deferred
+    if _started() or (_deferred and not now):  # without the lock: another thread may hold it while it loads them
         return
     with _lock:
-        if _started() or _deferred:
+        if _started() or (_deferred and not now):
             return
+        _deferred = False
         _spawn()
         if _compiler is not None:
             threading.Thread(target=_compiler.wait, daemon=True).start()  # reaped when it ends, searched or not
@@ -100,22 +103,22 @@ def defer() -> bool:
     """For a run that ends before a compile would: where the kernels are cached (:func:`cached`), :func:`start` now,
     and the run reads with them once loaded; where they are not, start no background process until this process
     exits (it then compiles them for the next run, on its own), and read with the references meanwhile (until then
-    :func:`start` does nothing). Returns whether the start waits for the exit."""
+    :func:`start` does nothing unless told ``now``). Returns whether the start waits for the exit."""
     global _deferred
-    if cached():
+    if not _deferred and cached():
         start()
         return False
     with _lock:
         if _started() or _deferred:
             return _deferred
+        atexit.register(_start_at_exit)  # before the flag: an interrupt between the two leaves nothing waiting
         _deferred = True
-    atexit.register(_start_at_exit)
     return True
 
 
 def _start_at_exit() -> None:
     """The deferred start (:func:`defer`), as this process exits: the background process outlives it (a session of
-    its own) and caches the kernels."""
+    its own) and caches the kernels. No thread reaps it: none can start while the interpreter shuts down."""
     global _deferred
     with _lock:
         if _deferred and not _started():
@@ -129,21 +132,25 @@ def cached() -> bool:
     from: the stamp (:func:`stamp_path`) that it writes once they are compiled (:func:`mark_cached`) says so. A stamp
     that is wrong (its cache deleted since) only costs a compile beside the reading, as without one."""
     try:
-        return stamp_path().read_text() == _stamp()
-    except (OSError, UnicodeDecodeError):
+        return stamp_path().read_text(encoding="utf-8") == _stamp()
+    except (OSError, ValueError):  # none, unreadable, or not text
         return False
 
 
 def mark_cached() -> None:
     """Write the stamp of :func:`cached` (the background process, once the kernels are compiled or loaded); where it
-    cannot be written, the next short run compiles beside its reading, as without one."""
+    cannot be written, the next short run compiles beside its reading, as a run without a stamp does."""
     path = stamp_path()
-    partial = path.with_name(f"{path.name}.{os.getpid()}")
     try:
-        partial.write_text(_stamp())
-        os.replace(partial, path)  # whole or not at all, for a reader that looks meanwhile
+        handle, partial = tempfile.mkstemp(prefix=path.name, dir=path.parent)
     except OSError:
-        partial.unlink(missing_ok=True)
+        return
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stamp:
+            stamp.write(_stamp())
+        os.replace(partial, path)  # whole or not at all, for a reader that looks meanwhile
+    except (OSError, ValueError):
+        Path(partial).unlink(missing_ok=True)
 
 
 def stamp_path() -> Path:
@@ -213,8 +220,8 @@ def _load() -> None:
 
 
 def _reset_in_child() -> None:
-    """A forked child starts afresh: its copy of the lock may be held, and its parent's background process is not
-    its own."""
+    """A forked child starts afresh: its copy of the lock may be held, and its parent's background process (started
+    or deferred to its exit) is not its own."""
     global _lock, _compiler, _deferred
     _lock, _compiler, _deferred = threading.Lock(), None, False
 

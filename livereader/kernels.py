@@ -1022,4 +1022,4 @@ if __name__ == "__main__":  # the background process of livereader.compiled
     with compiled.one_compiler():
         compiled.use_kernels()
         compile_all()
-    compiled.mark_cached()  # a short run loads them at its start from now on (compiled.defer)
+    compiled.mark_cached()  # a short run loads them at its start from now on (compiled.defer); never raises

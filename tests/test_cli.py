@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, m
     assert "123456" in {json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()}
 
 
-def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one_beside_it(tmp_path, monkeypatch):
+def test_a_short_video_file_defers_the_kernels_compile_to_its_end_and_a_long_one_starts_it(tmp_path, monkeypatch):
     """A first compile of the kernels (18-25 s) slows the reading beside it by about 30% and outlasts a short file:
     that compile starts when it has been read (livereader.compiled.defer); a long file's starts at once."""
     import cv2
@@ -122,7 +123,7 @@ def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one
 
     calls = []
     monkeypatch.setattr(compiled, "defer", lambda: calls.append("defer"))
-    monkeypatch.setattr(compiled, "start", lambda: calls.append("start"))
+    monkeypatch.setattr(compiled, "start", lambda now=False: calls.append("start now" if now else "start"))
     path = tmp_path / "blank.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
     for _ in range(3):
@@ -136,7 +137,25 @@ def test_a_short_video_file_compiles_the_kernels_after_it_is_read_and_a_long_one
         calls.clear()
         assert main(["--video", str(path), "--nodisplay", *frames]) == 0
         firsts.append(calls[0])
-    assert firsts == ["defer", "start", "defer"]  # the last reads two of its three frames
+    assert firsts == ["defer", "start now", "defer"]  # the last reads two of its three frames
+    # the header's probe opens the file before the reading does: no decoder's own lines on stderr either (a process
+    # of its own: FFmpeg's log level is read once a process); its kernels cannot be cached (no compile left behind)
+    import subprocess
+    import sys
+
+    whole = tmp_path / "whole.mp4"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(3):
+        writer.write(np.full((240, 320, 3), 200, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:-200])  # its index (the "moov atom") lost
+    (tmp_path / "file").write_text("")
+    env = {name: value for name, value in os.environ.items() if name != "OPENCV_FFMPEG_LOGLEVEL"}  # as a shell's
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "file" / "cache")
+    done = subprocess.run([sys.executable, "-m", "livereader", "--video", str(cut), "--nodisplay"], text=True,
+                          capture_output=True, env=env)
+    assert done.returncode == 1 and done.stderr.splitlines() == [f"livereader: error: cannot open video: {cut}"]
 
 
 def test_content_any_reports_text_with_its_mode_and_level(tmp_path, capsys):

@@ -400,7 +400,7 @@ def test_without_a_background_process_that_compiled_the_kernels_the_references_r
             raise OSError("no processes here")
         return Ended()
 
-    for name, value in (("_kernels", None), ("_compiler", None), ("_failed", False)):
+    for name, value in (("_kernels", None), ("_compiler", None), ("_failed", False), ("_deferred", False)):
         monkeypatch.setattr(compiled, name, value)
     monkeypatch.setattr(compiled.subprocess, "Popen", popen)
     assert compiled.kernels() is None  # starts it
@@ -434,8 +434,10 @@ def test_a_short_run_compiles_the_kernels_when_it_exits_where_they_are_not_cache
     monkeypatch.setattr(compiled, "lock_path", lambda: tmp_path / "kernels.lock")
     assert not compiled.cached()  # no stamp: never compiled here
     assert compiled.defer() is True
-    assert compiled.kernels() is None and compiled.wait(timeout=0) is None  # searches start nothing meanwhile
-    assert started == [] and at_exit == [compiled._start_at_exit]
+    compiled.kernels()
+    compiled.wait(timeout=0)
+    assert started == [] and at_exit == [compiled._start_at_exit]  # searches and waits start nothing meanwhile
+    assert compiled.defer() is True and at_exit == [compiled._start_at_exit]  # deferred once
     at_exit[0]()  # the process exits: its background process compiles for the next run
     assert len(started) == 1 and started[0][-2:] == ["-m", "livereader.kernels"] and not compiled._deferred
 
@@ -449,6 +451,20 @@ def test_a_short_run_compiles_the_kernels_when_it_exits_where_they_are_not_cache
     stamp = compiled.stamp_path().read_text()
     assert "kernels.py" in stamp and "numba" in stamp
     compiled.stamp_path().write_text(stamp.replace("kernels.py", "kernels.py 1"))  # another kernels file, say
+    assert not compiled.cached()
+    compiled.stamp_path().write_bytes(b"\xff\xfe")  # not text
+    assert not compiled.cached()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kernels.stamp"]  # no partial stamp left
+
+    fresh()  # a run that defers, then turns out to last (a long file after it in one process): starts at once
+    assert compiled.defer() is True
+    compiled.start(now=True)
+    assert len(started) == 3 and not compiled._deferred
+    at_exit[-1]()  # and its exit starts no second one
+    assert len(started) == 3
+
+    monkeypatch.setattr(compiled, "lock_path", lambda: tmp_path / "missing" / "kernels.lock")
+    compiled.mark_cached()  # an unwritable place: no stamp, and no error
     assert not compiled.cached()
 
 
@@ -519,7 +535,7 @@ def test_a_thread_never_waits_while_another_loads_the_kernels(monkeypatch):
         returncode = 0
 
     compiler = Compiler()
-    for name, value in (("_kernels", None), ("_compiler", compiler), ("_failed", False)):
+    for name, value in (("_kernels", None), ("_compiler", compiler), ("_failed", False), ("_deferred", False)):
         monkeypatch.setattr(compiled, name, value)
     monkeypatch.setattr(kernels, "compile_all", lambda: time.sleep(0.5))  # a load of half a second
     compiled.wait(timeout=0.01)  # still compiling: no wait beyond the timeout, nothing loaded
