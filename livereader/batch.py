@@ -161,18 +161,27 @@ def _read(job: Job) -> Done:
     return Done(job.index, status, counts.frames, counts.reads, said.getvalue())
 
 
+def _header(path: str | Path, properties: tuple[int, ...]) -> tuple[float, ...] | None:
+    """The ``properties`` (``cv2.CAP_PROP_*``) of a video file as its header gives them; None where it cannot be
+    opened."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return tuple(capture.get(prop) for prop in properties) if capture.isOpened() else None
+    finally:
+        capture.release()
+
+
 def video_header(path: str | Path) -> tuple[int, float]:
     """The frames a video file says it holds (0 where it cannot be opened) and its frame rate (30 where it says
     none), as its reading takes it for frame times."""
     import cv2
 
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            return 0, 30.0
-        return max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0), capture.get(cv2.CAP_PROP_FPS) or 30.0
-    finally:
-        capture.release()
+    values = _header(path, (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FPS))
+    if values is None:
+        return 0, 30.0
+    return max(int(values[0]), 0), values[1] or 30.0
 
 
 def video_extent(path: str | Path) -> tuple[int, int]:
@@ -180,15 +189,9 @@ def video_extent(path: str | Path) -> tuple[int, int]:
     opened or does not say."""
     import cv2
 
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            return 0, 0
-        frames, width, height = (max(int(capture.get(prop)), 0) for prop in (
-            cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
-        return frames, width * height
-    finally:
-        capture.release()
+    values = _header(path, (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+    frames, width, height = (max(int(value), 0) for value in values or (0, 0, 0))
+    return frames, width * height
 
 
 def frame_count(path: str | Path) -> int:

@@ -525,25 +525,28 @@ def run(args: argparse.Namespace, model: Any, progress: Progress | None = None, 
 
 def _read_video(args: argparse.Namespace, model: Any, live: Live | None = None) -> int:
     """One video file, with a progress bar of its frames on a terminal."""
-    from livereader.batch import frame_count, progress_bar
-    from livereader.live.capture import quiet_backends
+    from livereader.batch import progress_bar
 
-    quiet_backends()  # before the frame count opens the file: no decoder's own lines on stderr
-    start, stop = args.frames or (0, None)
-    total = max(0, min(frame_count(args.video), stop if stop is not None else 1 << 62) - start)
+    total, _ = _video_frames(args)
     return run(args, model, _Bar(progress_bar(total, Path(args.video).name, args.jsonl)), live)
 
 
-def _short_video(path: str, frames: tuple[int, int | None] | None) -> bool:
-    """Whether the ``frames`` (start, stop; None: all) of a video file hold at most ``SHORT_VIDEO_PIXELS`` pixels in
-    all, as its header says."""
+def _video_frames(args: argparse.Namespace) -> tuple[int, int]:
+    """The frames of ``args.video`` that the run reads (``args.frames``) and the pixels of each, as the file's header
+    says (0 where it does not)."""
     from livereader.batch import video_extent
     from livereader.live.capture import quiet_backends
 
-    quiet_backends()  # before FFmpeg's first use: no decoder's own lines on stderr
-    count, pixels = video_extent(path)
-    start, stop = frames or (0, None)
-    return 0 < max(0, min(count, stop if stop is not None else count) - start) * pixels <= SHORT_VIDEO_PIXELS
+    quiet_backends()  # before the header's probe opens the file: no decoder's own lines on stderr
+    count, pixels = video_extent(args.video)
+    start, stop = args.frames or (0, None)
+    return max(0, min(count, stop if stop is not None else count) - start), pixels
+
+
+def _short_video(args: argparse.Namespace) -> bool:
+    """Whether the frames of ``args.video`` that the run reads hold at most ``SHORT_VIDEO_PIXELS`` pixels in all."""
+    frames, pixels = _video_frames(args)
+    return 0 < frames * pixels <= SHORT_VIDEO_PIXELS
 
 
 def _several(names: list[str]) -> bool:
@@ -649,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.grid:  # frames to search: the compiled kernels load in the background meanwhile
             from livereader import compiled
 
-            if args.video and _short_video(args.video, args.frames):
+            if args.video and _short_video(args):
                 compiled.defer()  # where they are not cached yet, they compile after the file, not beside it
             else:
                 compiled.start(now=True)

@@ -124,11 +124,14 @@ def test_a_short_video_file_defers_the_kernels_compile_to_its_end_and_a_long_one
     calls = []
     monkeypatch.setattr(compiled, "defer", lambda: calls.append("defer"))
     monkeypatch.setattr(compiled, "start", lambda now=False: calls.append("start now" if now else "start"))
-    path = tmp_path / "blank.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
-    for _ in range(3):
-        writer.write(np.full((240, 320, 3), 200, np.uint8))
-    writer.release()
+    def blank(path, codec):  # three blank 320x240 frames
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, (320, 240))
+        for _ in range(3):
+            writer.write(np.full((240, 320, 3), 200, np.uint8))
+        writer.release()
+        return path
+
+    path = blank(tmp_path / "blank.avi", "MJPG")
     assert video_extent(path) == (3, 320 * 240) and video_extent(tmp_path / "none.avi") == (0, 0)
     firsts = []  # what each run calls first (later, waiting for the kernels calls start, which defer makes idle)
     frame = 320 * 240
@@ -143,11 +146,7 @@ def test_a_short_video_file_defers_the_kernels_compile_to_its_end_and_a_long_one
     import subprocess
     import sys
 
-    whole = tmp_path / "whole.mp4"
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-    for _ in range(3):
-        writer.write(np.full((240, 320, 3), 200, np.uint8))
-    writer.release()
+    whole = blank(tmp_path / "whole.mp4", "mp4v")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[:-200])  # its index (the "moov atom") lost
     (tmp_path / "file").write_text("")
