@@ -6,13 +6,14 @@ against the plain reference named in its docstring (conventions: :mod:`livereade
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
 frame), grouping weighs every two finder candidates and judges every trio that could be a code, and each code found
 is fitted to all its outlines. In plain Python or numpy that is thousands of calls on a few numbers each (a third of
-the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: three calls per
-search test the contours, three per grouping weigh pairs and triples, one per outline finds its quad, one per trio
-fits and judges its orders, one per code fits all its outlines. Reed-Solomon decoding in ``reedsolo`` (pure Python)
-costs 0.12 ms a decode that corrects errors, and a rejected code's grid is tried with up to four sets of erasures
-(7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is dozens of numpy calls on
-25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. One module for the compiled stages, so that numba's
-set-up lives in one place.
+the time of a real 720p video, beside OpenCV's thresholding and contour tracing). Compiled by numba: one call per
+search measures its noise and two test its contours (each numpy or OpenCV call costs microseconds of its own, as much
+as the work on a 240x240 photo's contours), three per grouping weigh pairs and triples, one per outline finds its
+quad, one per trio fits and judges its orders, one per code fits all its outlines. Reed-Solomon decoding in
+``reedsolo`` (pure Python) costs 0.12 ms a decode that corrects errors, and a rejected code's grid is tried with up
+to four sets of erasures (7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is
+dozens of numpy calls on 25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. One module for the compiled
+stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
 module, or in the user's cache directory where that is not writable; ``NUMBA_CACHE_DIR`` moves it). When a process
@@ -95,17 +96,41 @@ def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
 
 
 @_jit
-def ring_contours(tree: np.ndarray, rings: np.ndarray) -> np.ndarray:
-    """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (``rings``, indices into the
-    contour ``tree``, rows: next, previous, first child, parent), its parent and its children."""
+def ring_contours(tree: np.ndarray) -> np.ndarray:
+    """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (a contour of the ``tree``
+    with a parent and a child; rows: next, previous, first child, parent), its parent and its children."""
     needed = np.zeros(len(tree), np.bool_)
-    for ring in rings:
+    for ring in range(len(tree)):
+        if tree[ring, 2] < 0 or tree[ring, 3] < 0:
+            continue
         needed[ring] = needed[tree[ring, 3]] = True
         child = tree[ring, 2]
         while child >= 0:
             needed[child] = True
             child = tree[child, 0]
     return np.flatnonzero(needed)
+
+
+@_jit
+def median_difference(sample: np.ndarray) -> float:
+    """The median of the absolute differences of horizontal neighbours in a uint8 image of at least two columns
+    (the mean of the two middle ones where their count is even), from their histogram. Reference:
+    :func:`livereader.vision.finder.reference_noise_level`."""
+    rows, columns = sample.shape
+    counts = np.zeros(256, np.int64)
+    for row in range(rows):
+        for column in range(columns - 1):
+            difference = np.int32(sample[row, column + 1]) - np.int32(sample[row, column])
+            counts[abs(difference)] += 1
+    size = rows * (columns - 1)
+    below, low = 0, -1  # differences <= each level
+    for level in range(256):
+        below += counts[level]
+        if low < 0 and below >= (size - 1) // 2 + 1:
+            low = level
+        if below >= size // 2 + 1:
+            return (low + level) / 2
+    return 255.0
 
 
 @_jit
@@ -133,22 +158,27 @@ def _inner_area(area: float, outer: bool) -> float:
 
 
 @_jit
-def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, offsets: np.ndarray, points: np.ndarray,
-                    min_core_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                 np.ndarray, np.ndarray]:
-    """The finder candidates among ``rings`` of a contour ``tree`` (rows: next, previous, first child, parent):
-    their centres x and y, sizes, ring, core and outer contour indices (outer -1: not a finder's 7x7 outline) and
-    scores, in the order of ``rings``. The contours ``needed`` (:func:`ring_contours`, sorted) lie in ``points``
-    (float (P, 2)), contour k of them at ``offsets[k]:offsets[k + 1]``. Reference:
-    :func:`livereader.vision.finder.reference_candidates` (which explains the tests)."""
+def ring_candidates(tree: np.ndarray, needed: np.ndarray, lengths: np.ndarray, contours: np.ndarray,
+                    min_core_px: float, max_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """The finder candidates of a contour ``tree`` (rows: next, previous, first child, parent), one per place, the most
+    finder-like first, at most ``max_candidates`` looked at (:func:`_distinct`): (k, 3) float centres x, y and sizes,
+    and (k, 3) ring, core and outer contour indices (outer -1: not a finder's 7x7 outline). The contours ``needed``
+    (:func:`ring_contours`) lie one after another in ``contours`` (int (P, 1, 2), as ``cv2.findContours`` gives
+    each), contour k of them ``lengths[k]`` points long. Reference: :func:`livereader.vision.finder.reference_located`
+    (:func:`livereader.vision.finder.reference_candidates` explains the tests)."""
+    points = contours.reshape(-1, 2).astype(np.float64)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    offsets[1:] = np.cumsum(lengths)
     position = np.empty(len(tree), np.int64)  # of each contour needed, its place in ``needed``
     for k in range(len(needed)):
         position[needed[k]] = k
-    count = len(rings)
+    count = len(needed)
     xs, ys, sizes, scores = np.empty(count), np.empty(count), np.empty(count), np.empty(count)
     ring_ids, cores, outers = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
     kept = 0
-    for ring in rings:
+    for ring in needed:
+        if tree[ring, 2] < 0 or tree[ring, 3] < 0:  # a parent or child of a ring, not a ring itself
+            continue
         outer = tree[ring, 3]
         core, core_m00, core_x, core_y = -1, -1.0, 0.0, 0.0
         child = tree[ring, 2]
@@ -181,11 +211,18 @@ def ring_candidates(tree: np.ndarray, rings: np.ndarray, needed: np.ndarray, off
         xs[kept], ys[kept], sizes[kept], scores[kept] = core_x, core_y, math.sqrt(ring_m00) * 7 / 5, score
         ring_ids[kept], cores[kept], outers[kept] = ring, core, outer
         kept += 1
-    return xs[:kept], ys[:kept], sizes[:kept], ring_ids[:kept], cores[:kept], outers[:kept], scores[:kept]
+    # the most finder-like first (a stable sort: equal scores keep the contours' order)
+    order = np.argsort(scores[:kept], kind="mergesort")[:max_candidates]
+    chosen = _distinct(xs, ys, sizes, order)
+    places, outlines = np.empty((len(chosen), 3)), np.empty((len(chosen), 3), np.int64)
+    for i, index in enumerate(chosen):
+        places[i, 0], places[i, 1], places[i, 2] = xs[index], ys[index], sizes[index]
+        outlines[i, 0], outlines[i, 1], outlines[i, 2] = ring_ids[index], cores[index], outers[index]
+    return places, outlines
 
 
 @_jit
-def distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, order: np.ndarray) -> np.ndarray:
+def _distinct(xs: np.ndarray, ys: np.ndarray, sizes: np.ndarray, order: np.ndarray) -> np.ndarray:
     """The candidates kept of :func:`ring_candidates`' (centres ``xs``, ``ys``, ``sizes``), as indices in the order
     kept: of those in ``order`` (the most finder-like first), one per place, the most finder-like of concentric
     ones. Reference: ``livereader.vision.finder.reference_located``."""

@@ -193,6 +193,18 @@ def test_located_finder_candidates_match_the_reference(most):
     assert compared >= (200 if most > 3 else 40)
 
 
+def test_the_noise_level_matches_the_reference():
+    from livereader.vision import finder
+
+    rng = np.random.default_rng(6)
+    greys = [*_frames(), *(np.clip(rng.normal(128, sigma, shape), 0, 255).astype(np.uint8)
+                           for sigma in (0.5, 3, 40, 200) for shape in ((240, 320), (9, 3), (1, 5), (17, 1)))]
+    greys += [grey[5:, 3:] for grey in greys[:4]] + [np.zeros((0, 8), np.uint8)]  # crops: other strides
+    levels = [finder.noise_level(grey) for grey in greys]
+    assert levels == [finder.reference_noise_level(grey) for grey in greys]
+    assert len(set(levels)) >= 8 and 0.0 in levels  # flat and noisy frames, and frames with no difference
+
+
 def test_outline_quads_match_the_reference():
     from livereader.vision import finder
 

@@ -95,7 +95,20 @@ class Finder:
 
 
 def noise_level(grey: np.ndarray) -> float:
-    """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours."""
+    """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours, compiled
+    (:func:`livereader.kernels.median_difference`) once the kernels are ready (:mod:`livereader.compiled`), and
+    until then by :func:`reference_noise_level`, which gives the same."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        return reference_noise_level(grey)
+    sample = grey[::8, ::2]
+    if sample.shape[0] == 0 or sample.shape[1] < 2:  # a crop of one or two columns: no difference
+        return 0.0
+    return kernels.median_difference(sample) * 1.4826 / math.sqrt(2)
+
+
+def reference_noise_level(grey: np.ndarray) -> float:
+    """The plain reference of :func:`noise_level`: the differences' median from OpenCV's histogram of them."""
     sample = grey[::8, ::2]
     if sample.shape[0] == 0 or sample.shape[1] < 2:  # a crop of one or two columns: OpenCV gives no difference
         return 0.0
@@ -231,29 +244,22 @@ def find_finders(grey: np.ndarray, options: FinderOptions = FinderOptions(), sca
 
 def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
     """The finder candidates of a contour tree (rows: next, previous, first child, parent), one per place, most
-    finder-like first, compiled (:func:`livereader.kernels.ring_candidates` and
-    :func:`livereader.kernels.distinct`) once the kernels are ready (:mod:`livereader.compiled`),
+    finder-like first, compiled (:func:`livereader.kernels.ring_contours` and
+    :func:`livereader.kernels.ring_candidates`) once the kernels are ready (:mod:`livereader.compiled`),
     and until then by :func:`reference_located`, which gives the same and explains the tests. Only the contours
     that the tests look at are gathered for the kernels: a ring's, its parent's and its children's."""
     kernels = compiled.kernels()
     if kernels is None:
         return reference_located(contours, tree, options)
-    rings = np.flatnonzero((tree[:, 2] >= 0) & (tree[:, 3] >= 0))
-    if not len(rings):
+    needed = kernels.ring_contours(tree)
+    if not len(needed):
         return []
-    needed = kernels.ring_contours(tree, rings)
     parts = [contours[i] for i in needed.tolist()]
-    offsets = np.zeros(len(parts) + 1, np.int64)
-    np.cumsum([len(part) for part in parts], out=offsets[1:])
-    xs, ys, sizes, ring, core, outer, scores = kernels.ring_candidates(
-        tree, rings, needed, offsets, np.concatenate(parts).reshape(-1, 2).astype(np.float64),
-        float(options.min_core_px))
-    # the most finder-like first (a stable sort: equal scores keep the contours' order), at most max_candidates
-    order = np.argsort(scores, kind="stable")[:options.max_candidates]
-    kept = kernels.distinct(xs, ys, sizes, order).tolist()
-    return [((x, y), size, {1: r, 2: c} if o < 0 else {0: o, 1: r, 2: c})
-            for x, y, size, r, c, o in zip(xs[kept].tolist(), ys[kept].tolist(), sizes[kept].tolist(),
-                                           ring[kept].tolist(), core[kept].tolist(), outer[kept].tolist())]
+    places, outlines = kernels.ring_candidates(tree, needed, np.array([len(part) for part in parts], np.int64),
+                                               np.concatenate(parts), float(options.min_core_px),
+                                               options.max_candidates)
+    return [((x, y), size, {1: ring, 2: core} if outer < 0 else {0: outer, 1: ring, 2: core})
+            for (x, y, size), (ring, core, outer) in zip(places.tolist(), outlines.tolist())]
 
 
 def reference_located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOptions) -> list[_Candidate]:
