@@ -196,13 +196,18 @@ def test_located_finder_candidates_match_the_reference(most):
 def test_the_noise_level_matches_the_reference():
     from livereader.vision import finder
 
+    assert compiled.loaded() is kernels
     rng = np.random.default_rng(6)
+    # an even and an odd count of differences (the median of two middle ones, or of one), and too few columns
+    shapes = ((240, 320), (232, 320), (9, 3), (1, 3), (1, 5), (17, 1))
     greys = [*_frames(), *(np.clip(rng.normal(128, sigma, shape), 0, 255).astype(np.uint8)
-                           for sigma in (0.5, 3, 40, 200) for shape in ((240, 320), (9, 3), (1, 5), (17, 1)))]
+                           for sigma in (0.5, 3, 40, 200) for shape in shapes)]
     greys += [grey[5:, 3:] for grey in greys[:4]] + [np.zeros((0, 8), np.uint8)]  # crops: other strides
     levels = [finder.noise_level(grey) for grey in greys]
     assert levels == [finder.reference_noise_level(grey) for grey in greys]
     assert len(set(levels)) >= 8 and 0.0 in levels  # flat and noisy frames, and frames with no difference
+    samples = [grey[::8, ::2] for grey in greys if grey[::8, ::2].shape[1] >= 2 and len(grey)]
+    assert any(kernels.median_difference(sample) % 1 for sample in samples)  # a median between two middle values
 
 
 def test_outline_quads_match_the_reference():

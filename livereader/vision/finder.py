@@ -257,7 +257,7 @@ def _located(contours: Sequence[np.ndarray], tree: np.ndarray, options: FinderOp
     parts = [contours[i] for i in needed.tolist()]
     places, outlines = kernels.ring_candidates(tree, needed, np.array([len(part) for part in parts], np.int64),
                                                np.concatenate(parts), float(options.min_core_px),
-                                               options.max_candidates)
+                                               int(options.max_candidates))
     return [((x, y), size, {1: ring, 2: core} if outer < 0 else {0: outer, 1: ring, 2: core})
             for (x, y, size), (ring, core, outer) in zip(places.tolist(), outlines.tolist())]
 
