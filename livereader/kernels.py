@@ -96,12 +96,19 @@ def hull_quad(hull: np.ndarray) -> tuple[bool, np.ndarray]:
 
 
 @_jit
+def _ring(tree: np.ndarray, contour: int) -> bool:
+    """Whether a contour of the ``tree`` (rows: next, previous, first child, parent) is a candidate ring: it has a
+    parent and a child."""
+    return tree[contour, 2] >= 0 and tree[contour, 3] >= 0
+
+
+@_jit
 def ring_contours(tree: np.ndarray) -> np.ndarray:
-    """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (a contour of the ``tree``
-    with a parent and a child; rows: next, previous, first child, parent), its parent and its children."""
+    """The contours that :func:`ring_candidates` looks at, sorted: each candidate ring (:func:`_ring`), its parent
+    and its children."""
     needed = np.zeros(len(tree), np.bool_)
     for ring in range(len(tree)):
-        if tree[ring, 2] < 0 or tree[ring, 3] < 0:
+        if not _ring(tree, ring):
             continue
         needed[ring] = needed[tree[ring, 3]] = True
         child = tree[ring, 2]
@@ -115,7 +122,7 @@ def ring_contours(tree: np.ndarray) -> np.ndarray:
 def median_difference(sample: np.ndarray) -> float:
     """The median of the absolute differences of horizontal neighbours in a uint8 image of at least two columns
     (the mean of the two middle ones where their count is even), from their histogram. Reference:
-    :func:`livereader.vision.finder.reference_noise_level`."""
+    :func:`livereader.vision.finder.reference_median_difference`."""
     rows, columns = sample.shape
     counts = np.zeros(256, np.int64)
     for row in range(rows):
@@ -177,7 +184,7 @@ def ring_candidates(tree: np.ndarray, needed: np.ndarray, lengths: np.ndarray, c
     ring_ids, cores, outers = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
     kept = 0
     for ring in needed:
-        if tree[ring, 2] < 0 or tree[ring, 3] < 0:  # a parent or child of a ring, not a ring itself
+        if not _ring(tree, ring):  # a parent or child of a ring, not a ring itself
             continue
         outer = tree[ring, 3]
         core, core_m00, core_x, core_y = -1, -1.0, 0.0, 0.0

@@ -95,28 +95,25 @@ class Finder:
 
 
 def noise_level(grey: np.ndarray) -> float:
-    """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours, compiled
-    (:func:`livereader.kernels.median_difference`) once the kernels are ready (:mod:`livereader.compiled`), and
-    until then by :func:`reference_noise_level`, which gives the same."""
-    kernels = compiled.kernels()
-    if kernels is None:
-        return reference_noise_level(grey)
+    """Robust estimate of the pixel noise sigma (grey levels) from differences of horizontal neighbours, their median
+    compiled (:func:`livereader.kernels.median_difference`) once the kernels are ready (:mod:`livereader.compiled`),
+    and until then by :func:`reference_median_difference`, which gives the same."""
     sample = grey[::8, ::2]
     if sample.shape[0] == 0 or sample.shape[1] < 2:  # a crop of one or two columns: no difference
         return 0.0
-    return kernels.median_difference(sample) * 1.4826 / math.sqrt(2)
+    kernels = compiled.kernels()
+    median = reference_median_difference(sample) if kernels is None else kernels.median_difference(sample)
+    return median * 1.4826 / math.sqrt(2)
 
 
-def reference_noise_level(grey: np.ndarray) -> float:
-    """The plain reference of :func:`noise_level`: the differences' median from OpenCV's histogram of them."""
-    sample = grey[::8, ::2]
-    if sample.shape[0] == 0 or sample.shape[1] < 2:  # a crop of one or two columns: OpenCV gives no difference
-        return 0.0
+def reference_median_difference(sample: np.ndarray) -> float:
+    """The plain reference of :func:`livereader.kernels.median_difference`: the median of the absolute differences of
+    horizontal neighbours in a uint8 image of at least two columns, from OpenCV's histogram of them."""
     diff = cv2.absdiff(sample[:, 1:], sample[:, :-1])
     # the median from the differences' histogram (256 levels): a third of a partial sort's time
     below = cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel().cumsum()  # differences <= each level
     low, high = np.searchsorted(below, [(diff.size - 1) // 2 + 1, diff.size // 2 + 1]).tolist()
-    return (low + high) / 2 * 1.4826 / math.sqrt(2)
+    return (low + high) / 2
 
 
 def binarize(grey: np.ndarray, options: FinderOptions) -> np.ndarray:
