@@ -1,6 +1,7 @@
 """Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`),
-fitting (:mod:`livereader.vision.fit`), Reed-Solomon decoding (:mod:`livereader.decode.codeword`) and the
-deconvolution of blurred codes (:mod:`livereader.vision.deblur`), each tested
+fitting (:mod:`livereader.vision.fit`), Reed-Solomon decoding (:mod:`livereader.decode.codeword`), six-digit
+verification (:mod:`livereader.decode.verify`) and the deconvolution of blurred codes
+(:mod:`livereader.vision.deblur`), each tested
 against the plain reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
 
 These stages are many small steps: finder location tests every nested contour of a frame (hundreds in a cluttered
@@ -12,7 +13,8 @@ as the work on a 240x240 photo's contours), three per grouping weigh pairs and t
 quad, one per trio fits and judges its orders, one per code fits all its outlines. Reed-Solomon decoding in
 ``reedsolo`` (pure Python) costs 0.12 ms a decode that corrects errors, and a rejected code's grid is tried with up
 to four sets of erasures (7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is
-dozens of numpy calls on 25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. One module for the compiled
+dozens of numpy calls on 25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. A six-digit grid's
+verification is a dozen numpy calls on its candidates (0.18 ms); compiled, 0.03 ms. One module for the compiled
 stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
@@ -880,6 +882,120 @@ def deconvolved(kernels: np.ndarray, transposed: np.ndarray, bands: np.ndarray, 
     return solutions, errors
 
 
+@_jit
+def _smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` smallest of ``values`` (1-D), smallest first, ties in index order: the first ``count``
+    of a stable argsort, kept in a sorted list while scanning (most values lose against its last entry at once)."""
+    count = min(count, len(values))
+    kept = np.empty(count, np.int64)
+    size = 0
+    for index in range(len(values) if count else 0):
+        value = values[index]
+        if size == count and not value < values[kept[size - 1]]:
+            continue
+        place = min(size, count - 1)  # where it goes: after every entry it does not beat
+        while place > 0 and value < values[kept[place - 1]]:
+            kept[place] = kept[place - 1]
+            place -= 1
+        kept[place] = index
+        size = min(size + 1, count)
+    return kept
+
+
+@_jit
+def _changed(bits: np.ndarray, changes: np.ndarray, count: int, out: np.ndarray, found: int) -> int:
+    """The numbers of the first ``count`` rows of ``bits`` ((N, 20): :func:`livereader.decode.verify.number_bits`)
+    with each row of ``changes`` flipped ((P, 20), 1 = flip), where both 10-bit groups are at most 999, written to
+    ``out`` from ``found`` on; returns how many are written in all."""
+    for row in range(min(count, len(bits))):
+        for change in range(len(changes)):
+            high, low = 0, 0
+            for bit in range(10):
+                high |= (bits[row, bit] ^ changes[change, bit]) << bit
+                low |= (bits[row, 10 + bit] ^ changes[change, 10 + bit]) << bit
+            if high < 1000 and low < 1000:
+                out[found] = high * 1000 + low
+                found += 1
+    return found
+
+
+@_jit
+def _distances(numbers: np.ndarray, tables: np.ndarray, zeros: np.ndarray, observed: np.ndarray,
+               out: np.ndarray, start: int) -> None:
+    """Each number's data modules (tables[0][high] ^ tables[1][low] ^ zeros) against ``observed``: the sum of the
+    absolute differences, in float64, written to ``out`` from ``start`` on."""
+    for index in range(len(numbers)):
+        high, low = numbers[index] // 1000, numbers[index] % 1000
+        total = 0.0
+        for module in range(len(observed)):
+            total += abs(float(tables[0, high, module] ^ tables[1, low, module] ^ zeros[module]) - observed[module])
+        out[start + index] = total
+
+
+@_jit
+def six_digit_best(group_log_probs: np.ndarray, observed: np.ndarray, tables: np.ndarray, zeros: np.ndarray,
+                   singles: np.ndarray, pairs: np.ndarray, triples: np.ndarray, candidates: int, expand: int,
+                   expand_pairs: int, expand_triples: int, max_distance: float) -> tuple[int, float, float, float]:
+    """The six-digit number that best explains a grid's ``observed`` data modules ((208,) float32, upright and
+    normalized), and its distance, gap and log probability, from the CNN's (2, 1000) float32 group log
+    probabilities: the ``candidates`` most probable numbers, then while none is within ``max_distance``, the
+    numbers one bit (``singles``, for the first ``expand`` of them) or two bits (``pairs``, the first
+    ``expand_pairs``) from them, then three bits (``triples``, the first ``expand_triples``); each change is a row
+    of 20 bits, 1 = flip. ``tables`` (2, 1024, 208) and ``zeros`` (208,) encode a number's data
+    modules; the gap is infinite where there is one candidate. Reference:
+    :func:`livereader.decode.verify.reference_best` (which gives the order of ties)."""
+    count = candidates
+    high_order = _smallest(-group_log_probs[0], count)
+    low_order = _smallest(-group_log_probs[1], count)
+    totals = np.empty(count * count, np.float32)
+    for i in range(count):
+        for j in range(count):
+            totals[i * count + j] = -(group_log_probs[0, high_order[i]] + group_log_probs[1, low_order[j]])
+    chosen = _smallest(totals, count)
+    pool = np.empty(count, np.int64)
+    for k in range(count):
+        pool[k] = high_order[chosen[k] // count] * 1000 + low_order[chosen[k] % count]
+    distances = np.empty(count, np.float64)
+    _distances(pool, tables, zeros, observed, distances, 0)
+    bits = np.empty((count, 20), np.int64)
+    for k in range(count):
+        for bit in range(10):
+            bits[k, bit] = (pool[k] // 1000 >> bit) & 1
+            bits[k, 10 + bit] = (pool[k] % 1000 >> bit) & 1
+    tier = 0
+    while distances.min() > max_distance and tier < 2:
+        if tier == 0:
+            found = np.empty(min(expand, count) * len(singles) + min(expand_pairs, count) * len(pairs), np.int64)
+            written = _changed(bits, singles, expand, found, 0)
+            written = _changed(bits, pairs, expand_pairs, found, written)
+        else:
+            found = np.empty(min(expand_triples, count) * len(triples), np.int64)
+            written = _changed(bits, triples, expand_triples, found, 0)
+        tier += 1
+        known = np.sort(pool)
+        fresh = np.unique(found[:written])
+        keep = np.empty(len(fresh), np.bool_)
+        for index in range(len(fresh)):
+            place = np.searchsorted(known, fresh[index])
+            keep[index] = place == len(known) or known[place] != fresh[index]
+        fresh = fresh[keep]
+        more = np.empty(len(fresh), np.float64)
+        _distances(fresh, tables, zeros, observed, more, 0)
+        pool, distances = np.concatenate((pool, fresh)), np.concatenate((distances, more))
+    best = 0
+    for index in range(1, len(pool)):
+        if distances[index] < distances[best]:
+            best = index
+    second = np.inf  # the gap is infinite where no other candidate is left
+    for index in range(len(pool)):
+        if index != best and distances[index] < second:
+            second = distances[index]
+    gap = second - distances[best]
+    number = pool[best]
+    log_prob = group_log_probs[0, number // 1000] + group_log_probs[1, number % 1000]
+    return number, distances[best], gap, float(log_prob)
+
+
 # Reed-Solomon decoding of a version-1 QR code's codewords: GF(256) of the polynomial 0x11d, generator 2, first
 # consecutive root 1 (alpha^0), as ``reedsolo.RSCodec(nsym, nsize=26)`` (the reference of :func:`rs_correct`).
 def _gf_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -1037,6 +1153,7 @@ def compile_all() -> None:
     where that search does not find the code (some kernel would then compile later, inside a frame)."""
     from livereader import compiled
     from livereader.decode.codeword import error_corrected
+    from livereader.decode.verify import VerifyOptions, evaluate
     from livereader.symbol import encode
     from livereader.vision.deblur import deblur
     from livereader.vision.finder import find_finders
@@ -1054,6 +1171,9 @@ def compile_all() -> None:
     if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
     deblur(frame, codes[0])  # the deconvolution's kernel
+    flat = np.full((2, 1000), -math.log(1000), np.float32)  # every number as likely: 000000 is the first
+    if evaluate(encode("000000", "H").astype(np.float32), flat, VerifyOptions()).text != "000000":
+        raise RuntimeError("the six-digit verification's kernel did not verify its grid")
 
 
 if __name__ == "__main__":  # the background process of livereader.compiled

@@ -1,6 +1,6 @@
-"""The compiled kernels of finder location, grouping, fitting, Reed-Solomon decoding and deconvolution
-(livereader.kernels) against their plain references, on the finders of synthetic scenes and of frames of many
-finder patterns, and on random inputs; and how a process comes to use them (livereader.compiled)."""
+"""The compiled kernels of finder location, grouping, fitting, Reed-Solomon decoding, six-digit verification and
+deconvolution (livereader.kernels) against their plain references, on the finders of synthetic scenes and of frames
+of many finder patterns, and on random inputs; and how a process comes to use them (livereader.compiled)."""
 
 from dataclasses import replace
 
@@ -621,3 +621,69 @@ def test_deconvolution_matches_the_reference(monkeypatch):
     assert pruned >= 40  # sigmas stopped early (of the 168 solutions at seven sigmas)
     with pytest.raises(ValueError):
         deblur.DeblurOptions(prune_ratio=0.5)  # it would prune the best sigma too
+
+
+def _six_digit_cases(rng: np.random.Generator, count: int):
+    """(group log probabilities, observed data modules, mask): grids of six-digit numbers read with 0-5 wrong
+    bits of the number and 0-40 misread modules, soft or hard (hard grids' distances tie), and log probabilities
+    sure of a nearby number, spread or flat (every number equally likely: every order is a tie)."""
+    from livereader.decode.verify import bits_number, encode_data, number_bits
+
+    for index in range(count):
+        truth, mask = int(rng.integers(0, 10**6)), int(rng.integers(0, 8))
+        observed = encode_data(np.array([truth]), mask)[0].astype(np.float32)
+        flipped = rng.choice(observed.size, int(rng.integers(0, 41)), replace=False)
+        observed[flipped] = 1 - observed[flipped]
+        if index % 3:  # soft
+            observed = np.clip(observed + rng.normal(0, 0.2, observed.shape), 0, 1).astype(np.float32)
+        bits = number_bits(np.array([truth]))
+        bits[0, rng.choice(20, int(rng.integers(0, 6)), replace=False)] ^= 1
+        misread = max(int(bits_number(bits)[0]), 0)
+        kind = index % 5
+        if kind == 4:
+            log_probs = np.full((2, 1000), -np.log(1000), np.float32)
+        else:
+            logits = rng.normal(0, (0.5, 2.0, 8.0, 8.0)[kind], (2, 1000))
+            logits[0, misread // 1000] += 6
+            logits[1, misread % 1000] += 6
+            log_probs = (logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype(np.float32)
+        yield log_probs, observed, mask
+
+
+@pytest.mark.parametrize("options", [{}, {"candidates": 1}, {"candidates": 5, "expand": 9, "expand_pairs": 3},
+                                     {"expand": 0, "expand_pairs": 0, "expand_triples": 0},
+                                     {"max_distance": 40.0, "expand_triples": 4}])
+def test_six_digit_verification_matches_the_reference(monkeypatch, options):
+    from livereader.decode import verify
+    from livereader.decode.verify import VerifyOptions, _bit_changes, _group_tables, codebook, reference_best
+    from livereader.symbol import FormatInfo
+
+    assert compiled.loaded() is kernels  # the kernel verifies (conftest)
+    options = VerifyOptions(**options)
+    rng = np.random.default_rng(7)
+    tiers = ties = lonely = 0
+    for log_probs, observed, mask in _six_digit_cases(rng, 200):
+        best, distance, gap, log_prob = kernels.six_digit_best(
+            log_probs, observed, _group_tables(), codebook()[0][mask], *_bit_changes(), options.candidates,
+            options.expand, options.expand_pairs, options.expand_triples, options.max_distance)
+        reference = reference_best(log_probs, observed, mask, options)
+        assert best == reference[0]
+        np.testing.assert_allclose((distance, gap, log_prob), reference[1:], rtol=0, atol=1e-9)
+        tiers += best not in verify._top_numbers(log_probs, options.candidates)
+        ties += gap == 0
+        lonely += gap == np.inf
+        # and the evidence of evaluate, compiled and not
+        fmt = FormatInfo("H", mask, 0)
+        grid = np.zeros((21, 21), np.float32)
+        grid[verify.DATA_REGION] = observed
+        fast = verify.evaluate(grid, log_probs, options, fmt)
+        with monkeypatch.context() as patched:
+            patched.setattr(verify.compiled, "loaded", lambda: None)
+            slow = verify.evaluate(grid, log_probs, options, fmt)
+        assert fast.text == slow.text
+        np.testing.assert_allclose(fast.features, slow.features, rtol=0, atol=1e-9)
+    if options.candidates == 1:
+        assert lonely > 0
+    if options.expand or options.expand_pairs or options.expand_triples:
+        assert tiers >= 20  # numbers found beyond the first tier
+    assert ties >= 10  # hard grids and flat log probabilities

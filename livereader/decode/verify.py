@@ -15,6 +15,7 @@ wrong only if at least ``50 - max_distance`` data modules were misread.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -22,6 +23,7 @@ from itertools import combinations
 
 import numpy as np
 
+from livereader import compiled
 from livereader.decode.codeword import CodewordOptions, foreign_data
 from livereader.decode.evidence import Evidence
 from livereader.decode.payload import Payload
@@ -143,12 +145,12 @@ def normalize(grid: np.ndarray, levels: tuple[float, float] | None = None) -> np
 
 
 def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first."""
-    top_high, top_low = np.argpartition(-group_log_probs, count, axis=1)[:, :count]
+    """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first; of equally
+    probable ones, the lower high group first, then the lower low group (stable sorts: the compiled kernel's order)."""
+    top_high, top_low = np.argsort(-group_log_probs, axis=1, kind="stable")[:, :count]
     high, low = group_log_probs
     total = -(high[top_high][:, None] + low[top_low][None, :]).ravel()
-    best = np.argpartition(total, count - 1)[:count]
-    best = best[np.argsort(total[best])]
+    best = np.argsort(total, kind="stable")[:count]
     return top_high[best // count] * 1000 + top_low[best % count]
 
 
@@ -209,28 +211,50 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
 
     ``group_log_probs``: (2, 1000), the CNN's log probabilities of the high and low 3-digit group. Tiers of
     candidates are tried in order until one comes within ``max_distance``: any other code is then at least
-    ``MIN_DISTANCE - max_distance`` away, so later tiers cannot hold a closer one.
+    ``MIN_DISTANCE - max_distance`` away, so later tiers cannot hold a closer one. Compiled
+    (:func:`livereader.kernels.six_digit_best`) once this process has loaded the kernels
+    (:func:`livereader.compiled.loaded`), until then by :func:`reference_best`, which gives the same.
     """
     if fmt is None:
         _, grid, fmt = prepare(grid)
     if fmt.level != LEVEL:
         return no_candidate(fmt)
-    observed = grid[DATA_REGION]
+    observed = np.ascontiguousarray(grid[DATA_REGION], dtype=np.float32)
+    kernels = compiled.loaded()
+    if kernels is None:
+        best, distance, gap, log_prob = reference_best(group_log_probs, observed, fmt.mask, options)
+    else:
+        singles, pairs, triples = _bit_changes()
+        best, distance, gap, log_prob = kernels.six_digit_best(
+            np.ascontiguousarray(group_log_probs, dtype=np.float32), observed, _group_tables(), codebook()[0][fmt.mask],
+            singles, pairs, triples, int(options.candidates), int(options.expand), int(options.expand_pairs),
+            int(options.expand_triples), float(options.max_distance))
+    return six_digit_evidence(best, distance, float(MIN_DISTANCE) if math.isinf(gap) else gap, log_prob, fmt)
+
+
+def reference_best(group_log_probs: np.ndarray, observed: np.ndarray, mask: int,
+                   options: VerifyOptions) -> tuple[int, float, float, float]:
+    """The plain reference of :func:`livereader.kernels.six_digit_best`: the candidate that comes closest to the
+    ``observed`` data modules ((208,) float32), its distance, its gap to the next closest (infinite where it is
+    the only one) and its log probability. Tiers of candidates are tried in order until one comes within
+    ``max_distance``; each tier's new numbers follow in ascending order, and of equally close candidates the
+    earliest wins (stable sorts)."""
+    observed = observed.astype(np.float64)
     tiers = candidate_tiers(group_log_probs, options)
     pool = next(tiers)  # the first tier's numbers are distinct
-    distances = np.abs(encode_data(pool, fmt.mask) - observed).sum(1)
+    distances = np.abs(encode_data(pool, mask) - observed).sum(1)
     while distances.min() > options.max_distance:
         tier = next(tiers, None)
         if tier is None:
             break
         tier = np.setdiff1d(tier, pool)
-        found = np.abs(encode_data(tier, fmt.mask) - observed).sum(1)
+        found = np.abs(encode_data(tier, mask) - observed).sum(1)
         pool, distances = np.concatenate([pool, tier]), np.concatenate([distances, found])
-    order = np.argsort(distances)
+    order = np.argsort(distances, kind="stable")
     best = int(pool[order[0]])
-    gap = float(distances[order[1]] - distances[order[0]]) if len(pool) > 1 else float(MIN_DISTANCE)
+    gap = float(distances[order[1]] - distances[order[0]]) if len(pool) > 1 else math.inf
     log_prob = float(group_log_probs[0, best // 1000] + group_log_probs[1, best % 1000])
-    return six_digit_evidence(best, float(distances[order[0]]), gap, log_prob, fmt)
+    return best, float(distances[order[0]]), gap, log_prob
 
 
 def foreign(grid: np.ndarray) -> bool:
