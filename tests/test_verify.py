@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from livereader.decode.decoders import SIX_DIGIT
 from livereader.decode.evidence import verified as within_bounds
@@ -33,6 +34,14 @@ def test_minimum_distance_between_codes():
     weights = [(high[p][None] ^ low).sum(1) for p in range(1024)]
     weights[0] = weights[0][1:]  # p = q = 0 is the same number
     assert min(int(w.min()) for w in weights) == MIN_DISTANCE
+
+
+def test_options_out_of_range_are_refused():
+    for wrong in ({"candidates": 0}, {"candidates": 1001}, {"expand": -1}, {"expand_pairs": -1},
+                  {"expand_triples": -2}):
+        with pytest.raises(ValueError):
+            VerifyOptions(**wrong)
+    assert VerifyOptions(candidates=1000, expand=0).candidates == 1000
 
 
 def test_bits_round_trip_and_invalid_groups():

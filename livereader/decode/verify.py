@@ -63,6 +63,10 @@ class VerifyOptions:
     def __post_init__(self) -> None:
         if self.content not in CONTENTS:
             raise ValueError(f"content must be one of {', '.join(CONTENTS)}, not {self.content!r}")
+        if not 1 <= self.candidates <= 1000:  # a group has 1000 values
+            raise ValueError(f"candidates must be 1-1000, not {self.candidates}")
+        if min(self.expand, self.expand_pairs, self.expand_triples) < 0:
+            raise ValueError("expand, expand_pairs and expand_triples must be 0 or more")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,8 +149,10 @@ def normalize(grid: np.ndarray, levels: tuple[float, float] | None = None) -> np
 
 
 def _top_numbers(group_log_probs: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first; of equally
-    probable ones, the lower high group first, then the lower low group (stable sorts: the compiled kernel's order)."""
+    """The ``count`` most probable numbers under the (2, 1000) group log probabilities, best first. Each group's values
+    are ranked by probability (of equal ones, the lower value first), and of equally probable numbers the one whose
+    high group ranks first comes first, then the one whose low group does (stable sorts: the compiled kernel's
+    order)."""
     top_high, top_low = np.argsort(-group_log_probs, axis=1, kind="stable")[:, :count]
     high, low = group_log_probs
     total = -(high[top_high][:, None] + low[top_low][None, :]).ravel()
@@ -220,13 +226,14 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
     if fmt.level != LEVEL:
         return no_candidate(fmt)
     observed = np.ascontiguousarray(grid[DATA_REGION], dtype=np.float32)
+    group_log_probs = np.ascontiguousarray(group_log_probs, dtype=np.float32)  # the network's type, either way
     kernels = compiled.loaded()
     if kernels is None:
         best, distance, gap, log_prob = reference_best(group_log_probs, observed, fmt.mask, options)
     else:
         singles, pairs, triples = _bit_changes()
         best, distance, gap, log_prob = kernels.six_digit_best(
-            np.ascontiguousarray(group_log_probs, dtype=np.float32), observed, _group_tables(), codebook()[0][fmt.mask],
+            group_log_probs, observed, _group_tables(), codebook()[0][fmt.mask],
             singles, pairs, triples, int(options.candidates), int(options.expand), int(options.expand_pairs),
             int(options.expand_triples), float(options.max_distance))
     return six_digit_evidence(best, distance, float(MIN_DISTANCE) if math.isinf(gap) else gap, log_prob, fmt)
@@ -234,11 +241,11 @@ def evaluate(grid: np.ndarray, group_log_probs: np.ndarray, options: VerifyOptio
 
 def reference_best(group_log_probs: np.ndarray, observed: np.ndarray, mask: int,
                    options: VerifyOptions) -> tuple[int, float, float, float]:
-    """The plain reference of :func:`livereader.kernels.six_digit_best`: the candidate that comes closest to the
-    ``observed`` data modules ((208,) float32), its distance, its gap to the next closest (infinite where it is
-    the only one) and its log probability. Tiers of candidates are tried in order until one comes within
-    ``max_distance``; each tier's new numbers follow in ascending order, and of equally close candidates the
-    earliest wins (stable sorts)."""
+    """The plain reference of :func:`livereader.kernels.six_digit_best` (the same for finite inputs, distances to
+    rounding): the candidate that comes closest to the ``observed`` data modules ((208,) float32), its distance, its
+    gap to the next closest (infinite where it is the only one) and its log probability. Tiers of candidates are
+    tried in order until one comes within ``max_distance``; each tier's new numbers follow in ascending order, and
+    of equally close candidates the earliest wins (stable sorts)."""
     observed = observed.astype(np.float64)
     tiers = candidate_tiers(group_log_probs, options)
     pool = next(tiers)  # the first tier's numbers are distinct
