@@ -68,7 +68,8 @@ class GridRead:
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model: the TorchScript module and its metadata (no state changes after loading)."""
+    """A loaded model: the TorchScript module and its metadata (no state changes after loading but the cache of its
+    methods)."""
 
     module: Any  # torch.jit.ScriptModule, frozen as saved: fastest for a frame's few grids
     batched: Any  # the same, converted to oneDNN's layout by optimize_for_inference: fastest for batches
@@ -94,9 +95,10 @@ class Model:
 
     @cached_property
     def _methods(self) -> tuple[Any, Any]:
-        """The decoder's method of ``module`` and of ``batched``, looked up once: a TorchScript module's attribute
-        lookup and a tensor operation to shape the input cost a frame's single call about 0.04 ms where it follows
-        other work (0.35 against 0.39 ms a call, medians of 400 calls each right after 10 ms of a busy loop)."""
+        """The decoder's method of ``module`` and of ``batched``, looked up once. With this and the input shaped in
+        numpy (:meth:`__call__`), a frame's single call of the six-digit model costs 0.35 against 0.39 ms where it
+        follows other work (medians of 400 calls on one grid each way, alternating, each after 10 ms of a busy
+        loop)."""
         return getattr(self.module, self.decoder.method), getattr(self.batched, self.decoder.method)
 
     def calibration_for(self, content: str) -> Calibration:
