@@ -921,16 +921,17 @@ def _changed(bits: np.ndarray, changes: np.ndarray, count: int, out: np.ndarray,
 
 
 @_jit
-def _distances(numbers: np.ndarray, tables: np.ndarray, zeros: np.ndarray, observed: np.ndarray,
-               out: np.ndarray, start: int) -> None:
-    """Each number's data modules (tables[0][high] ^ tables[1][low] ^ zeros) against ``observed``: the sum of the
-    absolute differences, in float64, written to ``out`` from ``start`` on."""
+def _distances(numbers: np.ndarray, tables: np.ndarray, zeros: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Each number's data modules (tables[0][high] ^ tables[1][low] ^ zeros) against ``observed``: the sums of the
+    absolute differences, in float64."""
+    out = np.empty(len(numbers), np.float64)
     for index in range(len(numbers)):
         high, low = numbers[index] // 1000, numbers[index] % 1000
         total = 0.0
         for module in range(len(observed)):
             total += abs(float(tables[0, high, module] ^ tables[1, low, module] ^ zeros[module]) - observed[module])
-        out[start + index] = total
+        out[index] = total
+    return out
 
 
 @_jit
@@ -956,8 +957,7 @@ def six_digit_best(group_log_probs: np.ndarray, observed: np.ndarray, tables: np
     pool = np.empty(count, np.int64)
     for k in range(count):
         pool[k] = high_order[chosen[k] // count] * 1000 + low_order[chosen[k] % count]
-    distances = np.empty(count, np.float64)
-    _distances(pool, tables, zeros, observed, distances, 0)
+    distances = _distances(pool, tables, zeros, observed)
     bits = np.empty((count, 20), np.int64)
     for k in range(count):
         for bit in range(10):
@@ -980,8 +980,7 @@ def six_digit_best(group_log_probs: np.ndarray, observed: np.ndarray, tables: np
             place = np.searchsorted(known, fresh[index])
             keep[index] = place == len(known) or known[place] != fresh[index]
         fresh = fresh[keep]
-        more = np.empty(len(fresh), np.float64)
-        _distances(fresh, tables, zeros, observed, more, 0)
+        more = _distances(fresh, tables, zeros, observed)
         pool, distances = np.concatenate((pool, fresh)), np.concatenate((distances, more))
     best = 0
     for index in range(1, len(pool)):
