@@ -683,7 +683,7 @@ def test_six_digit_verification_matches_the_reference(monkeypatch, options):
         assert fast.text == slow.text
         np.testing.assert_allclose(fast.features, slow.features, rtol=0, atol=1e-9)
         assert fast.gap == pytest.approx(slow.gap, abs=1e-9)
-        if gap == np.inf:  # a lone candidate's gap, as before the tiers had a kernel
+        if gap == np.inf:  # a lone candidate: evidence gives MIN_DISTANCE as its gap, compiled or not
             assert slow.gap == fast.gap == verify.MIN_DISTANCE
         # log probabilities in float64 are verified as the network's float32
         np.testing.assert_allclose(verify.evaluate(grid, log_probs.astype(np.float64), options, fmt).features,
