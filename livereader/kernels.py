@@ -1,5 +1,6 @@
 """Compiled kernels of finder location (:mod:`livereader.vision.finder`), grouping (:mod:`livereader.vision.grouping`),
-fitting (:mod:`livereader.vision.fit`), Reed-Solomon decoding (:mod:`livereader.decode.codeword`), six-digit
+fitting (:mod:`livereader.vision.fit`), a grid's polarity and format bits (:mod:`livereader.decode.verify`,
+:mod:`livereader.vision.grid`), Reed-Solomon decoding (:mod:`livereader.decode.codeword`), six-digit
 verification (:mod:`livereader.decode.verify`) and the deconvolution of blurred codes
 (:mod:`livereader.vision.deblur`), each tested
 against the plain reference named in its docstring (conventions: :mod:`livereader.vision.finder`).
@@ -15,7 +16,8 @@ quad, one per trio fits and judges its orders, one per code fits all its outline
 to four sets of erasures (7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is
 dozens of numpy calls on 25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. A six-digit grid's
 verification is a dozen numpy calls on its candidates (0.18 ms a grid read with a confident CNN, the median of 300);
-compiled, 0.03 ms. One module for the compiled
+compiled, 0.03 ms. A sampled grid's orientation, polarity and format bits are about three dozen numpy calls a code
+before the CNN; compiled, three calls. One module for the compiled
 stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
@@ -996,6 +998,80 @@ def six_digit_best(group_log_probs: np.ndarray, observed: np.ndarray, tables: np
     return number, distances[best], gap, float(log_prob)
 
 
+@_jit
+def _upper_median(grid: np.ndarray, positions: np.ndarray, flip: bool, scratch: np.ndarray) -> float:
+    """The upper middle of the values of ``grid`` (21, 21) at ``positions`` ((k, 2) rows and columns), of ``1 -``
+    each value with ``flip``: a partition at ``k // 2``."""
+    for index in range(len(positions)):
+        value = float(grid[positions[index, 0], positions[index, 1]])
+        scratch[index] = 1.0 - value if flip else value
+    return np.sort(scratch[:len(positions)])[len(positions) // 2]
+
+
+@_jit
+def _nearest_format(grid: np.ndarray, positions: np.ndarray, codewords: np.ndarray, flip: bool,
+                    transpose: bool) -> tuple[int, float]:
+    """The row of ``codewords`` ((32, 15) 0/1) nearest to both copies of the format modules of ``grid`` (21, 21) at
+    ``positions`` ((2, 15, 2) rows and columns), the first of equally near ones, and its distance (the sum of the
+    absolute differences, in float64); of ``1 -`` each value with ``flip``, of the grid transposed with
+    ``transpose``."""
+    best, best_distance = 0, np.inf
+    for word in range(len(codewords)):
+        total = 0.0
+        for copy in range(2):
+            for bit in range(15):
+                row, col = positions[copy, bit, 0], positions[copy, bit, 1]
+                value = float(grid[col, row] if transpose else grid[row, col])
+                total += abs(float(codewords[word, bit]) - (1.0 - value if flip else value))
+        if total < best_distance:
+            best, best_distance = word, total
+    return best, best_distance
+
+
+@_jit
+def upright_formats(grids: np.ndarray, dark: np.ndarray, light: np.ndarray, positions: np.ndarray,
+                    codewords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For (N, 21, 21) grids: whether each holds only 0 and 1, whether it is light-on-dark (the upper middle of its
+    ``dark`` modules' values below that of its ``light`` ones: (k, 2) rows and columns of the modules dark, and
+    light, in every symbol), and the format read from it turned upright (``1 -`` each value where light-on-dark): the
+    row of ``codewords`` ((32, 15) 0/1, row = 8 x level index + mask) nearest to both copies of its format modules
+    (``positions``: (2, 15, 2) rows and columns), the first of equally near ones, and its distance. Reference:
+    :func:`livereader.decode.verify.reference_upright_formats`."""
+    count = len(grids)
+    binary = np.ones(count, np.bool_)
+    flipped = np.zeros(count, np.bool_)
+    words = np.zeros(count, np.int64)
+    distances = np.zeros(count, np.float64)
+    scratch = np.empty(max(len(dark), len(light)), np.float64)
+    for index in range(count):
+        grid = grids[index]
+        for row in range(SIZE):
+            for col in range(SIZE):
+                if grid[row, col] != 0 and grid[row, col] != 1:
+                    binary[index] = False
+        flip = _upper_median(grid, dark, False, scratch) < _upper_median(grid, light, False, scratch)
+        flipped[index] = flip
+        words[index], distances[index] = _nearest_format(grid, positions, codewords, flip, False)
+    return binary, flipped, words, distances
+
+
+@_jit
+def mirrored(hard: np.ndarray, positions: np.ndarray, codewords: np.ndarray) -> np.ndarray:
+    """For (N, 21, 21) 0/1 grids as seen: whether the format modules of each transposed come nearer to a row of
+    ``codewords`` ((32, 15) 0/1) in either polarity than those of it as it is (a grid d from a codeword is
+    30 - d from it in the other polarity; ``positions``: (2, 15, 2) rows and columns). Reference:
+    :func:`livereader.vision.grid.reference_mirrored`."""
+    out = np.zeros(len(hard), np.bool_)
+    for index in range(len(hard)):
+        either = np.empty(2, np.float64)
+        for transpose in range(2):
+            _, near = _nearest_format(hard[index], positions, codewords, False, transpose == 1)
+            _, far = _nearest_format(hard[index], positions, codewords, True, transpose == 1)
+            either[transpose] = min(near, far)
+        out[index] = either[1] < either[0]
+    return out
+
+
 # Reed-Solomon decoding of a version-1 QR code's codewords: GF(256) of the polynomial 0x11d, generator 2, first
 # consecutive root 1 (alpha^0), as ``reedsolo.RSCodec(nsym, nsize=26)`` (the reference of :func:`rs_correct`).
 def _gf_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -1153,7 +1229,7 @@ def compile_all() -> None:
     where that search does not find the code (some kernel would then compile later, inside a frame)."""
     from livereader import compiled
     from livereader.decode.codeword import error_corrected
-    from livereader.decode.verify import VerifyOptions, evaluate
+    from livereader.decode.verify import VerifyOptions, evaluate, upright_formats
     from livereader.symbol import encode
     from livereader.vision.deblur import deblur
     from livereader.vision.finder import find_finders
@@ -1171,6 +1247,11 @@ def compile_all() -> None:
     if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
     deblur(frame, codes[0])  # the deconvolution's kernel
+    drawn = encode("000000", "H")[None]
+    for grids in (drawn, 1 - drawn.astype(np.float32)):  # a hard grid as sampled, and one light-on-dark
+        binary, flipped, (fmt,) = upright_formats(grids)
+        if not binary[0] or flipped[0] != (grids.dtype == np.float32) or (fmt.level, fmt.distance) != ("H", 0.0):
+            raise RuntimeError("the format kernel did not read its grid's format")
     flat = np.full((2, 1000), -math.log(1000), np.float32)  # every number as likely: 000000 is the first
     if evaluate(encode("000000", "H").astype(np.float32), flat, VerifyOptions()).text != "000000":
         raise RuntimeError("the six-digit verification's kernel did not verify its grid")

@@ -57,6 +57,13 @@ def fixed_modules() -> np.ndarray:
     return encode("0")[FIXED_REGION]
 
 
+@cache
+def fixed_positions() -> tuple[np.ndarray, np.ndarray]:
+    """(k, 2) rows and columns of the ``FIXED_REGION`` modules dark in every symbol, and (m, 2) of those light."""
+    places = np.argwhere(FIXED_REGION)  # row-major: the order of grid[FIXED_REGION]
+    return places[fixed_modules() == 1], places[fixed_modules() == 0]
+
+
 @dataclass(frozen=True)
 class FormatInfo:
     """The error-correction level and mask read from a grid's format bits.
@@ -100,7 +107,12 @@ def nearest_format(distances: np.ndarray) -> FormatInfo:
     """The format of the nearest of the 32 valid format codewords, from a grid's (32,) distances to them (a row of
     :func:`format_distances`)."""
     best = int(np.argmin(distances))
-    return FormatInfo(level=LEVELS[best // 8], mask=best % 8, distance=float(distances[best]))
+    return format_info(best, float(distances[best]))
+
+
+def format_info(word: int, distance: float) -> FormatInfo:
+    """The format of row ``word`` of :func:`format_codewords`, read ``distance`` modules from a grid's."""
+    return FormatInfo(level=LEVELS[word // 8], mask=word % 8, distance=distance)
 
 
 @cache

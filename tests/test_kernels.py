@@ -693,3 +693,36 @@ def test_six_digit_verification_matches_the_reference(monkeypatch, options):
     if options.expand or options.expand_pairs or options.expand_triples:
         assert tiers >= 20  # numbers found beyond the first tier
     assert ties >= 10  # hard grids and flat log probabilities
+
+
+def test_upright_formats_and_mirroring_match_the_references():
+    from livereader.decode import decoders, verify
+    from livereader.vision import grid as sampling
+
+    assert compiled.loaded() is kernels  # the kernels read (conftest)
+    rng = np.random.default_rng(5)
+    grids = []
+    for level in "LMQH":
+        for mask in range(8):
+            symbol = encode("%06d" % rng.integers(10**6), level, mask)
+            misread = symbol ^ (rng.random(symbol.shape) < rng.choice([0.0, 0.03, 0.1, 0.5])).astype(np.uint8)
+            grids += [misread, 1 - misread, misread.T, (1 - misread).T]
+    hard = np.stack(grids).astype(np.uint8)
+    binary, flipped, formats = verify.upright_formats(hard)
+    reference = verify.reference_upright_formats(hard)
+    assert binary.all() and reference[0].all()
+    assert flipped.tolist() == reference[1].tolist() and formats == reference[2]
+    assert 0 < flipped.sum() < len(hard)  # light-on-dark grids among them
+    assert len({fmt.distance for fmt in formats}) >= 5  # exact and misread format bits
+    mirrored = sampling._mirrored(hard)
+    assert mirrored == sampling.reference_mirrored(hard) and 0 < sum(mirrored) < len(hard)
+    # soft grids: levels the same, not 0/1, so a decoder normalizes each one by its own levels
+    soft = np.clip(hard + rng.normal(0, 0.2, hard.shape), 0, 1).astype(np.float32)
+    binary, flipped, _ = verify.upright_formats(soft)
+    assert not binary.any() and flipped.tolist() == verify.reference_upright_formats(soft)[1].tolist()
+    # a decoder's input, hard and soft grids together, as each grid alone
+    mixed = np.concatenate([hard.astype(np.float32), soft])[rng.permutation(2 * len(hard))]
+    uprights, prepared = decoders._prepared(mixed)
+    for grid, upright, (normalized, fmt) in zip(mixed, uprights, prepared):
+        alone = verify.prepare(grid)
+        assert np.array_equal(upright, alone[0]) and np.array_equal(normalized, alone[1]) and fmt == alone[2]

@@ -23,7 +23,7 @@ import numpy as np
 
 from livereader.decode import codeword
 from livereader.decode.evidence import Calibration, Evidence, fit_calibration
-from livereader.decode.verify import LEVEL, VerifyOptions, evaluate, no_candidate, prepare
+from livereader.decode.verify import LEVEL, VerifyOptions, evaluate, no_candidate, prepare, upright_formats
 from livereader.symbol import FormatInfo, unmask
 
 if TYPE_CHECKING:
@@ -108,10 +108,17 @@ def _outputs(network: Network, grids: np.ndarray, batch: int) -> Iterator[np.nda
 
 
 def _prepared(grids: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, FormatInfo]]]:
-    """(N, 21, 21) grids -> the upright grids (the network's input), and each one normalized with its format."""
-    prepared = [prepare(g) for g in grids.astype(np.float32)]
-    uprights = np.stack([p[0] for p in prepared]) if prepared else grids.astype(np.float32)
-    return uprights, [(p[1], p[2]) for p in prepared]
+    """(N, 21, 21) grids -> the upright grids (the network's input), and each one normalized with its format
+    (:func:`verify.prepare`; for all 0/1 grids at once by :func:`verify.upright_formats`: such a grid normalized
+    is the upright one)."""
+    grids = grids.astype(np.float32)
+    binary, flipped, formats = upright_formats(grids)
+    uprights = np.where(flipped[:, None, None], 1 - grids, grids)
+    prepared = [(upright, fmt) for upright, fmt in zip(uprights, formats)]
+    for i in np.flatnonzero(~binary).tolist():  # soft grids: normalized by their own levels
+        upright, normalized, fmt = prepare(grids[i])
+        uprights[i], prepared[i] = upright, (normalized, fmt)
+    return uprights, prepared
 
 
 def _calibration_entry(calibration: Calibration, features: tuple[str, ...], **extra: Any) -> dict:

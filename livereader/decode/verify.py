@@ -30,10 +30,14 @@ from livereader.decode.payload import Payload
 from livereader.symbol import (
     DATA_REGION,
     FIXED_REGION,
+    FORMAT_POSITIONS,
     FormatInfo,
     encode,
     fixed_modules,
+    fixed_positions,
+    format_codewords,
     format_distances,
+    format_info,
     nearest_format,
     read_format,
 )
@@ -272,9 +276,33 @@ def foreign(grid: np.ndarray) -> bool:
 
 
 def foreign_grids(grids: np.ndarray) -> list[bool]:
-    """:func:`foreign` of (N, 21, 21) hard grids: their levels (:func:`_stack_levels`) and format bits
-    (:func:`livereader.symbol.read_format`) measured all at once, then each one's codewords decoded."""
+    """:func:`foreign` of (N, 21, 21) hard grids: their polarity and format bits measured all at once
+    (:func:`upright_formats`), then the codewords decoded of each whose format bits read."""
+    _, flipped, formats = upright_formats(grids)
+    return [fmt.distance <= 1 and foreign_data(1 - grid if flip else grid, fmt)
+            for grid, flip, fmt in zip(grids, flipped.tolist(), formats)]
+
+
+def upright_formats(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[FormatInfo]]:
+    """For (N, 21, 21) grids: (N,) whether each holds only 0 and 1, (N,) whether it is light-on-dark (its dark level
+    below its light one: :func:`_stack_levels`), and the format read from it turned upright (``1 - grid`` where
+    light-on-dark: :func:`livereader.symbol.read_format`). For a 0/1 grid that is what :func:`prepare` reads (its
+    normalized grid is the upright one). Compiled (:func:`livereader.kernels.upright_formats`) once this process has
+    loaded the kernels (:func:`livereader.compiled.loaded`), until then by :func:`reference_upright_formats`,
+    which gives the same for 0/1 grids (a soft grid's format distance may differ in the last bit)."""
+    kernels = compiled.loaded()
+    if kernels is None:
+        return reference_upright_formats(grids)
+    dark, light = fixed_positions()
+    binary, flipped, words, distances = kernels.upright_formats(np.asarray(grids, np.float32), dark, light,
+                                                                FORMAT_POSITIONS, format_codewords())
+    return binary, flipped, [format_info(w, d) for w, d in zip(words.tolist(), distances.tolist())]
+
+
+def reference_upright_formats(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[FormatInfo]]:
+    """The plain reference of :func:`upright_formats`: levels and format distances of all grids at once."""
+    binary = ((grids == 0) | (grids == 1)).all(axis=(1, 2))
     dark, light = _stack_levels(grids)
-    grids = np.where((dark < light)[:, None, None], 1 - grids, grids)  # light-on-dark grids turned upright
-    formats = [nearest_format(distances) for distances in format_distances(grids)]
-    return [fmt.distance <= 1 and foreign_data(grid, fmt) for grid, fmt in zip(grids, formats)]
+    flipped = dark < light
+    uprights = np.where(flipped[:, None, None], 1 - grids, grids)
+    return binary, flipped, [nearest_format(distances) for distances in format_distances(uprights)]

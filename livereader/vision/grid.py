@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from livereader.symbol import DATA_REGION, SIZE, format_distances
+from livereader import compiled
+from livereader.symbol import DATA_REGION, FORMAT_POSITIONS, SIZE, format_codewords, format_distances
 from livereader.timing import timed
 from livereader.vision.fit import LocatedCode
 
@@ -55,6 +56,21 @@ def _sample_points(spread: float) -> np.ndarray:
     axis = (centres[:, None] + offsets[None, :]).ravel()  # (63,)
     xs, ys = np.meshgrid(axis, axis)
     return np.stack([xs, ys], -1).reshape(1, -1, 2)
+
+
+def _mirrored(hard: np.ndarray) -> list[bool]:
+    """For (N, 21, 21) 0/1 grids as seen: whether each was seen mirrored, its format bits reading better transposed,
+    compiled (:func:`livereader.kernels.mirrored`) once the kernels are ready (:mod:`livereader.compiled`), and
+    until then by :func:`reference_mirrored`, which gives the same."""
+    kernels = compiled.kernels()
+    if kernels is None:
+        return reference_mirrored(hard)
+    return kernels.mirrored(hard, FORMAT_POSITIONS, format_codewords()).tolist()
+
+
+def reference_mirrored(hard: np.ndarray) -> list[bool]:
+    """The plain reference of :func:`_mirrored`: the format modules of the grids transposed and as they are."""
+    return (_format_distances(hard.transpose(0, 2, 1)) < _format_distances(hard)).tolist()
 
 
 def _format_distances(hard: np.ndarray) -> np.ndarray:
@@ -167,6 +183,6 @@ def oriented_grids(softs: np.ndarray) -> list[SampledGrid]:
     """(N, 21, 21) soft grids as seen in the frame -> the sampled grids in the symbols' own orientations: a grid
     whose format bits read better transposed was seen mirrored."""
     hard = (softs > 0.5).astype(np.uint8)
-    mirrored = (_format_distances(hard.transpose(0, 2, 1)) < _format_distances(hard)).tolist()
+    mirrored = _mirrored(hard)
     return [SampledGrid(np.ascontiguousarray(soft.T), np.ascontiguousarray(grid.T), True) if flip
             else SampledGrid(soft, grid, False) for soft, grid, flip in zip(softs, hard, mirrored)]
