@@ -999,6 +999,78 @@ def six_digit_best(group_log_probs: np.ndarray, observed: np.ndarray, tables: np
 
 
 @_jit
+def _reflected(index: int, length: int) -> int:
+    """``index`` reflected into ``range(length)`` as OpenCV's ``BORDER_REFLECT`` does (fedcba|abcdef|fedcba)."""
+    while index < 0 or index >= length:
+        index = -index - 1 if index < 0 else 2 * length - index - 1
+    return index
+
+
+@_jit
+def _box_mean(grid: np.ndarray, size: int, out: np.ndarray) -> None:
+    """The mean of each value's ``size`` x ``size`` window (odd, centred) of a (21, 21) float32 ``grid``, edges
+    reflected, into ``out``: ``cv2.blur`` with ``BORDER_REFLECT``, bit for bit (its running sums in float64, row by
+    row and then down the columns, in its order)."""
+    half = size // 2
+    rows = np.empty((SIZE + size - 1, SIZE), np.float64)
+    for y in range(SIZE + size - 1):
+        source = _reflected(y - half, SIZE)
+        total = 0.0
+        for i in range(size):
+            total += np.float64(grid[source, _reflected(i - half, SIZE)])
+        rows[y, 0] = total
+        for x in range(SIZE - 1):
+            total += (np.float64(grid[source, _reflected(x + size - half, SIZE)])
+                      - np.float64(grid[source, _reflected(x - half, SIZE)]))
+            rows[y, x + 1] = total
+    scale = 1.0 / (size * size)
+    for x in range(SIZE):
+        total = 0.0
+        for y in range(size - 1):
+            total += rows[y, x]
+        for y in range(SIZE):
+            newest = total + rows[y + size - 1, x]
+            out[y, x] = np.float32(newest * scale)
+            total = newest - rows[y, x]
+
+
+@_jit
+def soft_grids(samples: np.ndarray, count: int, window: int, gain: float) -> np.ndarray:
+    """(count, 21, 21) float32 soft grids from ``count`` codes' sub-samples ((count * 63, 63) uint8, 3x3 a module,
+    row-major): each module's mean (``cv2.resize`` by ``INTER_AREA``), its local mean and spread over ``window`` x
+    ``window`` modules (``cv2.blur``) and ``0.5 + gain * (mean - value) / (spread + 1)`` clipped to [0, 1], in
+    float32 as numpy computes it. Reference: :func:`livereader.vision.grid.reference_softs` (the same, bit for
+    bit)."""
+    out = np.empty((count, SIZE, SIZE), np.float32)
+    values = np.empty((SIZE, SIZE), np.float32)
+    mean = np.empty((SIZE, SIZE), np.float32)
+    squares = np.empty((SIZE, SIZE), np.float32)
+    spread = np.empty((SIZE, SIZE), np.float32)
+    ninth = np.float32(1.0) / np.float32(9.0)
+    half, one, low, high = np.float32(0.5), np.float32(1.0), np.float32(0.0), np.float32(1.0)
+    factor = np.float32(gain)
+    for code in range(count):
+        for row in range(SIZE):
+            for col in range(SIZE):
+                total = np.float32(0.0)
+                for dy in range(3):
+                    for dx in range(3):
+                        total += np.float32(samples[63 * code + 3 * row + dy, 3 * col + dx])
+                values[row, col] = total * ninth
+        _box_mean(values, window, mean)
+        for row in range(SIZE):
+            for col in range(SIZE):
+                difference = values[row, col] - mean[row, col]
+                squares[row, col] = difference * difference
+        _box_mean(squares, window, spread)
+        for row in range(SIZE):
+            for col in range(SIZE):
+                soft = half + factor * (mean[row, col] - values[row, col]) / (np.sqrt(spread[row, col]) + one)
+                out[code, row, col] = min(max(soft, low), high)
+    return out
+
+
+@_jit
 def _upper_median(grid: np.ndarray, positions: np.ndarray, flip: bool, scratch: np.ndarray) -> float:
     """The upper middle of the values of ``grid`` (21, 21) at ``positions`` ((k, 2) rows and columns), of ``1 -``
     each value with ``flip``: a partition at ``k // 2``."""
@@ -1233,6 +1305,7 @@ def compile_all() -> None:
     from livereader.symbol import encode
     from livereader.vision.deblur import deblur
     from livereader.vision.finder import find_finders
+    from livereader.vision.grid import sample_grids
     from livereader.vision.grouping import group_codes, side_partnered
 
     if compiled.kernels() is None:
@@ -1244,6 +1317,8 @@ def compile_all() -> None:
     codes = group_codes(frame, finders)
     if len(codes) != 1 or not codes[0].supported:
         raise RuntimeError("the kernels' drawn code was not found: not every kernel is compiled")
+    if not np.array_equal(sample_grids(frame, codes)[0].hard, encode("000000", "H")):
+        raise RuntimeError("the sampling kernels did not sample the drawn code")
     if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
     deblur(frame, codes[0])  # the deconvolution's kernel

@@ -726,3 +726,21 @@ def test_upright_formats_and_mirroring_match_the_references():
     for grid, upright, (normalized, fmt) in zip(mixed, uprights, prepared):
         alone = verify.prepare(grid)
         assert np.array_equal(upright, alone[0]) and np.array_equal(normalized, alone[1]) and fmt == alone[2]
+
+
+@pytest.mark.parametrize(("window", "gain"), [(7, 1.0), (5, 0.7), (9, 2.5), (6, 1.0), (25, 1.0)])
+def test_soft_grids_match_the_reference_bit_for_bit(window, gain):
+    from livereader.vision.grid import GridOptions, reference_softs
+
+    rng = np.random.default_rng(window)
+    options = GridOptions(window=window, gain=gain)
+    for trial in range(40):
+        count = int(rng.integers(1, 5))
+        if trial % 2:  # noise
+            samples = rng.integers(0, 256, (count * 63, 63)).astype(np.uint8)
+        else:  # modules of two levels, blurred by noise, as sampled codes look
+            modules = np.kron(rng.integers(0, 2, (count * 21, 21)) * 180 + 30, np.ones((3, 3)))
+            samples = np.clip(modules + rng.normal(0, 20, modules.shape), 0, 255).astype(np.uint8)
+        fast = kernels.soft_grids(samples, count, window, gain)
+        assert fast.dtype == np.float32 and fast.shape == (count, 21, 21)
+        assert np.array_equal(fast, reference_softs(samples, count, options))

@@ -146,9 +146,9 @@ def sample_soft(grey: np.ndarray, homography: np.ndarray, options: GridOptions =
 def sample_softs(grey: np.ndarray, homographies: Sequence[np.ndarray],
                  options: GridOptions = GridOptions()) -> np.ndarray:
     """(N, 21, 21) soft grids under module-to-pixel homographies, as seen in the frame (not yet oriented): the
-    sub-samples of up to ``BATCH`` codes in one ``cv2.remap`` and their module means in one ``cv2.resize`` of the
-    codes' samples stacked (a block mean, code by code): the same grids, bit for bit, as codes sampled one by one
-    (docs/reading.md), at 0.075 ms a code against 0.122 ms one by one."""
+    sub-samples of up to ``BATCH`` codes in one ``cv2.remap``, then their soft values in one compiled call
+    (:func:`livereader.kernels.soft_grids`) once the kernels are ready, and until then by :func:`reference_softs`,
+    which gives the same: the same grids, bit for bit, as codes sampled one by one (docs/reading.md)."""
     if len(homographies) > BATCH:
         return np.concatenate([sample_softs(grey, homographies[start:start + BATCH], options)
                                for start in range(0, len(homographies), BATCH)])
@@ -158,6 +158,17 @@ def sample_softs(grey: np.ndarray, homographies: Sequence[np.ndarray],
     points = np.concatenate([cv2.perspectiveTransform(_sample_points(options.spread), h) for h in homographies])
     samples = cv2.remap(grey, points.astype(np.float32).reshape(count * side, side, 2), None, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
+    kernels = compiled.kernels()
+    if kernels is None or samples.dtype != np.uint8:
+        return reference_softs(samples, count, options)
+    return kernels.soft_grids(samples, count, int(options.window), float(options.gain))
+
+
+def reference_softs(samples: np.ndarray, count: int, options: GridOptions = GridOptions()) -> np.ndarray:
+    """The soft grids of ``count`` codes from their sub-samples ((count * 63, 63), as :func:`sample_softs` remaps
+    them): each module's mean of its samples, and its darkness relative to the mean and spread of its window. The
+    plain reference of :func:`livereader.kernels.soft_grids`, which gives the same, bit for bit, in one call for
+    the dozen numpy and OpenCV calls here (once the kernels are ready: :mod:`livereader.compiled`)."""
     # each module's mean of its SUBSAMPLES x SUBSAMPLES samples (an exact block mean for an integer factor)
     values = cv2.resize(samples.astype(np.float32), (SIZE, count * SIZE),
                         interpolation=cv2.INTER_AREA).reshape(count, SIZE, SIZE)
