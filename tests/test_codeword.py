@@ -152,3 +152,20 @@ def test_codeword_reader_torchscript_equals_eager(tmp_path):
         assert loaded.kind == "codeword"  # a model file of the older kind "numeric" loads as a codeword model
         assert torch.allclose(loaded.module(x), eager(x), atol=1e-5)
         assert torch.allclose(loaded.batched(x), eager(x), atol=1e-5)
+
+
+def test_the_mode_indicator_places_are_the_first_codeword_bits():
+    """foreign_data reads a grid's mode indicator from four modules (MODE_PLACES): the first four codeword bits."""
+    from livereader.decode.codeword import MODE_PLACES, NUMERIC_MODE
+    from livereader.symbol import encode, mask_patterns
+
+    modes = set()
+    for text, level in (("004217", "H"), ("HELLO", "M"), ("https://x.org", "L"), ("12345678", "Q"), ("Aa", "H")):
+        for mask in range(8):
+            grid = encode(text, level, mask)
+            bits = codeword_bits(grid[None], np.array([mask]))[0]
+            mode = [int(grid[r, c]) ^ int(mask_patterns()[mask][r, c]) for r, c in MODE_PLACES]
+            assert mode == bits[:4].tolist()
+            modes.add(int("".join(map(str, mode)), 2))
+            assert foreign_data(grid, read_format(grid)) == (int("".join(map(str, mode)), 2) != NUMERIC_MODE)
+    assert modes == {0b0001, 0b0010, 0b0100}  # numeric, alphanumeric and byte segments first

@@ -64,6 +64,7 @@ def _placement() -> np.ndarray:
 
 
 PLACEMENT = _placement()
+MODE_PLACES = tuple((int(row), int(col)) for row, col in PLACEMENT[:4])  # (row, col) of the mode indicator's bits
 
 
 def codeword_bits(grids: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -197,8 +198,12 @@ def foreign_data(grid: np.ndarray, fmt: FormatInfo) -> bool:
     """True when a hard upright grid's codewords, unmasked with ``fmt``, decode but hold no numeric payload.
     Codewords that begin with the numeric mode indicator are not decoded (this keeps the check cheap for the
     codes that are read): they are not called foreign."""
-    bits = codeword_bits(grid[None].astype(np.uint8), np.array([fmt.mask]))[0]
-    if int("".join(map(str, bits[:4])), 2) == NUMERIC_MODE:
+    flips = mask_patterns()[fmt.mask]
+    mode = 0
+    for row, col in MODE_PLACES:  # the mode indicator, most significant bit first: four modules
+        mode = mode << 1 | (int(grid[row, col]) ^ int(flips[row, col]))
+    if mode == NUMERIC_MODE:
         return False
+    bits = codeword_bits(grid[None].astype(np.uint8), np.array([fmt.mask]))[0]
     word = error_corrected(np.packbits(bits).tobytes(), fmt.level)
     return word is not None and parse(word[: DATA_CODEWORDS[fmt.level]], fmt.level) is None

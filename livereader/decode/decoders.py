@@ -163,13 +163,11 @@ class SixDigitDecoder:
         """Each grid turned upright, the CNN run on those whose format bits name level H (no other can verify),
         unmasked with the mask that they name; its best numbers verified (:func:`verify.evaluate`)."""
         uprights, prepared = _prepared(grids)
-        evidence = [no_candidate(fmt) for _, fmt in prepared]
         chosen = [i for i, (_, fmt) in enumerate(prepared) if fmt.level == LEVEL]
         unmasked = unmask(uprights[chosen], [prepared[i][1].mask for i in chosen])
-        for i, log_probs in zip(chosen, _outputs(network, unmasked, batch)):
-            grid, fmt = prepared[i]
-            evidence[i] = evaluate(grid, log_probs, options, fmt)
-        return evidence
+        outputs = dict(zip(chosen, _outputs(network, unmasked, batch)))
+        return [evaluate(grid, outputs[i], options, fmt) if i in outputs else no_candidate(fmt)
+                for i, (grid, fmt) in enumerate(prepared)]
 
     def bounds(self, options: VerifyOptions) -> tuple[float, float]:
         return options.max_distance, options.min_gap
