@@ -46,7 +46,7 @@ _DARK, _LIGHT = "1#", "0."
 _WINDOW = "livereader"
 _QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 # A video file of at most this many pixels in all its frames is read before a first compile of the kernels would end
-# (18-34 s of a core; the 720p video of docs/benchmarks.md, 0.8 G pixels, reads in 6-9 s with the references): where
+# (about 30 s of a core; the 720p video of docs/benchmarks.md, 0.8 G pixels, reads in 6-9 s with the references): where
 # they are not cached yet, they compile once it is read (livereader.compiled.defer), for the runs after it, and not
 # beside its reading, which that slows by about 30% on two cores. A longer file, or a live source, starts their
 # compile at once: it ends while they are read.

@@ -1,7 +1,7 @@
 """Whether this process reads with the compiled kernels (:mod:`livereader.kernels`) or with their plain
 references, which read the same (``tests/test_kernels.py``; the full fit's corners agree within 0.005 px).
 
-numba compiles the kernels at their first call and caches them on disk. Compiling takes 18-34 s of one core,
+numba compiles the kernels at their first call and caches them on disk. Compiling takes about 30 s of one core,
 once after install (or after numba or the kernels change); loading them from the cache about 1 s in a new process.
 So that no frame waits for a compiler, a process starts one background process (:func:`start`: at its first
 search, or earlier where the command line knows it will read) that compiles or loads them (``python -m

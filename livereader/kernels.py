@@ -16,8 +16,8 @@ quad, one per trio fits and judges its orders, one per code fits all its outline
 to four sets of erasures (7.3 ms of a photo of 60 codes); compiled, 5 us (0.7 ms). A blurred code's deconvolution is
 dozens of numpy calls on 25x25 arrays per step (2.4 ms for 60 steps); compiled, 0.4 ms. A six-digit grid's
 verification is a dozen numpy calls on its candidates (0.18 ms a grid read with a confident CNN, the median of 300);
-compiled, 0.03 ms. A sampled grid's orientation, polarity and format bits are about three dozen numpy calls a code
-before the CNN; compiled, three calls. One module for the compiled
+compiled, 0.03 ms. A sampled grid's soft values, orientation, polarity and format bits are about three dozen numpy and
+OpenCV calls a code before the CNN; compiled, four calls a search's codes. One module for the compiled
 stages, so that numba's set-up lives in one place.
 
 numba compiles each kernel at its first call and caches it on disk (``cache=True``: in ``__pycache__`` beside this
@@ -1009,12 +1009,20 @@ def _reflected(index: int, length: int) -> int:
 @_jit
 def _box_mean(grid: np.ndarray, size: int, out: np.ndarray) -> None:
     """The mean of each value's ``size`` x ``size`` window (odd, centred) of a (21, 21) float32 ``grid``, edges
-    reflected, into ``out``: ``cv2.blur`` with ``BORDER_REFLECT``, bit for bit (its running sums in float64, row by
-    row and then down the columns, in its order)."""
+    reflected, into ``out``: ``cv2.blur`` with ``BORDER_REFLECT``, bit for bit with the OpenCV tested (its sums in
+    float64 in its order: each row's windows of 3 or 5 summed afresh, wider ones as running sums, then running sums
+    down the columns)."""
     half = size // 2
     rows = np.empty((SIZE + size - 1, SIZE), np.float64)
     for y in range(SIZE + size - 1):
         source = _reflected(y - half, SIZE)
+        if size <= 5:  # OpenCV sums windows of 3 and 5 afresh at each place
+            for x in range(SIZE):
+                total = 0.0
+                for i in range(size):
+                    total += np.float64(grid[source, _reflected(x + i - half, SIZE)])
+                rows[y, x] = total
+            continue
         total = 0.0
         for i in range(size):
             total += np.float64(grid[source, _reflected(i - half, SIZE)])
@@ -1071,12 +1079,11 @@ def soft_grids(samples: np.ndarray, count: int, window: int, gain: float) -> np.
 
 
 @_jit
-def _upper_median(grid: np.ndarray, positions: np.ndarray, flip: bool, scratch: np.ndarray) -> float:
-    """The upper middle of the values of ``grid`` (21, 21) at ``positions`` ((k, 2) rows and columns), of ``1 -``
-    each value with ``flip``: a partition at ``k // 2``."""
+def _upper_median(grid: np.ndarray, positions: np.ndarray, scratch: np.ndarray) -> float:
+    """The upper middle of the values of ``grid`` (21, 21) at ``positions`` ((k, 2) rows and columns): a partition at
+    ``k // 2``."""
     for index in range(len(positions)):
-        value = float(grid[positions[index, 0], positions[index, 1]])
-        scratch[index] = 1.0 - value if flip else value
+        scratch[index] = float(grid[positions[index, 0], positions[index, 1]])
     return np.sort(scratch[:len(positions)])[len(positions) // 2]
 
 
@@ -1121,7 +1128,7 @@ def upright_formats(grids: np.ndarray, dark: np.ndarray, light: np.ndarray, posi
             for col in range(SIZE):
                 if grid[row, col] != 0 and grid[row, col] != 1:
                     binary[index] = False
-        flip = _upper_median(grid, dark, False, scratch) < _upper_median(grid, light, False, scratch)
+        flip = _upper_median(grid, dark, scratch) < _upper_median(grid, light, scratch)
         flipped[index] = flip
         words[index], distances[index] = _nearest_format(grid, positions, codewords, flip, False)
     return binary, flipped, words, distances
@@ -1135,12 +1142,11 @@ def mirrored(hard: np.ndarray, positions: np.ndarray, codewords: np.ndarray) -> 
     :func:`livereader.vision.grid.reference_mirrored`."""
     out = np.zeros(len(hard), np.bool_)
     for index in range(len(hard)):
-        either = np.empty(2, np.float64)
-        for transpose in range(2):
-            _, near = _nearest_format(hard[index], positions, codewords, False, transpose == 1)
-            _, far = _nearest_format(hard[index], positions, codewords, True, transpose == 1)
-            either[transpose] = min(near, far)
-        out[index] = either[1] < either[0]
+        _, near = _nearest_format(hard[index], positions, codewords, False, False)
+        _, far = _nearest_format(hard[index], positions, codewords, True, False)
+        _, near_transposed = _nearest_format(hard[index], positions, codewords, False, True)
+        _, far_transposed = _nearest_format(hard[index], positions, codewords, True, True)
+        out[index] = min(near_transposed, far_transposed) < min(near, far)
     return out
 
 

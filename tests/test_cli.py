@@ -86,7 +86,7 @@ def test_dedupe_writes_a_number_again_only_after_it_was_out_of_sight(tmp_path, c
 
 def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, monkeypatch, serve_mjpeg):
     """A file's frames read the same with the kernels or their references: its start-up does not wait for a
-    background process (after install, a compile of 18-29 s), and the kernels load between frames once ready. A
+    background process (after install, a compile of about 30 s), and the kernels load between frames once ready. A
     live source waits up to half a second, so that its first frames come out in time."""
     import cv2
     import numpy as np
@@ -113,7 +113,7 @@ def test_a_video_file_does_not_wait_for_the_compiled_kernels(tmp_path, capsys, m
 
 
 def test_a_short_video_file_defers_the_kernels_compile_to_its_end_and_a_long_one_starts_it(tmp_path, monkeypatch):
-    """A first compile of the kernels (18-29 s) slows the reading beside it by about 30% and outlasts a short file:
+    """A first compile of the kernels (about 30 s) slows the reading beside it by about 30% and outlasts a short file:
     that compile starts when it has been read (livereader.compiled.defer); a long file's starts at once."""
     import cv2
     import numpy as np

@@ -726,9 +726,18 @@ def test_upright_formats_and_mirroring_match_the_references():
     for grid, upright, (normalized, fmt) in zip(mixed, uprights, prepared):
         alone = verify.prepare(grid)
         assert np.array_equal(upright, alone[0]) and np.array_equal(normalized, alone[1]) and fmt == alone[2]
+    # a grid as a transposed view, and no grids at all, compiled and not
+    views = hard.transpose(0, 2, 1)
+    assert verify.upright_formats(views)[2] == verify.reference_upright_formats(views)[2]
+    assert sampling._mirrored(views) == sampling.reference_mirrored(views) != mirrored
+    for upright_formats in (verify.upright_formats, verify.reference_upright_formats):
+        binary, flipped, formats = upright_formats(np.zeros((0, 21, 21), np.float32))
+        assert binary.shape == flipped.shape == (0,) and formats == []
+    uprights, prepared = decoders._prepared(np.zeros((0, 21, 21), np.float32))
+    assert uprights.shape == (0, 21, 21) and prepared == []
 
 
-@pytest.mark.parametrize(("window", "gain"), [(7, 1.0), (5, 0.7), (9, 2.5), (6, 1.0), (25, 1.0)])
+@pytest.mark.parametrize(("window", "gain"), [(7, 1.0), (3, 1.0), (5, 0.7), (9, 2.5), (6, 1.0), (25, 1.0)])
 def test_soft_grids_match_the_reference_bit_for_bit(window, gain):
     from livereader.vision.grid import GridOptions, reference_softs
 

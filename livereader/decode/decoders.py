@@ -165,9 +165,11 @@ class SixDigitDecoder:
         uprights, prepared = _prepared(grids)
         chosen = [i for i, (_, fmt) in enumerate(prepared) if fmt.level == LEVEL]
         unmasked = unmask(uprights[chosen], [prepared[i][1].mask for i in chosen])
-        outputs = dict(zip(chosen, _outputs(network, unmasked, batch)))
-        return [evaluate(grid, outputs[i], options, fmt) if i in outputs else no_candidate(fmt)
-                for i, (grid, fmt) in enumerate(prepared)]
+        evidence = {}
+        for i, log_probs in zip(chosen, _outputs(network, unmasked, batch)):  # batch by batch
+            grid, fmt = prepared[i]
+            evidence[i] = evaluate(grid, log_probs, options, fmt)
+        return [evidence[i] if i in evidence else no_candidate(fmt) for i, (_, fmt) in enumerate(prepared)]
 
     def bounds(self, options: VerifyOptions) -> tuple[float, float]:
         return options.max_distance, options.min_gap

@@ -294,7 +294,7 @@ def upright_formats(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[For
     if kernels is None:
         return reference_upright_formats(grids)
     dark, light = fixed_positions()
-    binary, flipped, words, distances = kernels.upright_formats(np.asarray(grids, np.float32), dark, light,
+    binary, flipped, words, distances = kernels.upright_formats(np.ascontiguousarray(grids, np.float32), dark, light,
                                                                 FORMAT_POSITIONS, format_codewords())
     return binary, flipped, [format_info(w, d) for w, d in zip(words.tolist(), distances.tolist())]
 

@@ -65,7 +65,7 @@ def _mirrored(hard: np.ndarray) -> list[bool]:
     kernels = compiled.kernels()
     if kernels is None:
         return reference_mirrored(hard)
-    return kernels.mirrored(hard, FORMAT_POSITIONS, format_codewords()).tolist()
+    return kernels.mirrored(np.ascontiguousarray(hard, np.uint8), FORMAT_POSITIONS, format_codewords()).tolist()
 
 
 def reference_mirrored(hard: np.ndarray) -> list[bool]:
@@ -148,7 +148,8 @@ def sample_softs(grey: np.ndarray, homographies: Sequence[np.ndarray],
     """(N, 21, 21) soft grids under module-to-pixel homographies, as seen in the frame (not yet oriented): the
     sub-samples of up to ``BATCH`` codes in one ``cv2.remap``, then their soft values in one compiled call
     (:func:`livereader.kernels.soft_grids`) once the kernels are ready, and until then by :func:`reference_softs`,
-    which gives the same: the same grids, bit for bit, as codes sampled one by one (docs/reading.md)."""
+    which gives the same: each code's grid depends on its own samples alone, so codes sampled together give the same
+    grids, bit for bit, as codes sampled one by one."""
     if len(homographies) > BATCH:
         return np.concatenate([sample_softs(grey, homographies[start:start + BATCH], options)
                                for start in range(0, len(homographies), BATCH)])
