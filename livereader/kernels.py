@@ -1317,24 +1317,24 @@ def compile_all() -> None:
     if compiled.kernels() is None:
         raise RuntimeError("the kernels are not in use on this thread: nothing would compile")
     frame = np.full((240, 320), 230, np.uint8)
-    frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(encode("000000", "H"), 4), np.ones((6, 6), np.uint8))
+    symbol = encode("000000", "H")
+    frame[20:194, 40:214] = 230 - 200 * np.kron(np.pad(symbol, 4), np.ones((6, 6), np.uint8))
     finders = find_finders(frame)
     side_partnered(finders)
     codes = group_codes(frame, finders)
     if len(codes) != 1 or not codes[0].supported:
         raise RuntimeError("the kernels' drawn code was not found: not every kernel is compiled")
-    if not np.array_equal(sample_grids(frame, codes)[0].hard, encode("000000", "H")):
+    if not np.array_equal(sample_grids(frame, codes)[0].hard, symbol):
         raise RuntimeError("the sampling kernels did not sample the drawn code")
     if error_corrected(bytes([9] + [0] * 25), "M", [5]) != bytes(26):  # a codeword of zeros, one error, one erasure
         raise RuntimeError("the Reed-Solomon kernel did not correct its codeword")
     deblur(frame, codes[0])  # the deconvolution's kernel
-    drawn = encode("000000", "H")[None]
-    for grids in (drawn, 1 - drawn.astype(np.float32)):  # a hard grid as sampled, and one light-on-dark
+    for grids in (symbol[None], 1 - symbol[None].astype(np.float32)):  # a hard grid as sampled, and one light-on-dark
         binary, flipped, (fmt,) = upright_formats(grids)
         if not binary[0] or flipped[0] != (grids.dtype == np.float32) or (fmt.level, fmt.distance) != ("H", 0.0):
             raise RuntimeError("the format kernel did not read its grid's format")
     flat = np.full((2, 1000), -math.log(1000), np.float32)  # every number as likely: 000000 is the first
-    if evaluate(encode("000000", "H").astype(np.float32), flat, VerifyOptions()).text != "000000":
+    if evaluate(symbol.astype(np.float32), flat, VerifyOptions()).text != "000000":
         raise RuntimeError("the six-digit verification's kernel did not verify its grid")
 
 
